@@ -1,0 +1,24 @@
+/**
+ * The contract every input adapter fulfils: it is started with a sink, emits KnockHits into it
+ * until stopped, and can say where it is. Adding a log source or capture type = one new file here.
+ */
+import type { KnockHit } from '../hit.js';
+
+export type HitSink = (hit: KnockHit) => void;
+
+/** What an input reports for `knocktail status`: free-form fields beside its id and kind. */
+export interface InputStatus {
+  id: string;
+  kind: string;
+  [field: string]: unknown;
+}
+
+export interface Input {
+  /** Stable id (a path, `journal`, `pcap:eth0`), also used as KnockHit.input. */
+  readonly id: string;
+  /** Begins delivering hits; resolves once the input is ready (file opened, capture running). */
+  start(sink: HitSink): Promise<void>;
+  /** Stops delivering hits and releases everything; persists its position where it has one. */
+  stop(): Promise<void>;
+  status(): InputStatus;
+}

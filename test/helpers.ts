@@ -1,0 +1,84 @@
+/**
+ * Shared test helpers. Tests run on the tsc output (`dist/test/…`) with the repository root as cwd
+ * (`npm test` guarantees it), so paths are resolved from there.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function findRepoRoot(): string {
+  const root = process.cwd();
+  const pkg = join(root, 'package.json');
+  if (!existsSync(pkg) || JSON.parse(readFileSync(pkg, 'utf8')).name !== 'knocktail') {
+    throw new Error(`tests must run from the knocktail repository root (cwd is ${root}); use npm test`);
+  }
+  return root;
+}
+
+export const repoRoot = findRepoRoot();
+
+/** Path of a file under fixtures/. */
+export function fixture(...parts: string[]): string {
+  return join(repoRoot, 'fixtures', ...parts);
+}
+
+/** Path of the compiled CLI. */
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli.js');
+
+/** A fresh temporary directory, removed when the process exits. */
+export function tempDir(prefix = 'knocktail-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export const isRoot = process.getuid?.() === 0;
+
+/** Absolute path of an executable on PATH (or in the sbin directories), or null. */
+export function which(command: string): string | null {
+  const path = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
+  for (const dir of path.split(':')) {
+    if (dir && existsSync(join(dir, command))) return join(dir, command);
+  }
+  return null;
+}
+
+/** Skip reason when any of `tools` is missing or the test is not root; false when the test can run. */
+export function needs(options: { root?: boolean; tools?: string[] }): string | false {
+  if (options.root && !isRoot) return 'needs root (network namespaces, firewall rules)';
+  const missing = (options.tools ?? []).filter((tool) => which(tool) === null);
+  return missing.length ? `needs ${missing.join(', ')} (installed by .ci/run)` : false;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled CLI with `args` and collects its output. */
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [cliPath, ...args],
+      { cwd: options.cwd ?? repoRoot, env: options.env ?? process.env, timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error && typeof error.code === 'number' ? error.code : error ? null : 0;
+        resolve({ code, signal: (error?.signal as NodeJS.Signals | undefined) ?? null, stdout, stderr });
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** Runs a command synchronously and throws with its output when it fails (for test set-up). */
+export function sh(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`);
+  }
+  return result.stdout;
+}
