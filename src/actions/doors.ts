@@ -1,0 +1,212 @@
+/**
+ * What happens when a door opens: pick the command for the knocker's address family (knockd's *_6
+ * fallback rules), record the pending stop BEFORE the start command runs, run the start command, then
+ * run the stop command Cmd_Timeout seconds after the start command finished (knockd's timing).
+ * A repeat success while the stop is pending extends it instead of stacking a second rule (knockd
+ * issues #14, #70), unless the door says `On_Reopen = rerun`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DoorConfig } from '../config/types.js';
+import type { ActionEvent } from '../events.js';
+import type { Clock, Timer } from './clock.js';
+import { CommandTemplate, commandEnvironment } from './command.js';
+import type { CommandRunner } from './runner.js';
+import type { PendingStop, StopStore } from './stop-store.js';
+
+interface DoorCommands {
+  /** null: nothing runs for this family, and no stop either (knockd: no start command, no stop). */
+  start: { v4: CommandTemplate | null; v6: CommandTemplate | null };
+  /** null: no stop; a template of '' still schedules (and logs) an empty stop, as knockd does. */
+  stop: { v4: CommandTemplate | null; v6: CommandTemplate | null };
+}
+
+function doorCommands(door: DoorConfig): DoorCommands {
+  const template = (text: string | null): CommandTemplate | null => (text === null ? null : new CommandTemplate(text));
+  const start4 = door.startCommand ? new CommandTemplate(door.startCommand) : null;
+  const stop4 = template(door.stopCommand);
+  return {
+    start: { v4: start4, v6: door.startCommand6 === null ? start4 : door.startCommand6 ? new CommandTemplate(door.startCommand6) : null },
+    stop: { v4: stop4, v6: door.stopCommand6 === null ? stop4 : template(door.stopCommand6) },
+  };
+}
+
+export interface DoorActionsOptions {
+  clock: Clock;
+  runner: CommandRunner;
+  store: StopStore;
+  emit: (event: ActionEvent) => void;
+  /** Global CommandLimit in seconds (0 = none); a door's Command_Limit overrides it. */
+  commandLimit: number;
+}
+
+interface Armed {
+  stop: PendingStop;
+  /** null while the start command runs (the stop's time is not known yet). */
+  timer: Timer | null;
+  /** Latest time an extension asked for (0 = none). */
+  extendedUntil: number;
+}
+
+export class DoorActions {
+  private commands = new Map<DoorConfig, DoorCommands>();
+  private readonly armed = new Map<string, Armed>();
+  /** knockerKey(door, ip) → ids of its pending stops. */
+  private readonly byKnocker = new Map<string, Set<string>>();
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    doors: readonly DoorConfig[],
+    private readonly options: DoorActionsOptions,
+  ) {
+    this.setDoors(doors);
+  }
+
+  /** Replaces the doors (reload); pending stops keep the commands they were recorded with. */
+  setDoors(doors: readonly DoorConfig[]): void {
+    this.commands = new Map(doors.map((door) => [door, doorCommands(door)]));
+  }
+
+  /** The matcher reported an open: run the door's commands for `ip`. */
+  open(door: DoorConfig, ip: string): void {
+    const commands = this.commands.get(door) ?? doorCommands(door);
+    const v6 = ip.includes(':');
+    const start = v6 ? commands.start.v6 : commands.start.v4;
+    if (start === null) return;
+    const stop = v6 ? commands.stop.v6 : commands.stop.v4;
+    const now = this.options.clock.now();
+    if (stop !== null && door.onReopen === 'extend') {
+      const pendingId = this.byKnocker.get(knockerKey(door.name, ip))?.values().next().value;
+      if (pendingId !== undefined) {
+        this.extend(this.armed.get(pendingId)!, now + door.cmdTimeout * 1000);
+        return;
+      }
+    }
+
+    const limitMs = (door.commandLimit ?? this.options.commandLimit) * 1000;
+    let startText: string;
+    let pending: PendingStop | null = null;
+    try {
+      const values = { ip, door: door.name, timeout: door.cmdTimeout, action: 'start' as const };
+      startText = start.expand(values);
+      if (stop !== null) {
+        const stopValues = { ...values, action: 'stop' as const };
+        pending = {
+          id: randomUUID(),
+          door: door.name,
+          ip,
+          command: stop.expand(stopValues),
+          env: commandEnvironment(stopValues),
+          // Provisional: if we die while the start command runs, the stop still comes.
+          due: now + limitMs + door.cmdTimeout * 1000,
+          openedAt: now,
+        };
+        this.options.store.save(pending);
+        this.index(pending);
+      }
+      this.track(this.runStart(door, ip, startText, commandEnvironment(values), limitMs, pending));
+    } catch (error) {
+      this.options.emit({ type: 'error', time: now, message: `${door.name}: ${(error as Error).message}` });
+    }
+  }
+
+  private async runStart(door: DoorConfig, ip: string, command: string, env: Record<string, string>, limitMs: number, pending: PendingStop | null): Promise<void> {
+    const { clock, emit, runner } = this.options;
+    emit({ type: 'start', time: clock.now(), door: door.name, ip, command });
+    const result = await runner.run(command, env, limitMs);
+    emit({ type: 'exit', time: clock.now(), door: door.name, ip, action: 'start', command, result });
+    if (pending === null) return;
+    const entry = this.armed.get(pending.id);
+    if (entry === undefined) return; // ran already (CloseOnExit) while the start command was running
+    // knockd: the stop runs Cmd_Timeout after the start command *finished*; an extension may ask for later.
+    this.reschedule(entry, Math.max(clock.now() + door.cmdTimeout * 1000, entry.extendedUntil));
+  }
+
+  /** Remembers a pending stop (not yet armed) under its door and knocker. */
+  private index(stop: PendingStop): Armed {
+    const entry: Armed = { stop, timer: null, extendedUntil: 0 };
+    this.armed.set(stop.id, entry);
+    const key = knockerKey(stop.door, stop.ip);
+    let ids = this.byKnocker.get(key);
+    if (ids === undefined) this.byKnocker.set(key, (ids = new Set()));
+    ids.add(stop.id);
+    return entry;
+  }
+
+  private extend(entry: Armed, until: number): void {
+    entry.extendedUntil = Math.max(entry.extendedUntil, until);
+    if (entry.timer !== null && until > entry.stop.due) this.reschedule(entry, until);
+    const effective = entry.timer === null ? entry.extendedUntil : entry.stop.due;
+    this.options.emit({ type: 'extend', time: this.options.clock.now(), door: entry.stop.door, ip: entry.stop.ip, until: effective });
+  }
+
+  private reschedule(entry: Armed, due: number): void {
+    const { clock, store } = this.options;
+    if (entry.timer !== null) clock.cancel(entry.timer);
+    if (due !== entry.stop.due) {
+      entry.stop = { ...entry.stop, due };
+      store.save(entry.stop);
+    }
+    entry.timer = clock.at(due, () => this.fire(entry.stop.id));
+  }
+
+  private fire(id: string): void {
+    const entry = this.armed.get(id);
+    if (entry === undefined) return;
+    this.track(this.runStop(entry));
+  }
+
+  private async runStop(entry: Armed): Promise<void> {
+    const { clock, emit, runner, store } = this.options;
+    const { stop } = entry;
+    if (entry.timer !== null) clock.cancel(entry.timer);
+    entry.timer = null;
+    this.armed.delete(stop.id);
+    const now = clock.now();
+    emit({ type: 'stop', time: now, door: stop.door, ip: stop.ip, command: stop.command, lateMs: Math.max(0, now - stop.due) });
+    if (stop.command !== '') {
+      const result = await runner.run(stop.command, stop.env, this.options.commandLimit * 1000);
+      emit({ type: 'exit', time: clock.now(), door: stop.door, ip: stop.ip, action: 'stop', command: stop.command, result });
+    }
+    // Deleted only after it ran: a crash in between runs it again at the next start (at least once).
+    store.delete(stop.id);
+    const key = knockerKey(stop.door, stop.ip);
+    const ids = this.byKnocker.get(key);
+    ids?.delete(stop.id);
+    if (ids?.size === 0) this.byKnocker.delete(key);
+  }
+
+  /** Re-arms the stops a store kept (daemon start): overdue ones run at once, later ones at their time. */
+  restore(): PendingStop[] {
+    const stops = this.options.store.load().sort((a, b) => a.due - b.due);
+    for (const stop of stops) this.reschedule(this.index(stop), stop.due);
+    return stops;
+  }
+
+  /** Pending stops, soonest first (for status). */
+  pending(): PendingStop[] {
+    return [...this.armed.values()].map((entry) => entry.stop).sort((a, b) => a.due - b.due);
+  }
+
+  /** Runs every pending stop now (CloseOnExit) and waits for them. */
+  async closeAll(): Promise<void> {
+    for (const id of [...this.armed.keys()]) this.fire(id);
+    await this.settled();
+  }
+
+  /** Resolves when every command started so far has finished. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => {
+      this.options.emit({ type: 'error', time: this.options.clock.now(), message: `command handling failed: ${(error as Error).message}` });
+    });
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+  }
+}
+
+function knockerKey(door: string, ip: string): string {
+  return `${door}\0${ip}`;
+}

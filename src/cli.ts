@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/**
+ * Command line entry: `knocktail [options]` runs the daemon with knockd's flags; subcommands replay
+ * archived logs, check a config, try a log format and show the running daemon's status.
+ */
+import { EXIT, UsageError } from './commands/common.js';
+
+const COMMANDS: Record<string, () => Promise<{ run: (argv: string[]) => Promise<number> }>> = {
+  replay: () => import('./commands/replay.js'),
+  'check-config': () => import('./commands/check-config.js'),
+  'test-format': () => import('./commands/test-format.js'),
+  status: () => import('./commands/status.js'),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0];
+  if (command !== undefined && Object.hasOwn(COMMANDS, command)) {
+    const module = await COMMANDS[command]!();
+    return module.run(argv.slice(1));
+  }
+  const daemon = await import('./commands/daemon.js');
+  if (command !== undefined && !command.startsWith('-')) {
+    throw new UsageError(`unknown command "${command}"\n\n${daemon.USAGE}`);
+  }
+  return daemon.run(argv);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`knocktail: ${(error as Error).message}\n`);
+    process.exitCode = error instanceof UsageError ? EXIT.usage : EXIT.failure;
+  },
+);

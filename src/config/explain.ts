@@ -1,0 +1,175 @@
+/**
+ * A parsed config in words: `knocktail check-config` prints explainConfig(), `-D` prints
+ * debugConfigLines() (knockd's `config: …` lines, spec/knockd-behaviour.md §6.4).
+ */
+import { TCP_FLAG_NAMES } from '../hit.js';
+import { flagRuleTokens, formatSequence } from './sequence.js';
+import { formatDiagnostic, type Config, type DoorConfig, type FlagRule, type KnockStep, type Options } from './types.js';
+
+export function explainConfig(config: Config): string {
+  const out = [`config ${config.path}`, ...globalLines(config.options).map((line) => `  ${line}`)];
+  if (config.logFormats.length > 0) {
+    out.push(`  logformat blocks defined here: ${config.logFormats.map((block) => `${block.name} (line ${block.at.line})`).join(', ')}`);
+  }
+  if (config.doors.length === 0) out.push('', 'no doors: nothing can open');
+  for (const door of config.doors) out.push('', ...doorLines(door, config.options));
+  if (config.warnings.length > 0) {
+    out.push('', `${config.warnings.length} warning${config.warnings.length === 1 ? '' : 's'}:`);
+    for (const warning of config.warnings) out.push(...formatDiagnostic(warning).split('\n').map((line) => `  ${line}`));
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function globalLines(options: Options): string[] {
+  const lines =
+    options.mode === 'file'
+      ? [
+          `mode: file, following ${options.firewallLogs.map((log) => (log === 'journal' ? 'the kernel journal' : log)).join(', ')}${options.allowForgeableLog ? ' (forgeable logs allowed)' : ''}`,
+          `log formats, tried in order: ${options.logFormats.join(', ')}`,
+        ]
+      : [
+          `mode: pcap, capturing on ${options.interfaces.length > 0 ? options.interfaces.join(', ') : '(no Interface set)'}${options.promiscuous ? ', promiscuous' : ''}`,
+        ];
+  lines.push(`state directory: ${options.stateDir}`);
+  lines.push(`limits: ${options.maxSources} sources with a knock in progress; ${commandLimit(options.commandLimit)}; log lines over ${options.maxLineLength} bytes dropped`);
+  const logging = [options.logFile, options.useSyslog ? 'syslog' : null].filter((sink) => sink !== null);
+  if (logging.length > 0) lines.push(`logging to: ${logging.join(', ')}`);
+  if (options.pidFile !== null) lines.push(`pid file: ${options.pidFile}`);
+  if (options.onStartCommand !== null) lines.push(`at daemon start, run: ${options.onStartCommand}`);
+  if (options.onStopCommand !== null) lines.push(`at daemon stop, run: ${options.onStopCommand}`);
+  lines.push(options.closeOnExit ? 'at exit: pending stop commands run at once' : 'at exit: pending stop commands are kept for the next start');
+  return lines;
+}
+
+/** Command_Limit in words (0 = no limit). */
+function commandLimit(limit: number): string {
+  return limit === 0 ? 'commands are never killed' : `commands killed after ${limit} s`;
+}
+
+function doorLines(door: DoorConfig, options: Options): string[] {
+  const destination = door.target ?? (options.mode === 'file' ? 'any destination' : "this host's addresses");
+  const sources = door.allowFrom.length > 0 ? `only from ${door.allowFrom.map((cidr) => cidr.text).join(', ')}` : 'from anyone';
+  const lines = [`door [${door.name}] (line ${door.at.line})`];
+  if (door.oneTimeSequences !== null) {
+    lines.push(`  one-time sequences: the first unused line of ${door.oneTimeSequences}`);
+  }
+  const knock = door.sequence.length === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
+  lines.push(`  ${knock} ${destination}, ${sources}${door.sequence.length > 0 ? ':' : ''}`);
+  door.sequence.forEach((step, index) => lines.push(`    ${index + 1}. ${describeStep(step, door.tcpFlags)}`));
+  lines.push(door.ignoreRepeats ? '  an exact repeat of the previous knock is ignored' : '  any other monitored knock, a repeat included, fails the attempt');
+  const ipv4: Commands = { start: door.startCommand, stop: door.stopCommand };
+  const ipv6: Commands = { start: door.startCommand6 ?? door.startCommand, stop: door.stopCommand6 ?? door.stopCommand };
+  if (door.startCommand6 === null && door.stopCommand6 === null) {
+    lines.push('  on success (IPv4 and IPv6):', ...commandLines(ipv4, door.cmdTimeout));
+  } else {
+    const sources6 = [door.startCommand6 === null ? 'Start_Command' : 'Start_Command_6'];
+    if (ipv6.stop !== null) sources6.push(door.stopCommand6 === null ? 'Stop_Command' : 'Stop_Command_6');
+    lines.push('  on success from IPv4:', ...commandLines(ipv4, door.cmdTimeout));
+    lines.push(`  on success from IPv6 (${sources6.join(', ')}):`, ...commandLines(ipv6, door.cmdTimeout));
+  }
+  if (runsStop(ipv4) || runsStop(ipv6)) {
+    lines.push(
+      door.onReopen === 'extend'
+        ? '  opened again while its stop is pending: the stop is postponed'
+        : '  opened again while its stop is pending: the start command runs again',
+    );
+  }
+  if (door.commandLimit !== null) lines.push(`  ${commandLimit(door.commandLimit)} (Command_Limit)`);
+  return lines;
+}
+
+function describeStep(step: KnockStep, flags: FlagRule): string {
+  if (step.proto === 'udp') return `UDP port ${step.port}`;
+  return `TCP port ${step.port} (${describeFlags(flags)})`;
+}
+
+function describeFlags(rule: FlagRule): string {
+  const words: string[] = [];
+  for (const [name, bit] of TCP_FLAG_NAMES) {
+    if (rule.set & bit) words.push(`${name} set`);
+    else if (rule.clear & bit) words.push(`${name} clear`);
+  }
+  return words.length > 0 ? words.join(', ') : 'any flags';
+}
+
+/** The commands one address family gets, after knockd's IPv6 fallback to the IPv4 ones. */
+interface Commands {
+  start: string | null;
+  stop: string | null;
+}
+
+/** knockd runs nothing, not even the stop command, unless the start command is non-empty. */
+function runsStop(commands: Commands): boolean {
+  return !!commands.start && commands.stop !== null;
+}
+
+function commandLines({ start, stop }: Commands, cmdTimeout: number): string[] {
+  if (start === null) return [`    nothing runs (no start command${stop !== null ? ', so the stop command never runs' : ''})`];
+  if (start === '') return ['    nothing runs (empty start command)'];
+  const lines = [`    run: ${start}`];
+  if (stop !== null) lines.push(`    ${cmdTimeout} s after it finishes, ${stop === '' ? 'nothing (empty stop command)' : `run: ${stop}`}`);
+  return lines;
+}
+
+/** Labels of knockd's option lines, then knocktail's own, as `config: LABEL: VALUE`. */
+const OPTION_LABELS: ReadonlyArray<readonly [keyof Options, string]> = [
+  ['logFile', 'log file'],
+  ['pidFile', 'pid file'],
+  ['interfaces', 'interface'],
+  ['mode', 'mode'],
+  ['firewallLogs', 'firewall log'],
+  ['logFormats', 'log format'],
+  ['stateDir', 'state dir'],
+  ['maxSources', 'max sources'],
+  ['commandLimit', 'command limit'],
+  ['maxLineLength', 'max line length'],
+  ['allowForgeableLog', 'allow forgeable log'],
+  ['onStartCommand', 'on start'],
+  ['onStopCommand', 'on stop'],
+  ['closeOnExit', 'close on exit'],
+  ['promiscuous', 'promiscuous'],
+];
+
+/** knockd's `-D` config lines: the options that were set (in file order), then each door. */
+export function debugConfigLines(config: Config): string[] {
+  const { options, optionsAt } = config;
+  const lines: string[] = [];
+  const set = (Object.keys(optionsAt) as (keyof Options)[]).sort((a, b) => optionsAt[a]!.line - optionsAt[b]!.line);
+  if (set.length > 0) lines.push("config: new section: 'options'");
+  for (const property of set) {
+    if (property === 'useSyslog') {
+      if (options.useSyslog) lines.push('config: usesyslog');
+      continue;
+    }
+    const label = OPTION_LABELS.find(([key]) => key === property)![1];
+    lines.push(`config: ${label}: ${debugValue(options[property])}`);
+  }
+  for (const door of config.doors) lines.push(...doorDebugLines(door));
+  return lines;
+}
+
+function debugValue(value: Options[keyof Options]): string {
+  if (Array.isArray(value)) return value.join(',');
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  return String(value ?? '');
+}
+
+function doorDebugLines(door: DoorConfig): string[] {
+  const name = door.name;
+  const lines = [`config: new section: '${name}'`];
+  if (door.target !== null) lines.push(`config: ${name}: target: ${door.target}`);
+  if (door.oneTimeSequences !== null) lines.push(`config: ${name}: one time sequences file: ${door.oneTimeSequences}`);
+  if (door.sequence.length > 0) lines.push(`config: ${name}: sequence: ${formatSequence(door.sequence)}`);
+  lines.push(`config: ${name}: seq_timeout: ${door.seqTimeout}`);
+  for (const token of flagRuleTokens(door.tcpFlags)) lines.push(`config: tcp flag: ${token}`);
+  if (door.startCommand !== null) lines.push(`config: ${name}: start_command: ${door.startCommand}`);
+  if (door.startCommand6 !== null) lines.push(`config: ${name}: start_command_6: ${door.startCommand6}`);
+  lines.push(`config: ${name}: cmd_timeout: ${door.cmdTimeout}`);
+  if (door.stopCommand !== null) lines.push(`config: ${name}: stop_command: ${door.stopCommand}`);
+  if (door.stopCommand6 !== null) lines.push(`config: ${name}: stop_command_6: ${door.stopCommand6}`);
+  if (door.allowFrom.length > 0) lines.push(`config: ${name}: allow_from: ${door.allowFrom.map((cidr) => cidr.text).join(',')}`);
+  if (door.ignoreRepeats) lines.push(`config: ${name}: ignore_repeats: yes`);
+  if (door.onReopen !== 'extend') lines.push(`config: ${name}: on_reopen: ${door.onReopen}`);
+  if (door.commandLimit !== null) lines.push(`config: ${name}: command_limit: ${door.commandLimit}`);
+  return lines;
+}

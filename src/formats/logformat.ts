@@ -1,0 +1,274 @@
+/**
+ * Compiles `<logformat>` blocks (Krzywinski's knockdaemon form) into line decoders.
+ *
+ * Every key of a block is a regex (xregexp syntax: a leading `(?x)` allows free spacing and comments,
+ * `{{ip}}`-style sub-patterns are available). A line belongs to the format when `required` and every
+ * field regex match. A field's value is the named group of that name in any of the block's regexes,
+ * else the first capture of the field's own regex. Shipped formats put one anchored regex with named
+ * groups in `required`, so a line costs one native `exec` and no field can reach into another.
+ * All of that is resolved here, once; the per-line path only runs native regexes and validates values.
+ */
+import XRegExp from 'xregexp';
+import { canonicalIp } from '../address.js';
+import { type Diagnostic, type LogField, type LogFormatBlock, ConfigError, LOG_FIELDS } from '../config/types.js';
+import { type KnockHit, type Protocol, parseFlagWords } from '../hit.js';
+import { type TimeReference, TimestampParser } from './timestamp.js';
+
+/**
+ * Reusable pieces for format authors: `{{ip}}`, `{{port}}`, … (plain groups only; names would clash).
+ * Blanks are written `[ ]` so the pieces mean the same in free-spacing (?x) patterns.
+ */
+export const SUBPATTERNS: Readonly<Record<string, string>> = {
+  ipv4: String.raw`(?:\d{1,3}\.){3}\d{1,3}`,
+  ipv6: String.raw`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.-]+)?`,
+  ip: String.raw`(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.-]+)?)`,
+  port: String.raw`\d{1,5}`,
+  flags: String.raw`(?:(?:CWR|ECE|URG|ACK|PSH|RST|SYN|FIN)[ ])*`,
+  syslogtime: String.raw`[A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d`,
+  rfc3339: String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?`,
+  timestamp: String.raw`(?:[A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)`,
+  host: String.raw`[^\s\[\]]+`,
+  printk: String.raw`\[\s*\d+\.\d+\]`,
+};
+
+/** Fields a line must yield to be a knock hit. */
+const MANDATORY: readonly LogField[] = ['ipclient', 'ipserver', 'protocol', 'port'];
+/** Fields a line may lack (UDP lines have no flags; some logs have no source port or interface). */
+const OPTIONAL: readonly LogField[] = ['flags', 'sport', 'interface'];
+
+export const enum Outcome {
+  /** A TCP/UDP packet with valid fields: a KnockHit was produced. */
+  Matched,
+  /** `required` (or the first regex) did not match: not this format's line. */
+  Ignored,
+  /** The format's line, but ICMP or another protocol: not a knock. */
+  NotKnock,
+  /** The format's line, but a field is missing or invalid (bad address, port, flags, time). */
+  Missed,
+}
+
+export interface DecodeContext extends TimeReference {
+  /** KnockHit.input for hits from this line. */
+  input: string;
+  /** Event time (ms) for formats without a time field, e.g. arrival time or the journal's own stamp. */
+  fallbackTime: number;
+}
+
+/** Raw text of every field the line yielded (for `test-format -o json`). */
+export type FieldValues = Partial<Record<Exclude<LogField, 'required'>, string>>;
+
+interface Probe {
+  re: RegExp;
+  /** [field, group index] pairs this regex provides. */
+  captures: Array<[Exclude<LogField, 'required'>, number]>;
+  /** A regex of an optional field (flags, sport, interface): no match = no value, not a bad line. */
+  optional: boolean;
+}
+
+export class CompiledFormat {
+  readonly name: string;
+  readonly block: LogFormatBlock;
+  private readonly probes: Probe[];
+  private readonly hasTime: boolean;
+  private readonly hasFlags: boolean;
+  /** Index per field into `values` (filled per line), -1 when absent. */
+  private readonly slot: Record<Exclude<LogField, 'required'>, number>;
+  private readonly values: Array<string | undefined>;
+
+  constructor(block: LogFormatBlock) {
+    this.name = block.name;
+    this.block = block;
+    const problems: Diagnostic[] = [];
+    const fieldNames = LOG_FIELDS.filter((f): f is Exclude<LogField, 'required'> => f !== 'required');
+    this.slot = Object.fromEntries(fieldNames.map((f) => [f, -1])) as Record<Exclude<LogField, 'required'>, number>;
+    const owner = new Map<string, LogField>();
+    const compiled: Array<{ key: LogField; re: RegExp; names: Array<string | null> }> = [];
+
+    // `required` first: it is the cheap rejection of foreign lines.
+    const keys = (Object.keys(block.fields) as LogField[]).sort((a, b) => (a === 'required' ? -1 : b === 'required' ? 1 : 0));
+    for (const key of keys) {
+      const entry = block.fields[key]!;
+      try {
+        const built = XRegExp.build(entry.pattern, SUBPATTERNS);
+        const re = new RegExp(built.source, built.flags);
+        // xregexp lists names only when there are named groups; count the groups themselves.
+        const groupCount = new RegExp(`${built.source}|`, built.flags).exec('')!.length - 1;
+        const listed = (built as RegExp & { xregexp: { captureNames: Array<string | null> | null } }).xregexp.captureNames ?? [];
+        const names = Array.from({ length: groupCount }, (_, i) => listed[i] ?? null);
+        compiled.push({ key, re, names });
+      } catch (error) {
+        problems.push({
+          at: entry.at,
+          message: `logformat ${block.name}: ${key} is not a valid regex: ${(error as Error).message}`,
+          hint: 'check brackets and escapes; a leading (?x) enables free spacing with # comments',
+        });
+      }
+    }
+
+    const probes: Probe[] = [];
+    let valueCount = 0;
+    for (const { key, re, names } of compiled) {
+      const captures: Probe['captures'] = [];
+      const at = block.fields[key]!.at;
+      names.forEach((name, index) => {
+        if (name === null) return;
+        if (!(fieldNames as readonly string[]).includes(name)) {
+          problems.push({ at, message: `logformat ${block.name}: named group (?<${name}>) is not a field`, hint: `name groups after fields: ${fieldNames.join(', ')}` });
+          return;
+        }
+        claim(name as Exclude<LogField, 'required'>, index + 1);
+      });
+      if (key !== 'required' && !names.includes(key)) {
+        if (names.length === 0) {
+          problems.push({ at, message: `logformat ${block.name}: ${key} has no capturing group`, hint: `wrap the value in parentheses, e.g. ${key} = SRC=(\\S+)` });
+        } else if (names[0] === null) {
+          claim(key, 1);
+        } else {
+          problems.push({ at, message: `logformat ${block.name}: ${key}'s first group is named (?<${names[0]}>)`, hint: `name it (?<${key}>) or add an unnamed group for the value` });
+        }
+      }
+      probes.push({ re, captures, optional: OPTIONAL.includes(key) });
+
+      function claim(field: Exclude<LogField, 'required'>, group: number): void {
+        const previous = owner.get(field);
+        if (previous !== undefined) {
+          problems.push({ at, message: `logformat ${block.name}: field ${field} is captured twice (in ${previous} and ${key})`, hint: 'keep one of them' });
+          return;
+        }
+        owner.set(field, key);
+        captures.push([field, group]);
+      }
+    }
+    for (const field of MANDATORY) {
+      if (!owner.has(field)) {
+        problems.push({
+          at: block.at,
+          message: `logformat ${block.name}: no ${field} field`,
+          hint: `add "${field} = REGEX" with one capture, or a (?<${field}>…) group in required`,
+        });
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    for (const probe of probes) for (const capture of probe.captures) this.slot[capture[0]] = valueCount++;
+    this.values = new Array(valueCount);
+    this.probes = probes;
+    this.hasTime = this.slot.time >= 0;
+    this.hasFlags = this.slot.flags >= 0;
+  }
+
+  /** Runs the regexes and fills `this.values`; returns -1, or the index of the first regex that did not match. */
+  private capture(line: string): number {
+    let slot = 0;
+    for (let i = 0; i < this.probes.length; i++) {
+      const probe = this.probes[i]!;
+      const m = probe.re.exec(line);
+      if (m === null) {
+        if (!probe.optional) return i;
+        for (let c = 0; c < probe.captures.length; c++) this.values[slot++] = undefined;
+        continue;
+      }
+      for (const capture of probe.captures) this.values[slot++] = m[capture[1]];
+    }
+    return -1;
+  }
+
+  private value(field: Exclude<LogField, 'required'>): string | undefined {
+    const slot = this.slot[field];
+    return slot < 0 ? undefined : this.values[slot];
+  }
+
+  /** Raw field text of a line (null when the line is not this format's); for test-format. */
+  fields(line: string): FieldValues | null {
+    if (this.capture(line) >= 0) return null;
+    const out: FieldValues = {};
+    for (const field of Object.keys(this.slot) as Array<keyof FieldValues>) {
+      const value = this.value(field);
+      if (value !== undefined) out[field] = value;
+    }
+    return out;
+  }
+
+  /**
+   * Decodes one line. On Outcome.Matched, `result.hit` holds the hit. `watches` lets callers that only feed
+   * a matcher skip the costly part (addresses, time) for ports no door uses; such lines count as Matched
+   * with `result.hit = null`.
+   */
+  decode(
+    line: string,
+    ctx: DecodeContext,
+    timestamps: TimestampParser,
+    result: { hit: KnockHit | null },
+    watches: ((proto: Protocol, port: number) => boolean) | null,
+  ): Outcome {
+    result.hit = null;
+    const failed = this.capture(line);
+    // The first regex (`required` when there is one) decides whether the line is this format's at all.
+    if (failed >= 0) return failed === 0 ? Outcome.Ignored : Outcome.Missed;
+    const protoText = this.value('protocol');
+    const proto = protocolOf(protoText);
+    if (proto === null) return protoText === undefined ? Outcome.Missed : Outcome.NotKnock;
+    const port = portOf(this.value('port'));
+    if (port < 0) return Outcome.Missed;
+    if (watches !== null && !watches(proto, port)) return Outcome.Matched;
+
+    const src = canonicalIp(this.value('ipclient') ?? '');
+    const dst = canonicalIp(this.value('ipserver') ?? '');
+    if (src === null || dst === null) return Outcome.Missed;
+
+    let flags: number | null = proto === 'udp' ? 0 : null;
+    if (proto === 'tcp' && this.hasFlags) {
+      const text = this.value('flags');
+      if (text !== undefined) {
+        flags = parseFlagWords(text);
+        if (flags === null) return Outcome.Missed;
+      }
+    }
+    let time = ctx.fallbackTime;
+    if (this.hasTime) {
+      time = timestamps.parse(this.value('time') ?? '', ctx);
+      if (Number.isNaN(time)) return Outcome.Missed;
+    }
+    const sportText = this.value('sport');
+    const sport = sportText === undefined ? null : portOf(sportText);
+    result.hit = {
+      time,
+      src,
+      dst,
+      proto,
+      dport: port,
+      sport: sport === null || sport < 0 ? null : sport,
+      flags,
+      input: ctx.input,
+      iface: this.value('interface') ?? null,
+    };
+    return Outcome.Matched;
+  }
+}
+
+function protocolOf(text: string | undefined): Protocol | null {
+  switch (text) {
+    case 'TCP':
+    case 'tcp':
+    case '6':
+      return 'tcp';
+    case 'UDP':
+    case 'udp':
+    case '17':
+      return 'udp';
+    default:
+      return text !== undefined && /^(tcp|udp)$/i.test(text) ? (text.toLowerCase() as Protocol) : null;
+  }
+}
+
+/** 0..65535 from decimal text, else -1. */
+function portOf(text: string | undefined): number {
+  if (text === undefined || text.length === 0 || text.length > 5) return -1;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value <= 65535 ? value : -1;
+}

@@ -1,0 +1,132 @@
+/**
+ * Where log formats come from (the shipped `formats/*.conf` files and the config's own blocks) and
+ * the per-input decoder that tries the chosen formats on every line.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseFormatFile } from '../config/parse.js';
+import { type Config, type Diagnostic, type LogFormatBlock, type SourceRef, ConfigError } from '../config/types.js';
+import type { KnockHit, Protocol } from '../hit.js';
+import { type DecodeContext, CompiledFormat, Outcome } from './logformat.js';
+import { TimestampParser } from './timestamp.js';
+
+/** The `formats/` directory of the installed package (dist/src/formats/ → ../../../formats). */
+export const SHIPPED_FORMATS_DIR = fileURLToPath(new URL('../../../formats/', import.meta.url));
+
+export class FormatRegistry {
+  private readonly blocks = new Map<string, LogFormatBlock>();
+  private readonly compiled = new Map<string, CompiledFormat>();
+
+  /** Shipped formats plus the config's blocks (a config block replaces a shipped one of the same name). */
+  static load(config: Config | null, shippedDir = SHIPPED_FORMATS_DIR): FormatRegistry {
+    const registry = new FormatRegistry();
+    for (const file of readdirSync(shippedDir).filter((f) => f.endsWith('.conf')).sort()) {
+      const path = join(shippedDir, file);
+      for (const block of parseFormatFile(readFileSync(path, 'utf8'), path)) registry.blocks.set(block.name, block);
+    }
+    const problems: Diagnostic[] = [];
+    for (const block of config?.logFormats ?? []) {
+      registry.blocks.set(block.name, block);
+      registry.compiled.delete(block.name);
+      // Compile the user's blocks now, so a broken regex is reported at load even when unused.
+      try {
+        registry.get(block.name);
+      } catch (error) {
+        if (error instanceof ConfigError) problems.push(...error.diagnostics);
+        else throw error;
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    return registry;
+  }
+
+  names(): string[] {
+    return [...this.blocks.keys()].sort();
+  }
+
+  has(name: string): boolean {
+    return this.blocks.has(name);
+  }
+
+  /** The compiled format `name`; throws ConfigError when its regexes are invalid, Error when unknown. */
+  get(name: string): CompiledFormat {
+    let format = this.compiled.get(name);
+    if (format === undefined) {
+      const block = this.blocks.get(name);
+      if (block === undefined) throw new Error(`unknown log format "${name}"`);
+      format = new CompiledFormat(block);
+      this.compiled.set(name, format);
+    }
+    return format;
+  }
+
+  /** The formats named (in order); unknown names are reported against `at` (where LogFormat was set). */
+  resolve(names: readonly string[], at: SourceRef): CompiledFormat[] {
+    const unknown = names.filter((name) => !this.blocks.has(name));
+    if (unknown.length > 0) {
+      throw new ConfigError(
+        unknown.map((name) => ({
+          at,
+          message: `unknown log format "${name}"`,
+          hint: `use one of: ${this.names().join(', ')}; or define <logformat ${name}> … </logformat> in the config`,
+        })),
+      );
+    }
+    return names.map((name) => this.get(name));
+  }
+}
+
+export interface DecoderCounters {
+  lines: number;
+  /** Lines of a knock format for TCP/UDP (whether or not a door watches their port). */
+  matched: number;
+  /** Lines no format's `required` accepted (other kernel messages, other prefixes). */
+  ignored: number;
+  /** Format lines for other protocols (ICMP…). */
+  notKnock: number;
+  /** Format lines with a missing or invalid field. */
+  missed: number;
+}
+
+/** One input's line → KnockHit step: tries each format in order, first that owns the line wins. */
+export class LineDecoder {
+  readonly counters: DecoderCounters = { lines: 0, matched: 0, ignored: 0, notKnock: 0, missed: 0 };
+  /** Matches per format name. */
+  readonly perFormat = new Map<string, number>();
+  readonly timestamps = new TimestampParser();
+  /** Format that owned the last decoded line, if any (test-format reports it). */
+  lastFormat: CompiledFormat | null = null;
+  lastOutcome: Outcome = Outcome.Ignored;
+  private readonly result: { hit: KnockHit | null } = { hit: null };
+
+  constructor(
+    readonly formats: readonly CompiledFormat[],
+    private readonly watches: ((proto: Protocol, port: number) => boolean) | null = null,
+  ) {
+    for (const format of formats) this.perFormat.set(format.name, 0);
+  }
+
+  /** The hit on this line, or null (foreign line, non-knock, malformed, or a port no door watches). */
+  decode(line: string, ctx: DecodeContext): KnockHit | null {
+    this.counters.lines++;
+    for (const format of this.formats) {
+      const outcome = format.decode(line, ctx, this.timestamps, this.result, this.watches);
+      if (outcome === Outcome.Ignored) continue;
+      this.lastFormat = format;
+      this.lastOutcome = outcome;
+      if (outcome === Outcome.Matched) {
+        this.counters.matched++;
+        this.perFormat.set(format.name, this.perFormat.get(format.name)! + 1);
+        return this.result.hit;
+      }
+      if (outcome === Outcome.NotKnock) this.counters.notKnock++;
+      else this.counters.missed++;
+      return null;
+    }
+    this.lastFormat = null;
+    this.lastOutcome = Outcome.Ignored;
+    this.counters.ignored++;
+    return null;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Turns the timestamp text a log format captured into event time (ms since the epoch).
+ *
+ * Forms, detected from the text itself so one format works whatever rsyslog/journald/dmesg wrote:
+ * - `rfc3339`: 2026-11-21T04:16:16.719457+00:00, …16+0000 (journalctl short-iso), …16,351538+00:00 (dmesg --time-format iso)
+ * - `syslog`:  Nov 21 04:16:16 (traditional; local time, no year: inferred from a reference time)
+ * - `uptime`:  [  446.351538] or 446.351538 (printk seconds since boot; needs the boot time)
+ * - `epoch`:   @1763698576.719 or 1763698576719457 µs (journal), i.e. absolute numbers
+ * Parsing is cached per second, so a busy log costs one string compare per line.
+ */
+
+export type TimestampForm = 'rfc3339' | 'syslog' | 'uptime' | 'epoch';
+
+export interface TimeReference {
+  /** ms; a year-less stamp gets the year that puts it closest to, and not more than a day after, this time. */
+  reference: number;
+  /** ms; when the machine that wrote uptime stamps booted. */
+  bootTime: number;
+}
+
+const MONTHS = new Map(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].map((m, i) => [m, i]));
+const DAY_MS = 86_400_000;
+
+/** Parses timestamps of any supported form; keep one per input so its cache fits that input's stream. */
+export class TimestampParser {
+  private cachedKey = '';
+  private cachedMs = 0;
+  private cachedForm: TimestampForm = 'rfc3339';
+  /** How many stamps of each form were parsed (test-format shows it). */
+  readonly formCounts: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0 };
+  /** Form of the last stamp parsed. */
+  lastForm: TimestampForm | null = null;
+
+  /** Event time in ms, or NaN when the text is no timestamp this parser knows. */
+  parse(text: string, ref: TimeReference): number {
+    const c = text.charCodeAt(0);
+    let ms: number;
+    if (c >= 48 && c <= 57 && text.length >= 19 && text.charCodeAt(4) === 45 /* - */ && text.charCodeAt(10) === 84 /* T */) {
+      ms = this.rfc3339(text);
+    } else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
+      ms = this.syslog(text, ref);
+    } else {
+      ms = parseNumberStamp(text, ref);
+      if (!Number.isNaN(ms)) this.note(text.charCodeAt(0) === 64 /* @ */ || !text.includes('.') ? 'epoch' : 'uptime');
+      return ms;
+    }
+    return ms;
+  }
+
+  private note(form: TimestampForm): void {
+    this.formCounts[form]++;
+    this.lastForm = form;
+  }
+
+  private rfc3339(text: string): number {
+    // Seconds part and zone are cached together; the fraction is added per line.
+    let i = 19;
+    let fraction = 0;
+    const sep = text.charCodeAt(19);
+    if (sep === 46 /* . */ || sep === 44 /* , */) {
+      i = 20;
+      let scale = 100;
+      while (i < text.length) {
+        const d = text.charCodeAt(i) - 48;
+        if (d < 0 || d > 9) break;
+        fraction += d * scale;
+        scale /= 10;
+        i++;
+      }
+      if (i === 20) return NaN;
+    }
+    const zone = text.slice(i);
+    const key = text.slice(0, 19) + zone;
+    if (key !== this.cachedKey || this.cachedForm !== 'rfc3339') {
+      const base = rfc3339Seconds(text.slice(0, 19), zone);
+      if (Number.isNaN(base)) return NaN;
+      this.cachedKey = key;
+      this.cachedMs = base;
+      this.cachedForm = 'rfc3339';
+    }
+    this.note('rfc3339');
+    return this.cachedMs + fraction;
+  }
+
+  private syslog(text: string, ref: TimeReference): number {
+    if (text !== this.cachedKey || this.cachedForm !== 'syslog') {
+      const ms = syslogStamp(text, ref.reference);
+      if (Number.isNaN(ms)) return NaN;
+      this.cachedKey = text;
+      this.cachedMs = ms;
+      this.cachedForm = 'syslog';
+    }
+    this.note('syslog');
+    return this.cachedMs;
+  }
+}
+
+function twoDigits(text: string, at: number): number {
+  const a = text.charCodeAt(at) - 48;
+  const b = text.charCodeAt(at + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
+}
+
+/** `YYYY-MM-DDTHH:MM:SS` plus a zone (`Z`, `+HH:MM`, `+HHMM`, or none = local time). */
+function rfc3339Seconds(head: string, zone: string): number {
+  const year = Number(head.slice(0, 4));
+  const month = twoDigits(head, 5);
+  const day = twoDigits(head, 8);
+  const hour = twoDigits(head, 11);
+  const minute = twoDigits(head, 14);
+  const second = twoDigits(head, 17);
+  if (!(year >= 1970) || head[7] !== '-' || head[13] !== ':' || head[16] !== ':') return NaN;
+  if (!(month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 && second <= 60)) return NaN;
+  if (zone === '') return new Date(year, month - 1, day, hour, minute, second).getTime();
+  const utc = Date.UTC(year, month - 1, day, hour, minute, second);
+  if (zone === 'Z' || zone === 'z') return utc;
+  const sign = zone[0] === '+' ? 1 : zone[0] === '-' ? -1 : 0;
+  const compact = zone.length === 5 ? zone : zone.length === 6 && zone[3] === ':' ? zone.slice(0, 3) + zone.slice(4) : '';
+  const offsetHours = twoDigits(compact, 1);
+  const offsetMinutes = twoDigits(compact, 3);
+  if (sign === 0 || Number.isNaN(offsetHours) || Number.isNaN(offsetMinutes)) return NaN;
+  return utc - sign * (offsetHours * 60 + offsetMinutes) * 60_000;
+}
+
+/** `Mmm dd HH:MM:SS` (day may be space-padded) in local time, year inferred from `reference`. */
+function syslogStamp(text: string, reference: number): number {
+  const month = MONTHS.get(text.slice(0, 3));
+  if (month === undefined || text.charCodeAt(3) !== 32) return NaN;
+  let i = 4;
+  if (text.charCodeAt(i) === 32) i++;
+  let day = 0;
+  while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) day = day * 10 + text.charCodeAt(i++) - 48;
+  if (day < 1 || day > 31 || text.charCodeAt(i) !== 32 || text.length !== i + 9) return NaN;
+  const hour = twoDigits(text, i + 1);
+  const minute = twoDigits(text, i + 4);
+  const second = twoDigits(text, i + 7);
+  if (text[i + 3] !== ':' || text[i + 6] !== ':' || !(hour <= 23 && minute <= 59 && second <= 60)) return NaN;
+  const year = new Date(reference).getFullYear();
+  const thisYear = new Date(year, month, day, hour, minute, second).getTime();
+  // A stamp more than a day after the reference was written last year (December lines in a file closed in January).
+  return thisYear > reference + DAY_MS ? new Date(year - 1, month, day, hour, minute, second).getTime() : thisYear;
+}
+
+/** `[  446.351538]` / `446.351538` (uptime seconds) or `@1763698576.719` / `1763698576719457` (epoch s / µs). */
+function parseNumberStamp(text: string, ref: TimeReference): number {
+  let body = text;
+  if (body.charCodeAt(0) === 91 /* [ */ && body.charCodeAt(body.length - 1) === 93 /* ] */) body = body.slice(1, -1).trim();
+  const epochSeconds = body.charCodeAt(0) === 64; /* @ */
+  if (epochSeconds) body = body.slice(1);
+  if (!/^\d+(?:\.\d+)?$/.test(body)) return NaN;
+  const value = Number(body);
+  if (epochSeconds) return value * 1000;
+  if (!body.includes('.')) return body.length >= 16 ? value / 1000 : NaN;
+  return ref.bootTime + value * 1000;
+}

@@ -1,0 +1,213 @@
+/**
+ * knockd's logging, kept message for message (spec §6) so existing log watchers keep working:
+ * `LogFile` lines `[YYYY-MM-DD HH:MM] message`, syslog (`UseSyslog`, ident knocktail, facility daemon),
+ * `-v` (the same messages on stdout) and `-D` (debug lines on stdout). Deliberate differences: no blank
+ * line after some messages, the debug month is not off by one, timeouts are logged when they happen,
+ * and command output and failures are reported.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { reverse } from 'node:dns/promises';
+import type { KnockEvent } from './events.js';
+import { formatSequence } from './config/sequence.js';
+import type { KnockHit } from './hit.js';
+import { formatFlags } from './hit.js';
+
+export interface LoggerOptions {
+  logFile: string | null;
+  useSyslog: boolean;
+  /** -v: log messages also on stdout. */
+  verbose: boolean;
+  /** -D: debug lines on stdout. */
+  debug: boolean;
+  /** -l: show the knocker's reverse-DNS name beside its address. */
+  lookup: boolean;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+/** Lines of command output written to the log per command, at most. */
+const OUTPUT_LINES = 20;
+
+export class Logger {
+  private fd: number | null = null;
+  private syslog: ChildProcess | null = null;
+  private readonly stdout: NodeJS.WritableStream;
+  private readonly stderr: NodeJS.WritableStream;
+  private readonly hostnames = new Map<string, string | null>();
+
+  constructor(private options: LoggerOptions) {
+    this.stdout = options.stdout ?? process.stdout;
+    this.stderr = options.stderr ?? process.stderr;
+    this.open();
+  }
+
+  private open(): void {
+    if (this.options.logFile !== null) {
+      try {
+        this.fd = openSync(this.options.logFile, 'a', 0o640);
+      } catch (error) {
+        this.stderr.write(`warning: cannot open logfile ${this.options.logFile}: ${(error as Error).message}\n`);
+      }
+    }
+    if (this.options.useSyslog && this.syslog === null) {
+      // Node has no datagram unix sockets; util-linux logger holds the /dev/log connection for us.
+      const child = spawn('logger', ['-t', 'knocktail', '-p', 'daemon.notice'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      child.on('error', (error) => {
+        this.stderr.write(`warning: syslog unavailable (logger: ${error.message})\n`);
+        this.syslog = null;
+      });
+      child.stdin?.on('error', () => undefined);
+      child.unref();
+      (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+      this.syslog = child;
+    }
+  }
+
+  /** Re-opens the log file (after logrotate moved it, or with a new path on reload). */
+  reopen(options: Partial<Pick<LoggerOptions, 'logFile' | 'useSyslog' | 'verbose' | 'debug' | 'lookup'>> = {}): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    this.options = { ...this.options, ...options };
+    if (!this.options.useSyslog && this.syslog !== null) {
+      this.syslog.stdin?.end();
+      this.syslog = null;
+    }
+    this.open();
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    this.syslog?.stdin?.end();
+    this.syslog = null;
+  }
+
+  /** knockd's logprint + vprint: log file, syslog, and stdout with -v. */
+  log(message: string): void {
+    this.record(message);
+    if (this.options.verbose) this.stdout.write(`${message}\n`);
+  }
+
+  /** An error: stderr always, and the log file/syslog. */
+  error(message: string): void {
+    this.stderr.write(`${message}\n`);
+    this.record(message);
+  }
+
+  /** Log file and syslog. */
+  private record(message: string): void {
+    if (this.fd !== null) {
+      try {
+        writeSync(this.fd, `[${fileStamp(new Date())}] ${message}\n`);
+      } catch (error) {
+        this.stderr.write(`warning: cannot write logfile: ${(error as Error).message}\n`);
+      }
+    }
+    this.syslog?.stdin?.write(`${message.replace(/\n/g, ' ')}\n`);
+  }
+
+  /** -v only (knockd's vprint). */
+  verbose(message: string): void {
+    if (this.options.verbose) this.stdout.write(`${message}\n`);
+  }
+
+  get debugging(): boolean {
+    return this.options.debug;
+  }
+
+  /** -D only. */
+  debug(message: string): void {
+    if (this.options.debug) this.stdout.write(`${message}\n`);
+  }
+
+  /** knockd's per-packet debug line (with the right month). */
+  debugHit(hit: KnockHit): void {
+    if (!this.options.debug) return;
+    const flags = hit.proto === 'tcp' && hit.flags !== null ? ` [${formatFlags(hit.flags)}]` : '';
+    this.debug(`${debugStamp(new Date(hit.time))}: ${hit.proto}: ${hit.src}:${hit.sport ?? '?'} -> ${hit.dst}:${hit.dport}${flags} (${hit.input})`);
+  }
+
+  /** `ip` or, with -l and once resolved, `ip (name)`. */
+  private who(ip: string): string {
+    if (!this.options.lookup) return ip;
+    const name = this.hostnames.get(ip);
+    if (name === undefined) {
+      // knockd blocks the capture loop on gethostbyaddr; we resolve in the background and show the name once known.
+      this.hostnames.set(ip, null);
+      reverse(ip).then(
+        (names) => this.hostnames.set(ip, names[0] ?? null),
+        () => undefined,
+      );
+      return ip;
+    }
+    return name === null ? ip : `${ip} (${name})`;
+  }
+
+  /** Logs one core event the way knockd would. */
+  event(event: KnockEvent): void {
+    switch (event.type) {
+      case 'stage':
+        this.log(`${this.who(event.ip)}: ${event.door.name}: Stage ${event.stage}`);
+        return;
+      case 'open':
+        this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME`);
+        return;
+      case 'timeout':
+        this.log(`${this.who(event.ip)}: ${event.door.name}: sequence timeout (stage ${event.stage})`);
+        return;
+      case 'sequence':
+        this.debug(`new sequence for door ${event.door.name}: ${formatSequence(event.sequence)}`);
+        return;
+      case 'exhausted':
+        this.error(`no more sequences left in the one time sequences file for door ${event.door.name} --> disabling the door`);
+        return;
+      case 'evicted':
+        this.log(`too many sources knocking at once (MaxSources): dropped the knocks in progress of ${event.count} source(s)`);
+        return;
+      case 'start':
+        this.log(`${event.door}: running command: ${event.command}`);
+        return;
+      case 'stop':
+        this.log(`${this.who(event.ip)}: ${event.door}: command timeout${event.lateMs >= 1000 ? ` (late by ${Math.round(event.lateMs / 1000)} s)` : ''}`);
+        this.log(`${event.door}: running command: ${event.command}`);
+        return;
+      case 'extend':
+        this.log(`${this.who(event.ip)}: ${event.door}: already open, stop command postponed to ${new Date(event.until).toISOString()}`);
+        return;
+      case 'exit':
+        this.commandExit(event);
+        return;
+      case 'error':
+        this.error(`error: ${event.message}`);
+        return;
+    }
+  }
+
+  private commandExit(event: Extract<KnockEvent, { type: 'exit' }>): void {
+    const { result, door } = event;
+    const failed = result.error !== null || result.timedOut || result.signal !== null || result.status !== 0;
+    if (result.error !== null) this.error(`${door}: could not run command: ${result.error}`);
+    else if (result.timedOut) this.error(`${door}: command ran longer than its limit and was killed (${result.signal ?? 'exited'} after ${result.durationMs} ms)`);
+    else if (result.signal !== null) this.error(`${door}: command killed by ${result.signal}`);
+    else if (result.status !== 0) this.error(`${door}: command returned non-zero status code (${result.status})`);
+    if (result.output !== '' && (failed || this.options.verbose)) {
+      const lines = result.output.trimEnd().split('\n');
+      for (const line of lines.slice(-OUTPUT_LINES)) this.log(`${door}: command output: ${line}`);
+    }
+  }
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** `YYYY-MM-DD HH:MM`, local time: knockd's log file stamp. */
+function fileStamp(d: Date): string {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** `YYYY-MM-DD HH:MM:SS.mmm`, local time. */
+function debugStamp(d: Date): string {
+  return `${fileStamp(d)}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SystemClock, VirtualClock } from '../../src/actions/clock.js';
+import { DoorActions } from '../../src/actions/doors.js';
+import { type CommandResult, type CommandRunner, ShellRunner } from '../../src/actions/runner.js';
+import { MemoryStopStore, type PendingStop } from '../../src/actions/stop-store.js';
+import type { DoorConfig } from '../../src/config/types.js';
+import type { ActionEvent } from '../../src/events.js';
+
+function door(overrides: Partial<DoorConfig> = {}): DoorConfig {
+  return {
+    name: 'oc',
+    at: { file: 't.conf', line: 1 },
+    sequence: [{ proto: 'tcp', port: 7000 }],
+    oneTimeSequences: null,
+    seqTimeout: 25,
+    tcpFlags: { set: 0, clear: 0 },
+    startCommand: 'open %IP%',
+    startCommand6: null,
+    stopCommand: 'close %IP%',
+    stopCommand6: null,
+    cmdTimeout: 10,
+    target: null,
+    allowFrom: [],
+    ignoreRepeats: false,
+    onReopen: 'extend',
+    commandLimit: null,
+    ...overrides,
+  };
+}
+
+const ok: CommandResult = { status: 0, signal: null, output: '', durationMs: 0, timedOut: false, error: null };
+
+/** Records commands; lets a test look at the store at the moment a command runs. */
+class RecordingRunner implements CommandRunner {
+  readonly commands: string[] = [];
+  readonly storeAtRun: PendingStop[][] = [];
+  constructor(private readonly store?: MemoryStopStore) {}
+  async run(command: string): Promise<CommandResult> {
+    this.commands.push(command);
+    if (this.store) this.storeAtRun.push(this.store.load());
+    return ok;
+  }
+}
+
+function setup(doors: DoorConfig[], start = 1_000_000) {
+  const clock = new VirtualClock(start);
+  const store = new MemoryStopStore();
+  const runner = new RecordingRunner(store);
+  const events: ActionEvent[] = [];
+  const actions = new DoorActions(doors, { clock, runner, store, emit: (e) => events.push(e), commandLimit: 60 });
+  const advance = (ms: number) => clock.advanceTo(clock.now() + ms, () => actions.settled());
+  return { clock, store, runner, events, actions, advance };
+}
+
+const summary = (events: ActionEvent[]) => events.map((e) => (e.type === 'error' ? `error ${e.message}` : `${e.type} ${e.time} ${'command' in e ? e.command : ''}`.trim()));
+
+describe('DoorActions', () => {
+  it('runs the start command, then the stop command Cmd_Timeout later', async () => {
+    const { actions, events, advance, runner } = setup([door()]);
+    actions.open(door(), '10.66.0.2');
+    await actions.settled();
+    await advance(9_999);
+    assert.deepEqual(runner.commands, ['open 10.66.0.2']);
+    await advance(1);
+    assert.deepEqual(runner.commands, ['open 10.66.0.2', 'close 10.66.0.2']);
+    assert.deepEqual(summary(events), ['start 1000000 open 10.66.0.2', 'exit 1000000 open 10.66.0.2', 'stop 1010000 close 10.66.0.2', 'exit 1010000 close 10.66.0.2']);
+  });
+
+  it('records the pending stop durably before the start command runs', async () => {
+    const d = door();
+    const { actions, runner, store } = setup([d]);
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    assert.equal(runner.storeAtRun[0]!.length, 1);
+    assert.equal(runner.storeAtRun[0]![0]!.command, 'close 10.66.0.2');
+    assert.equal(store.load()[0]!.due, 1_010_000, 'final due time saved once the start finished');
+  });
+
+  it("picks commands by address family with knockd's fallback rules (case 22)", async () => {
+    const v6a = door({ name: 'v6a', startCommand: 'start4 %IP%', startCommand6: 'start6 %IP%', stopCommand: null });
+    const v6b = door({ name: 'v6b', startCommand: 'start4 %IP%', stopCommand: null });
+    const v6c = door({ name: 'v6c', startCommand: 'start4 %IP%', startCommand6: '', stopCommand: null });
+    const { actions, runner } = setup([v6a, v6b, v6c]);
+    for (const d of [v6a, v6b, v6c]) actions.open(d, 'fe80::1');
+    for (const d of [v6a, v6b, v6c]) actions.open(d, '10.88.0.2');
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['start6 fe80::1', 'start4 fe80::1', 'start4 10.88.0.2', 'start4 10.88.0.2', 'start4 10.88.0.2']);
+  });
+
+  it('runs an empty stop_command_6 as nothing but still reports it; no start means nothing at all (case 23)', async () => {
+    const s6 = door({ name: 's6', stopCommand6: '', cmdTimeout: 1 });
+    const nostart = door({ name: 'nostart', startCommand: null, stopCommand: 'close' });
+    const { actions, runner, events, advance } = setup([s6, nostart]);
+    actions.open(s6, 'fd66::2');
+    actions.open(nostart, 'fd66::2');
+    await actions.settled();
+    await advance(1000);
+    assert.deepEqual(runner.commands, ['open fd66::2']);
+    assert.deepEqual(summary(events), ['start 1000000 open fd66::2', 'exit 1000000 open fd66::2', 'stop 1001000']);
+  });
+
+  it('extends a pending stop on a repeat success instead of running the start again', async () => {
+    const d = door();
+    const { actions, runner, events, advance } = setup([d]);
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    await advance(6_000);
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    await advance(5_000);
+    assert.deepEqual(runner.commands, ['open 10.66.0.2'], 'stop not due at the original time');
+    await advance(5_000);
+    assert.deepEqual(runner.commands, ['open 10.66.0.2', 'close 10.66.0.2']);
+    const extend = events.find((e) => e.type === 'extend');
+    assert.deepEqual(extend && { time: extend.time, until: extend.type === 'extend' && extend.until }, { time: 1_006_000, until: 1_016_000 });
+    // Another source is a different knocker.
+    actions.open(d, '10.66.0.3');
+    await actions.settled();
+    assert.equal(runner.commands.at(-1), 'open 10.66.0.3');
+  });
+
+  it("re-runs the start for every success with On_Reopen = rerun (knockd's behaviour)", async () => {
+    const d = door({ onReopen: 'rerun' });
+    const { actions, runner, advance } = setup([d]);
+    actions.open(d, '10.66.0.2');
+    await advance(1_000);
+    actions.open(d, '10.66.0.2');
+    await advance(20_000);
+    assert.deepEqual(runner.commands, ['open 10.66.0.2', 'open 10.66.0.2', 'close 10.66.0.2', 'close 10.66.0.2']);
+  });
+
+  it('re-arms stored stops: overdue ones run at once and say how late, later ones at their time', async () => {
+    const { clock, store, actions, events, runner, advance } = setup([]);
+    const base = { ip: '10.66.0.2', env: {}, openedAt: 0 };
+    store.save({ ...base, id: 'a', door: 'gone', command: 'close-late', due: clock.now() - 5_000 });
+    store.save({ ...base, id: 'b', door: 'oc', command: 'close-later', due: clock.now() + 5_000 });
+    assert.equal(actions.restore().length, 2);
+    await advance(0);
+    assert.deepEqual(runner.commands, ['close-late']);
+    const late = events.find((e) => e.type === 'stop');
+    assert.equal(late?.type === 'stop' && late.lateMs, 5_000);
+    await advance(5_000);
+    assert.deepEqual(runner.commands, ['close-late', 'close-later']);
+    assert.deepEqual(store.load(), []);
+  });
+
+  it('runs every pending stop on closeAll', async () => {
+    const d = door();
+    const { actions, runner, store } = setup([d]);
+    actions.open(d, '10.66.0.2');
+    actions.open(d, '10.66.0.3');
+    await actions.settled();
+    await actions.closeAll();
+    assert.deepEqual(runner.commands.slice(2).sort(), ['close 10.66.0.2', 'close 10.66.0.3']);
+    assert.deepEqual(store.load(), []);
+    assert.deepEqual(actions.pending(), []);
+  });
+
+  it('never runs a command for a non-canonical address', async () => {
+    const d = door();
+    const { actions, runner, events, store } = setup([d]);
+    actions.open(d, '10.0.0.1;reboot');
+    await actions.settled();
+    assert.deepEqual(runner.commands, []);
+    assert.deepEqual(store.load(), []);
+    assert.match(summary(events)[0]!, /^error oc: refusing to run a command for non-canonical address/);
+  });
+
+  it('waits Cmd_Timeout after the start command finished, in real time (knockd case 20)', async () => {
+    const d = door({ startCommand: 'sleep 0.4; exit 3', stopCommand: 'exit 300', cmdTimeout: 1 });
+    const events: ActionEvent[] = [];
+    const clock = new SystemClock();
+    const actions = new DoorActions([d], { clock, runner: new ShellRunner(), store: new MemoryStopStore(), emit: (e) => events.push(e), commandLimit: 60 });
+    actions.open(d, '10.88.0.2');
+    while (!events.some((e) => e.type === 'exit' && e.action === 'stop')) await new Promise((r) => setTimeout(r, 50));
+    const startExit = events.find((e) => e.type === 'exit' && e.action === 'start')!;
+    const stop = events.find((e) => e.type === 'stop')!;
+    const stopExit = events.find((e) => e.type === 'exit' && e.action === 'stop')!;
+    assert.equal(startExit.type === 'exit' && startExit.result.status, 3);
+    assert.equal(stopExit.type === 'exit' && stopExit.result.status, 44);
+    assert.ok(stop.time - startExit.time >= 1000 - 5, `stop ${stop.time - startExit.time} ms after the start finished`);
+  });
+});

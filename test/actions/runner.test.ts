@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ShellRunner } from '../../src/actions/runner.js';
+import { tempDir } from '../helpers.js';
+
+const runner = new ShellRunner();
+
+/** Running (a killed orphan may linger as a zombie until something reaps it: that counts as dead). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('ShellRunner', () => {
+  it('runs through /bin/sh -c with pipelines and the given environment', async () => {
+    const result = await runner.run('echo "$KNOCK_IP" | tr . -; echo err >&2', { KNOCK_IP: '10.66.0.2' }, 0);
+    assert.equal(result.status, 0);
+    assert.equal(result.signal, null);
+    assert.equal(result.output, '10-66-0-2\nerr\n');
+    assert.equal(result.timedOut, false);
+  });
+
+  it("reports the shell's exit status as knockd does (exit 300 → 44)", async () => {
+    assert.equal((await runner.run('exit 3', {}, 0)).status, 3);
+    assert.equal((await runner.run('exit 300', {}, 0)).status, 44);
+  });
+
+  it('reports a command killed by a signal (knockd reports 0)', async () => {
+    const result = await runner.run('kill -TERM $$', {}, 0);
+    assert.equal(result.status, null);
+    assert.equal(result.signal, 'SIGTERM');
+  });
+
+  it('kills a hanging command and its children at the limit', async () => {
+    const dir = tempDir();
+    const pidFile = join(dir, 'child.pid');
+    const result = await runner.run(`sleep 60 & echo $! > ${pidFile}; wait`, {}, 300);
+    assert.equal(result.timedOut, true);
+    assert.equal(result.signal, 'SIGTERM');
+    const childPid = Number(readFileSync(pidFile, 'utf8'));
+    // The whole process group got the signal: the background sleep is gone too.
+    for (let i = 0; i < 50 && alive(childPid); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(childPid), false);
+  });
+
+  it('uses SIGKILL when SIGTERM is ignored', async () => {
+    const result = await runner.run("trap '' TERM; sleep 30", {}, 200);
+    assert.equal(result.timedOut, true);
+    assert.equal(result.signal, 'SIGKILL');
+  });
+
+  it('returns when the shell exits even if a background job keeps the output pipe open', async () => {
+    const dir = tempDir();
+    const marker = join(dir, 'done');
+    const result = await runner.run(`(sleep 2; touch ${marker}) & echo started`, {}, 10_000);
+    assert.equal(result.status, 0);
+    assert.equal(result.output, 'started\n');
+    assert.equal(existsSync(marker), false, 'returned before the background job finished');
+    // The job was not killed: it finishes on its own.
+    spawnSync('sleep', ['2.5']);
+    assert.equal(existsSync(marker), true);
+  });
+
+  it('keeps only the end of very long output', async () => {
+    const result = await runner.run('yes line | head -c 200000', {}, 0);
+    assert.ok(result.output.length <= 16 * 1024);
+    assert.ok(result.output.endsWith('line\n'));
+  });
+});

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type { LogFormatBlock, LogField } from '../../src/config/types.js';
+import { ConfigError } from '../../src/config/types.js';
+import { CompiledFormat } from '../../src/formats/logformat.js';
+import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TCP_URG } from '../../src/hit.js';
+import { fixture } from '../helpers.js';
+
+process.env.TZ = 'UTC';
+
+function block(name: string, fields: Partial<Record<LogField, string>>): LogFormatBlock {
+  const entries = Object.entries(fields).map(([key, pattern], i) => [key, { pattern, at: { file: 'test.conf', line: i + 2 } }]);
+  return { name, at: { file: 'test.conf', line: 1 }, fields: Object.fromEntries(entries) };
+}
+
+const ctx = { input: 'test', reference: Date.parse('2026-11-21T12:00:00Z'), bootTime: 0, fallbackTime: 42 };
+
+function lines(file: string): string[] {
+  return readFileSync(fixture('real', file), 'utf8').split('\n').filter((l) => l !== '');
+}
+
+describe('shipped iptables format', () => {
+  const iptables = FormatRegistry.load(null).get('iptables');
+
+  for (const file of ['iptables-kernlog.log', 'iptables-kernlog-rfc3339.log']) {
+    it(`decodes every packet line of ${file} and nothing else`, () => {
+      const decoder = new LineDecoder([iptables]);
+      const hits = lines(file).map((line) => decoder.decode(line, ctx)).filter((hit) => hit !== null);
+      // MANIFEST: 76 KNOCK lines + FW-IN 22/tcp, 80/tcp, 53/udp; the ICMP line and 4 promiscuous-mode lines are not its lines.
+      assert.equal(hits.length, 79);
+      assert.deepEqual(decoder.counters, { lines: 84, matched: 79, ignored: 5, notKnock: 0, missed: 0 });
+      const first = hits[0]!;
+      assert.deepEqual({ ...first, time: 0 }, { time: 0, src: '10.66.0.2', dst: '10.66.0.1', proto: 'tcp', dport: 7000, sport: 39206, flags: TCP_SYN, input: 'test', iface: 'vfx0' });
+      assert.equal(new Date(first.time).toISOString().slice(0, 19), '2026-11-21T04:16:16');
+      assert.equal(hits.filter((h) => h.iface === 'lo').length, 9);
+      assert.equal(hits.filter((h) => h.proto === 'udp').length, lines(file).filter((l) => l.includes(' PROTO=UDP ')).length);
+    });
+  }
+
+  it('reads the kernel flag words exactly', () => {
+    const decoder = new LineDecoder([iptables]);
+    const flagsByPort7000 = lines('iptables-kernlog.log')
+      .map((line) => decoder.decode(line, ctx))
+      .filter((h) => h !== null && h.dport === 7000 && h.proto === 'tcp' && h.sport! < 5000)
+      .map((h) => h!.flags);
+    // hping3 phases A12–A20: FIN, ACK, SYN+ACK, RST, PSH, URG, URG+PSH+FIN, none, SYN.
+    assert.deepEqual(flagsByPort7000, [TCP_FIN, TCP_ACK, TCP_SYN | TCP_ACK, 0x04, TCP_PSH, TCP_URG, TCP_URG | TCP_PSH | TCP_FIN, 0, TCP_SYN]);
+  });
+
+  it('canonicalises the fully expanded IPv6 addresses the kernel logs', () => {
+    const decoder = new LineDecoder([iptables]);
+    const hits = lines('ip6tables-kernlog-rfc3339.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    assert.equal(hits.length, 35);
+    assert.deepEqual(new Set(hits.map((h) => `${h!.src}>${h!.dst}`)), new Set(['fd66::2>fd66::1', 'fd66::1>fd66::1']));
+    assert.equal(hits[0]!.time, Date.parse('2026-11-21T04:17:50.427Z') + 0.28);
+  });
+
+  it('matches nftables lines with and without flags all', () => {
+    const decoder = new LineDecoder([iptables]);
+    const hits = lines('nftables-log.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    assert.equal(decoder.counters.missed, 0);
+    assert.equal(hits.length, 57);
+  });
+
+  it('rejects lines not tagged by the kernel and lines with text between fields', () => {
+    const decoder = new LineDecoder([iptables]);
+    const real = lines('iptables-kernlog.log')[2]!;
+    assert.notEqual(decoder.decode(real, ctx), null);
+    assert.equal(decoder.decode(real.replace(' kernel: ', ' kernel[123]: '), ctx), null);
+    assert.equal(decoder.decode(real.replace(' kernel: ', ' logger: '), ctx), null);
+    assert.equal(decoder.decode(real.replace('SRC=10.66.0.2', 'SRC=10.66.0.2 SRC=6.6.6.6'), ctx), null);
+    assert.equal(decoder.decode(real.replace('SRC=10.66.0.2', 'SRC=$(reboot)'), ctx), null);
+    assert.equal(decoder.decode(`${real}; rm -rf /`, ctx), null);
+    assert.equal(decoder.decode(real.replace('DPT=7000', 'DPT=70000'), ctx), null);
+    assert.equal(decoder.counters.matched, 1);
+  });
+});
+
+describe('logformat blocks (Perl prototype form)', () => {
+  const perl = block('perl', {
+    required: 'kernel: .*KNOCK',
+    ipclient: 'SRC=(\\S+)',
+    ipserver: 'DST=(\\S+)',
+    protocol: 'PROTO=(\\w+)',
+    port: 'DPT=(\\d+)',
+    flags: 'RES=0x\\w\\w ((?:[A-Z]{3} )*)URGP=',
+    time: '^(\\S+)',
+  });
+
+  it('takes each field from the first capture of its own regex', () => {
+    const decoder = new LineDecoder([new CompiledFormat(perl)]);
+    const hits = lines('iptables-kernlog-rfc3339.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    assert.equal(hits.length, 76, 'only KNOCK lines pass required');
+    assert.equal(decoder.counters.ignored, 8);
+    assert.equal(hits[0]!.flags, TCP_SYN);
+    assert.equal(hits[0]!.sport, null, 'no sport field');
+    assert.equal(hits[0]!.iface, null);
+  });
+
+  it('uses the fallback time when the format has no time field', () => {
+    const { time: _time, ...noTime } = perl.fields;
+    const decoder = new LineDecoder([new CompiledFormat({ ...perl, fields: noTime })]);
+    assert.equal(decoder.decode(lines('iptables-kernlog.log')[2]!, ctx)!.time, 42);
+  });
+
+  it('counts a line that passes required but lacks a field as missed', () => {
+    const decoder = new LineDecoder([new CompiledFormat(perl)]);
+    assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK IN=x OUT= SRC=10.0.0.1 PROTO=TCP DPT=1', ctx), null);
+    assert.equal(decoder.counters.missed, 1);
+    assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=300.1.1.1 PROTO=TCP DPT=1', ctx), null);
+    assert.equal(decoder.counters.missed, 2);
+    assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP DPT=1', ctx), null);
+    assert.equal(decoder.counters.notKnock, 1);
+  });
+
+  it('supports free spacing, comments and sub-patterns', () => {
+    const format = new CompiledFormat(
+      block('x', { required: '(?x) ^ (?<time>{{syslogtime}}) [ ] {{host}} [ ] kernel: [ ] # tag\n .*? SRC=(?<ipclient>{{ip}}) [ ] DST=(?<ipserver>{{ip}}) .*? PROTO=(?<protocol>TCP|UDP) [ ] SPT=(?<sport>{{port}}) [ ] DPT=(?<port>{{port}})' }),
+    );
+    assert.deepEqual(format.fields(lines('iptables-kernlog.log')[2]!), {
+      time: 'Nov 21 04:16:16',
+      ipclient: '10.66.0.2',
+      ipserver: '10.66.0.1',
+      protocol: 'TCP',
+      sport: '39206',
+      port: '7000',
+    });
+  });
+
+  it('lets a later format take lines the first ignores', () => {
+    const registry = FormatRegistry.load(null);
+    const decoder = new LineDecoder([new CompiledFormat(perl), registry.get('iptables')]);
+    const hits = lines('iptables-kernlog-rfc3339.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    assert.equal(hits.length, 79);
+    assert.equal(decoder.perFormat.get('perl'), 76);
+    assert.equal(decoder.perFormat.get('iptables'), 3);
+  });
+
+  it('skips lines for ports no door watches without parsing the rest', () => {
+    const decoder = new LineDecoder([FormatRegistry.load(null).get('iptables')], (proto, port) => proto === 'tcp' && port === 8000);
+    const hits = lines('iptables-kernlog.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    assert.ok(hits.length > 0);
+    assert.ok(hits.every((h) => h!.dport === 8000 && h!.proto === 'tcp'));
+    assert.equal(decoder.counters.matched, 79);
+  });
+
+  const compileErrors: Array<[string, Partial<Record<LogField, string>>, RegExp]> = [
+    ['an invalid regex', { required: '(unclosed', ipclient: '(x)', ipserver: '(x)', protocol: '(x)', port: '(x)' }, /required is not a valid regex/],
+    ['a field without a group', { ipclient: 'SRC=\\S+', ipserver: '(x)', protocol: '(x)', port: '(x)' }, /ipclient has no capturing group/],
+    ['a missing mandatory field', { ipclient: '(x)', ipserver: '(x)', protocol: '(x)' }, /no port field/],
+    ['a named group that is no field', { required: '(?<srcip>x)', ipclient: '(x)', ipserver: '(x)', protocol: '(x)', port: '(x)' }, /\(\?<srcip>\) is not a field/],
+    ['a field captured twice', { required: '(?<port>x)', ipclient: '(x)', ipserver: '(x)', protocol: '(x)', port: '(x)' }, /field port is captured twice/],
+  ];
+  for (const [what, fields, message] of compileErrors) {
+    it(`reports ${what} with file and line`, () => {
+      assert.throws(
+        () => new CompiledFormat(block('bad', fields)),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message) && /test\.conf:\d+:/.test(error.message),
+      );
+    });
+  }
+});
