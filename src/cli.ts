@@ -25,6 +25,12 @@ async function main(argv: string[]): Promise<number> {
   return daemon.run(argv);
 }
 
+// `knocktail replay … | head` closes stdout early: stop quietly, as other command-line tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT.ok);
+  throw error;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -10,7 +10,7 @@ import type { Config, SourceRef } from './config/types.js';
 import type { KnockEvent } from './events.js';
 import { type DecoderCounters, FormatRegistry, LineDecoder } from './formats/registry.js';
 import type { KnockHit } from './hit.js';
-import { orderArchives, readLogFile } from './inputs/archive.js';
+import { readArchives } from './inputs/archive.js';
 import { Pipeline } from './pipeline.js';
 
 export interface ReplayOptions {
@@ -122,6 +122,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const clock = new VirtualClock();
   const summary: ReplaySummary = { files: [], hits: 0, opens: new Map(), events: 0 };
   const report = (event: KnockEvent): void => {
+    // A dry run's "exit" would only echo the dry runner.
+    if (event.type === 'exit' && !options.execute) return;
     summary.events++;
     if (event.type === 'open') {
       let byIp = summary.opens.get(event.door.name);
@@ -177,9 +179,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       await settle();
     }
   };
-  for (const file of orderArchives(options.files)) {
-    for await (const batch of readLogFile(file, archiveOptions)) await feed(batch);
-  }
+  for await (const batch of readArchives(options.files, archiveOptions)) await feed(batch);
   await advance(Infinity);
   await settle();
   summary.files = decoders.map(({ file, decoder }) => ({ file, ...decoder.counters }));

@@ -1,7 +1,8 @@
 /**
  * Archived firewall logs for replay: plain or gzip files, whole rotated sets read oldest first
- * (`kern.log.2.gz kern.log.1 kern.log`, whatever order they were given in). Pull-based: replay takes
- * one batch of hits at a time, so commands run with --execute finish before the next knock is read.
+ * (`kern.log.2.gz kern.log.1 kern.log`, whatever order they were given in), several sets merged by
+ * time. Pull-based: replay takes one batch of hits at a time, so commands run with --execute finish
+ * before the next knock is read.
  */
 import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -31,8 +32,8 @@ function rotationKey(file: string): { base: string; rank: number } {
   return { base: join(dirname(file), name), rank: 0 };
 }
 
-/** Orders files so every rotated set reads oldest first; different sets keep the order they were given in. */
-export function orderArchives(files: readonly string[]): string[] {
+/** Groups files into rotated sets (`kern.log*` together), each ordered oldest first; sets keep the order given. */
+export function rotationSets(files: readonly string[]): string[][] {
   const groups = new Map<string, Array<{ file: string; rank: number }>>();
   for (const file of files) {
     const { base, rank } = rotationKey(file);
@@ -40,7 +41,58 @@ export function orderArchives(files: readonly string[]): string[] {
     if (group === undefined) groups.set(base, (group = []));
     group.push({ file, rank });
   }
-  return [...groups.values()].flatMap((group) => group.sort((a, b) => b.rank - a.rank).map((entry) => entry.file));
+  return [...groups.values()].map((group) => group.sort((a, b) => b.rank - a.rank).map((entry) => entry.file));
+}
+
+/** The hits of one rotated set: its files one after the other. */
+async function* readRotationSet(files: readonly string[], options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
+  for (const file of files) yield* readLogFile(file, options);
+}
+
+interface MergeSource {
+  batches: AsyncGenerator<KnockHit[]>;
+  batch: KnockHit[];
+  at: number;
+}
+
+/**
+ * The hits of all files in event-time order: rotated sets are read oldest file first, and different sets
+ * (kern.log beside another host's log) are merged by time, so the report reads in the order things happened.
+ */
+export async function* readArchives(files: readonly string[], options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
+  const sets = rotationSets(files);
+  if (sets.length === 1) {
+    yield* readRotationSet(sets[0]!, options);
+    return;
+  }
+  const sources: MergeSource[] = [];
+  const refill = async (source: MergeSource): Promise<boolean> => {
+    for (;;) {
+      const next = await source.batches.next();
+      if (next.done) return false;
+      if (next.value.length > 0) {
+        source.batch = next.value;
+        source.at = 0;
+        return true;
+      }
+    }
+  };
+  for (const set of sets) {
+    const source: MergeSource = { batches: readRotationSet(set, options), batch: [], at: 0 };
+    if (await refill(source)) sources.push(source);
+  }
+  while (sources.length > 0) {
+    const merged: KnockHit[] = [];
+    let drained: MergeSource | null = null;
+    while (drained === null) {
+      let earliest = sources[0]!;
+      for (const source of sources) if (source.batch[source.at]!.time < earliest.batch[earliest.at]!.time) earliest = source;
+      merged.push(earliest.batch[earliest.at++]!);
+      if (earliest.at === earliest.batch.length) drained = earliest;
+    }
+    yield merged;
+    if (!(await refill(drained))) sources.splice(sources.indexOf(drained), 1);
+  }
 }
 
 function isGzip(file: string): boolean {
