@@ -198,3 +198,11 @@ export function cidrContains(cidr: Cidr, ip: string): boolean {
   }
   return true;
 }
+
+/**
+ * A copy of `text` that does not share memory with the string it was cut from. A regex capture is a
+ * slice of its whole log line: keeping such an address in a long-lived table would keep the line too.
+ */
+export function detachedCopy(text: string): string {
+  return (` ${text}`).slice(1);
+}

@@ -18,6 +18,8 @@ export interface PipelineOptions {
   /** Destination check for doors without Target; null = any destination (file mode, replay). */
   isLocal: ((dst: string) => boolean) | null;
   sinks: EventSink[];
+  /** Problems that are not events (a bad one-time sequence line, …). */
+  onWarning: (message: string) => void;
 }
 
 export class Pipeline {
@@ -37,7 +39,8 @@ export class Pipeline {
       emit,
       commandLimit: config.options.commandLimit,
     });
-    this.matcher = new Matcher(config.doors, { maxSources: config.options.maxSources, isLocal: options.isLocal }, (event: MatchEvent) => {
+    const matcherOptions = { maxSources: config.options.maxSources, isLocal: options.isLocal, onWarning: options.onWarning };
+    this.matcher = new Matcher(config.doors, matcherOptions, (event: MatchEvent) => {
       emit(event);
       if (event.type === 'open') this.actions.open(event.door, event.ip);
     });

@@ -139,6 +139,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     store: new MemoryStopStore(),
     isLocal: null,
     sinks: [report],
+    onWarning: (message) => options.err.write(`warning: ${message}\n`),
   });
   const { matcher, actions } = pipeline;
   const settle = (): Promise<void> => actions.settled();

@@ -193,6 +193,14 @@ export class DoorActions {
     await this.settled();
   }
 
+  /** Disarms every timer without running anything (daemon exit: the store keeps the stops for the next start). */
+  disarm(): void {
+    for (const entry of this.armed.values()) {
+      if (entry.timer !== null) this.options.clock.cancel(entry.timer);
+      entry.timer = null;
+    }
+  }
+
   /** Resolves when every command started so far has finished. */
   async settled(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);

@@ -30,6 +30,8 @@ export class TimestampParser {
   readonly formCounts: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0 };
   /** Form of the last stamp parsed. */
   lastForm: TimestampForm | null = null;
+  /** Resolution of the last stamp parsed, in ms (1000 for whole-second stamps). */
+  lastPrecision = 1;
 
   /** Event time in ms, or NaN when the text is no timestamp this parser knows. */
   parse(text: string, ref: TimeReference): number {
@@ -41,8 +43,10 @@ export class TimestampParser {
       ms = this.syslog(text, ref);
     } else {
       ms = parseNumberStamp(text, ref);
-      if (!Number.isNaN(ms)) this.note(text.charCodeAt(0) === 64 /* @ */ || !text.includes('.') ? 'epoch' : 'uptime');
-      return ms;
+      if (!Number.isNaN(ms)) {
+        this.note(text.charCodeAt(0) === 64 /* @ */ || !text.includes('.') ? 'epoch' : 'uptime');
+        this.lastPrecision = 1e-3;
+      }
     }
     return ms;
   }
@@ -79,6 +83,7 @@ export class TimestampParser {
       this.cachedForm = 'rfc3339';
     }
     this.note('rfc3339');
+    this.lastPrecision = i === 19 ? 1000 : Math.max(1e-3, 10 ** (3 - (i - 20)));
     return this.cachedMs + fraction;
   }
 
@@ -91,6 +96,7 @@ export class TimestampParser {
       this.cachedForm = 'syslog';
     }
     this.note('syslog');
+    this.lastPrecision = 1000;
     return this.cachedMs;
   }
 }

@@ -1,0 +1,80 @@
+/**
+ * A door as the matcher uses it: the config plus everything a hit is tested against, computed once.
+ */
+import { cidrContains } from '../address.js';
+import { formatSequence } from '../config/sequence.js';
+import type { DoorConfig, KnockStep } from '../config/types.js';
+import type { KnockHit, Protocol } from '../hit.js';
+import type { Attempt } from './attempts.js';
+import type { ExpiryQueue } from './expiry.js';
+
+/** One number per (protocol, port): the key of every lookup table. */
+export function stepKey(proto: Protocol, port: number): number {
+  return proto === 'tcp' ? port : port + 0x10000;
+}
+
+export class Door {
+  /** Replaced on reload when the door survives (same matching settings, possibly other commands). */
+  config: DoorConfig;
+  /** Current sequence: the config's, or the current line of the one-time file. */
+  sequence: readonly KnockStep[];
+  /** `stepKey` of each step of `sequence`. */
+  stepKeys: number[];
+  /** False for a one-time door whose file is used up or could not be written. */
+  enabled: boolean;
+  readonly timeoutMs: number;
+  readonly queue: ExpiryQueue<Attempt>;
+  readonly acceptsDestination: (dst: string) => boolean;
+  readonly allowsSource: (src: string) => boolean;
+  private readonly flagsSet: number;
+  private readonly flagsClear: number;
+
+  constructor(config: DoorConfig, sequence: readonly KnockStep[], isLocal: ((dst: string) => boolean) | null, queue: ExpiryQueue<Attempt>) {
+    this.config = config;
+    this.sequence = sequence;
+    this.stepKeys = sequence.map((step) => stepKey(step.proto, step.port));
+    this.enabled = sequence.length > 0;
+    this.timeoutMs = config.seqTimeout * 1000;
+    this.queue = queue;
+    const target = config.target;
+    this.acceptsDestination = target !== null ? (dst) => dst === target : (isLocal ?? (() => true));
+    const allowed = config.allowFrom;
+    this.allowsSource = allowed.length === 0 ? () => true : (src) => allowed.some((cidr) => cidrContains(cidr, src));
+    this.flagsSet = config.tcpFlags.set;
+    this.flagsClear = config.tcpFlags.clear;
+  }
+
+  setSequence(sequence: readonly KnockStep[]): void {
+    this.sequence = sequence;
+    this.stepKeys = sequence.map((step) => stepKey(step.proto, step.port));
+  }
+
+  /** TCPFlags rule; UDP hits and hits whose flags the input cannot tell always match. */
+  matchesFlags(hit: KnockHit): boolean {
+    const flags = hit.flags;
+    return hit.proto !== 'tcp' || flags === null || ((flags & this.flagsSet) === this.flagsSet && (flags & this.flagsClear) === 0);
+  }
+
+  /** Whether this door would see the hit at all (knockd's BPF filter, plus Allow_From); the port is checked by the caller. */
+  admits(hit: KnockHit): boolean {
+    return this.matchesFlags(hit) && this.acceptsDestination(hit.dst) && this.allowsSource(hit.src);
+  }
+}
+
+/**
+ * Everything that decides which hits advance a door: doors with the same identity before and after a reload
+ * are the same door, and attempts on it keep their progress.
+ */
+export function doorIdentity(config: DoorConfig, sequence: readonly KnockStep[]): string {
+  return JSON.stringify([
+    config.name,
+    formatSequence(sequence),
+    config.oneTimeSequences,
+    config.tcpFlags.set,
+    config.tcpFlags.clear,
+    config.target,
+    config.allowFrom.map((cidr) => cidr.text),
+    config.seqTimeout,
+    config.ignoreRepeats,
+  ]);
+}

@@ -1,0 +1,407 @@
+/**
+ * The matcher: knockd 0.8's knock algorithm (spec/knockd-behaviour.md §3.3) with its bugs fixed
+ * (design.md decision 2). Input-agnostic, synchronous, and pure with respect to time: time comes only
+ * from `hit.time` and `expire(now)`; the clock is never read.
+ *
+ * Deliberate differences from knockd, each pinned by a test:
+ * - one source's expiry or success never touches another source's attempts (knockd's "head wipe");
+ * - the timeout is exact milliseconds from the first knock (knockd rounded to whole seconds);
+ * - a timeout is reported with the moment it happened, as soon as `expire()` or any hit passes it
+ *   (knockd logged it at the next visible packet, issue #71);
+ * - one-time sequences: the used line gets a `#` inserted (not its first byte overwritten), exactly the
+ *   used line is marked, the next sequence is watched for IPv4 and IPv6 alike, no stage carries over into
+ *   the next sequence, and the last sequence disables the door instead of crashing;
+ * - a reload keeps attempts on doors whose matching settings did not change;
+ * - extras knockd lacks: Allow_From, Ignore_Repeats, and a cap on sources with knocks in progress.
+ *
+ * `emit` runs synchronously inside `handle`/`expire`/`reload` and must not call back into the matcher.
+ */
+import { detachedCopy } from '../address.js';
+import { formatSequence } from '../config/sequence.js';
+import type { DoorConfig, KnockStep } from '../config/types.js';
+import type { KnockHit, Protocol } from '../hit.js';
+import { Attempt, SourceTable } from './attempts.js';
+import { Door, doorIdentity, stepKey } from './door.js';
+import { ExpiryQueue } from './expiry.js';
+import { markSequenceUsed, type OneTimeScan, readOneTimeFile } from './one-time.js';
+
+export interface MatcherOptions {
+  /** Hard cap on sources with a knock in progress; beyond it the oldest are evicted (fresh ones first). */
+  maxSources: number;
+  /** Destination acceptance for doors WITHOUT Target: null = every destination counts (file mode: the LOG rule decided);
+   *  else a predicate (pcap mode: the interfaces' addresses). Doors with Target accept exactly hit.dst === target. */
+  isLocal: ((dst: string) => boolean) | null;
+  /**
+   * Problems found while loading one-time sequence files (invalid lines, each reported once; a file with no
+   * unused line, which leaves its door disabled; a file that cannot be read or written). Default: process.emitWarning.
+   */
+  onWarning?: (message: string) => void;
+}
+
+export type MatchEvent =
+  | { type: 'stage'; time: number; door: DoorConfig; ip: string; stage: number }
+  | { type: 'open'; time: number; door: DoorConfig; ip: string }
+  | { type: 'timeout'; time: number; door: DoorConfig; ip: string; stage: number }
+  | { type: 'sequence'; time: number; door: DoorConfig; sequence: KnockStep[] }
+  /** `error` is set when the door was disabled because its file could not be rewritten (fail closed), not used up. */
+  | { type: 'exhausted'; time: number; door: DoorConfig; error?: string }
+  | { type: 'evicted'; time: number; ip: string; count: number };
+
+export interface MatcherCounters {
+  /** Every hit handed to `handle`. */
+  hits: number;
+  /** Hits some enabled door could see (port, flags, destination, source). */
+  visible: number;
+  stages: number;
+  opens: number;
+  timeouts: number;
+  /** Sources dropped by the MaxSources cap. */
+  evicted: number;
+}
+
+export interface AttemptSnapshot {
+  door: string;
+  ip: string;
+  /** Steps matched so far, of `of`. */
+  stage: number;
+  of: number;
+  started: number;
+  deadline: number;
+}
+
+export interface MatcherSnapshot {
+  /** Attempts in progress, oldest first. */
+  attempts: AttemptSnapshot[];
+  /** Sources with at least one attempt. */
+  sources: number;
+  counters: MatcherCounters;
+}
+
+export class Matcher {
+  private doors: Door[] = [];
+  /** stepKey → enabled doors with that step anywhere: a hit on any other key is invisible. */
+  private watchers = new Map<number, Door[]>();
+  /** stepKey → enabled doors whose first step it is, in file order. */
+  private starters = new Map<number, Door[]>();
+  private readonly sources = new SourceTable();
+  /** One queue per Seq_Timeout value. */
+  private readonly queues = new Map<number, ExpiryQueue<Attempt>>();
+  /** No pending deadline is earlier (exact after `expire`): a hit before it costs one comparison. */
+  private earliestDeadline = Infinity;
+  private readonly counters: MatcherCounters = { hits: 0, visible: 0, stages: 0, opens: 0, timeouts: 0, evicted: 0 };
+  /** One-time files whose used sequence could not be marked: the door stays disabled until marking works. */
+  private readonly unmarked = new Map<string, readonly KnockStep[]>();
+  /** One-time file problems already reported (by message, which names file and line). */
+  private readonly reported = new Set<string>();
+  private readonly warn: (message: string) => void;
+
+  constructor(
+    doors: readonly DoorConfig[],
+    private readonly options: MatcherOptions,
+    private readonly emit: (event: MatchEvent) => void,
+  ) {
+    this.warn = options.onWarning ?? ((message) => process.emitWarning(message, 'KnocktailWarning'));
+    this.reload(doors);
+  }
+
+  /**
+   * Processes one hit: first expires every attempt whose deadline <= hit.time (timeouts in deadline order),
+   * then applies the hit. Events are emitted synchronously, in order.
+   */
+  handle(hit: KnockHit): void {
+    this.counters.hits++;
+    if (hit.time >= this.earliestDeadline) this.expire(hit.time);
+    const key = stepKey(hit.proto, hit.dport);
+    const watchers = this.watchers.get(key);
+    if (watchers === undefined || !anyAdmits(watchers, hit)) return;
+    this.counters.visible++;
+    const first = this.sources.first(hit.src);
+    if (first === undefined || !this.continueKnocks(first, hit, key)) this.startKnocks(first !== undefined, hit, key);
+  }
+
+  /** Expires attempts due by `now` (ms), emitting timeouts in deadline order. */
+  expire(now: number): void {
+    for (let queue = this.earliestQueue(); queue !== undefined; queue = this.earliestQueue()) {
+      const attempt = queue.peek()!;
+      if (attempt.deadline > now) {
+        this.earliestDeadline = attempt.deadline;
+        return;
+      }
+      queue.shift();
+      this.end(attempt);
+      this.counters.timeouts++;
+      this.emit({ type: 'timeout', time: attempt.deadline, door: attempt.door.config, ip: attempt.ip, stage: attempt.stage });
+    }
+    this.earliestDeadline = Infinity;
+  }
+
+  /** Earliest pending deadline (ms), or null. */
+  nextDeadline(): number | null {
+    const deadline = this.earliestQueue()?.peek()!.deadline ?? null;
+    this.earliestDeadline = deadline ?? Infinity;
+    return deadline;
+  }
+
+  /**
+   * Replaces the doors. A door whose matching settings (name, sequence, one-time file and its current line,
+   * flags, target, Allow_From, timeout, Ignore_Repeats) are unchanged keeps its attempts; other attempts are
+   * dropped silently. One-time files are read again (knockd does the same on SIGHUP).
+   */
+  reload(configs: readonly DoorConfig[]): void {
+    const reusable = new Map<string, Door[]>();
+    for (const door of this.doors) pushTo(reusable, doorIdentity(door.config, door.sequence), door);
+    this.doors = configs.map((config) => {
+      const sequence = this.loadSequence(config);
+      const reused = reusable.get(doorIdentity(config, sequence))?.shift();
+      if (reused === undefined) return new Door(config, sequence, this.options.isLocal, this.queueFor(config.seqTimeout * 1000));
+      reused.config = config;
+      return reused;
+    });
+    const kept = new Set(this.doors);
+    this.dropAttempts((attempt) => !kept.has(attempt.door));
+    for (const [timeoutMs, queue] of this.queues) {
+      if (queue.pending === 0 && !this.doors.some((door) => door.timeoutMs === timeoutMs)) this.queues.delete(timeoutMs);
+    }
+    this.rebuildTables();
+  }
+
+  /** Whether some enabled door has this protocol/port in its current sequence. */
+  watches(proto: Protocol, port: number): boolean {
+    return this.watchers.has(stepKey(proto, port));
+  }
+
+  /** The current sequence of every enabled door, in file order. */
+  activeSequences(): ReadonlyArray<{ door: DoorConfig; sequence: readonly KnockStep[] }> {
+    return this.doors.filter((door) => door.enabled).map((door) => ({ door: door.config, sequence: door.sequence }));
+  }
+
+  snapshot(): MatcherSnapshot {
+    const attempts: AttemptSnapshot[] = [];
+    for (const first of this.sources) {
+      for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
+        const door = attempt.door;
+        attempts.push({ door: door.config.name, ip: attempt.ip, stage: attempt.stage, of: door.sequence.length, started: attempt.started, deadline: attempt.deadline });
+      }
+    }
+    attempts.sort((a, b) => a.started - b.started);
+    return { attempts, sources: this.sources.size, counters: { ...this.counters } };
+  }
+
+  /**
+   * knockd §3.3 step 4: the hit continues, ignores or fails each of the source's attempts whose door accepts
+   * the destination. Returns false when there is none; only then may the hit start new attempts.
+   */
+  private continueKnocks(first: Attempt, hit: KnockHit, key: number): boolean {
+    const attempts: Attempt[] = [];
+    for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
+      if (attempt.door.acceptsDestination(hit.dst)) attempts.push(attempt);
+    }
+    if (attempts.length === 0) return false;
+    for (const attempt of attempts) {
+      const door = attempt.door;
+      if (!door.matchesFlags(hit)) continue;
+      if (door.stepKeys[attempt.stage] === key) this.advance(attempt, hit.time);
+      else if (!(door.config.ignoreRepeats && door.stepKeys[attempt.stage - 1] === key)) this.discard(attempt);
+    }
+    return true;
+  }
+
+  /** knockd §3.3 step 3: every door whose first step this is starts an attempt (a one-step door opens at once). */
+  private startKnocks(sourceKnown: boolean, hit: KnockHit, key: number): void {
+    const doors = this.starters.get(key);
+    if (doors === undefined) return;
+    let stored = sourceKnown;
+    // Stored attempts keep their own copy of the address, not a slice of the log line it came from.
+    let ip: string | null = null;
+    for (const door of doors) {
+      if (!door.admits(hit)) continue;
+      if (door.sequence.length === 1) {
+        this.reachStage(door, hit.src, 1, hit.time);
+        this.open(door, hit.src, hit.time);
+        continue;
+      }
+      if (!stored) this.makeRoom(hit.time);
+      stored = true;
+      ip ??= detachedCopy(hit.src);
+      const attempt = new Attempt(door, ip, hit.time);
+      this.sources.add(attempt);
+      door.queue.push(attempt);
+      if (attempt.deadline < this.earliestDeadline) this.earliestDeadline = attempt.deadline;
+      this.reachStage(door, hit.src, 1, hit.time);
+    }
+  }
+
+  private advance(attempt: Attempt, time: number): void {
+    const door = attempt.door;
+    attempt.stage++;
+    this.reachStage(door, attempt.ip, attempt.stage, time);
+    if (attempt.stage === door.sequence.length) {
+      this.discard(attempt);
+      this.open(door, attempt.ip, time);
+    } else if (attempt.stage === 2) {
+      this.sources.promote(attempt.ip);
+    }
+  }
+
+  private reachStage(door: Door, ip: string, stage: number, time: number): void {
+    this.counters.stages++;
+    this.emit({ type: 'stage', time, door: door.config, ip, stage });
+  }
+
+  private open(door: Door, ip: string, time: number): void {
+    this.counters.opens++;
+    this.emit({ type: 'open', time, door: door.config, ip });
+    if (door.config.oneTimeSequences !== null) this.useOneTimeSequence(door, door.config.oneTimeSequences, time);
+  }
+
+  /** Before a new source's first attempt: at the cap, the oldest source (fresh ones first) goes. */
+  private makeRoom(time: number): void {
+    if (this.sources.size < this.options.maxSources) return;
+    const victim = this.sources.evict();
+    if (victim === undefined) return;
+    for (let attempt: Attempt | null = victim; attempt !== null; attempt = attempt.next) {
+      attempt.live = false;
+      attempt.door.queue.noteEnded();
+    }
+    this.counters.evicted++;
+    this.emit({ type: 'evicted', time, ip: victim.ip, count: 1 });
+  }
+
+  /** Ends an attempt that is still queued (completed, failed or dropped). */
+  private discard(attempt: Attempt): void {
+    this.end(attempt);
+    attempt.door.queue.noteEnded();
+  }
+
+  private end(attempt: Attempt): void {
+    attempt.live = false;
+    this.sources.remove(attempt);
+  }
+
+  /** O(sources); only on reload and when a one-time door changes its sequence. */
+  private dropAttempts(shouldDrop: (attempt: Attempt) => boolean): void {
+    for (const first of this.sources) {
+      for (let attempt: Attempt | null = first; attempt !== null; ) {
+        const next: Attempt | null = attempt.next;
+        if (shouldDrop(attempt)) this.discard(attempt);
+        attempt = next;
+      }
+    }
+  }
+
+  /** After a success on a one-time door: mark the line, then move to the next one or disable the door. */
+  private useOneTimeSequence(door: Door, path: string, time: number): void {
+    let scan: OneTimeScan;
+    try {
+      scan = markSequenceUsed(path, door.sequence);
+    } catch (error) {
+      this.unmarked.set(path, door.sequence);
+      const message =
+        `${path}: cannot mark the used sequence ${formatSequence(door.sequence)} (${errorText(error)}); ` +
+        `door [${door.config.name}] is disabled so that it cannot be used again: make the file and its directory writable, then reload`;
+      this.warn(message);
+      this.disable(door, time, message);
+      return;
+    }
+    this.report(scan);
+    const next = scan.unused[0];
+    if (next === undefined) {
+      this.disable(door, time);
+      return;
+    }
+    // Attempts by other sources were knocking the used sequence: no stage carries over (knockd bug, §4).
+    this.dropAttempts((attempt) => attempt.door === door);
+    door.setSequence(next.sequence);
+    this.rebuildTables();
+    this.emit({ type: 'sequence', time, door: door.config, sequence: next.sequence });
+  }
+
+  private disable(door: Door, time: number, error?: string): void {
+    door.enabled = false;
+    door.setSequence([]);
+    this.dropAttempts((attempt) => attempt.door === door);
+    this.rebuildTables();
+    this.emit(error === undefined ? { type: 'exhausted', time, door: door.config } : { type: 'exhausted', time, door: door.config, error });
+  }
+
+  /** A door's sequence at load: its own, or the first unused line of its one-time file ([] = disabled). */
+  private loadSequence(config: DoorConfig): readonly KnockStep[] {
+    const path = config.oneTimeSequences;
+    if (path === null) return config.sequence;
+    let scan: OneTimeScan;
+    try {
+      const unmarked = this.unmarked.get(path);
+      scan = unmarked === undefined ? readOneTimeFile(path) : markSequenceUsed(path, unmarked);
+      this.unmarked.delete(path);
+    } catch (error) {
+      this.warn(`${path}: ${errorText(error)}; door [${config.name}] is disabled: fix the file, then reload`);
+      return [];
+    }
+    this.report(scan);
+    const current = scan.unused[0];
+    if (current === undefined) {
+      this.warn(
+        `${path}: no more sequences left in the one time sequences file for door [${config.name}] --> disabling the door; ` +
+          'add sequences to the file, then reload',
+      );
+      return [];
+    }
+    return current.sequence;
+  }
+
+  private report(scan: OneTimeScan): void {
+    for (const problem of scan.problems) {
+      if (this.reported.has(problem.message)) continue;
+      this.reported.add(problem.message);
+      this.warn(problem.message);
+    }
+  }
+
+  private queueFor(timeoutMs: number): ExpiryQueue<Attempt> {
+    let queue = this.queues.get(timeoutMs);
+    if (queue === undefined) {
+      queue = new ExpiryQueue<Attempt>(timeoutMs);
+      this.queues.set(timeoutMs, queue);
+    }
+    return queue;
+  }
+
+  /** The queue whose next live attempt expires first (ties: the queue created first). */
+  private earliestQueue(): ExpiryQueue<Attempt> | undefined {
+    let best: ExpiryQueue<Attempt> | undefined;
+    let bestDeadline = Infinity;
+    for (const queue of this.queues.values()) {
+      const head = queue.peek();
+      if (head !== undefined && head.deadline < bestDeadline) {
+        best = queue;
+        bestDeadline = head.deadline;
+      }
+    }
+    return best;
+  }
+
+  private rebuildTables(): void {
+    this.watchers = new Map();
+    this.starters = new Map();
+    for (const door of this.doors) {
+      if (!door.enabled) continue;
+      for (const key of new Set(door.stepKeys)) pushTo(this.watchers, key, door);
+      pushTo(this.starters, door.stepKeys[0]!, door);
+    }
+  }
+}
+
+function anyAdmits(doors: readonly Door[], hit: KnockHit): boolean {
+  for (const door of doors) if (door.admits(hit)) return true;
+  return false;
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,120 @@
+/**
+ * One-time sequence files (`One_Time_Sequences`, spec §4), without knockd's bugs.
+ *
+ * One sequence per line in `Sequence` syntax; lines are trimmed, blank and `#` lines skipped, an invalid
+ * line is skipped. The door's sequence is the first valid line. Using it inserts a `#` in front of exactly
+ * that line (knockd overwrote the first byte: `3001` became `#001`, and after an invalid line it marked the
+ * wrong one) and replaces the file atomically; every other byte stays as it was (CRLF, a missing final
+ * newline, comments, bytes that are not UTF-8).
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parseSequence, SequenceError } from '../config/sequence.js';
+import type { KnockStep } from '../config/types.js';
+
+/** A valid line that has not been used yet. */
+export interface OneTimeLine {
+  /** 1-based line number. */
+  line: number;
+  /** Byte offset of the line's first byte in the file. */
+  offset: number;
+  sequence: KnockStep[];
+}
+
+/** A line that is skipped, with why (a full `file:line: …` message). */
+export interface OneTimeProblem {
+  line: number;
+  message: string;
+}
+
+export interface OneTimeScan {
+  path: string;
+  /** Valid unused lines in file order; the first one is the door's current sequence. */
+  unused: OneTimeLine[];
+  /** Invalid lines (skipped) and lines with ignored parts (used), in file order. */
+  problems: OneTimeProblem[];
+}
+
+const NEWLINE = 0x0a;
+const MARK = Buffer.from('#');
+
+/** Classifies every line of a one-time sequences file's content. */
+export function scanOneTimeSequences(content: Buffer, path: string): OneTimeScan {
+  const scan: OneTimeScan = { path, unused: [], problems: [] };
+  let offset = 0;
+  for (let line = 1; offset <= content.length; line++) {
+    const newline = content.indexOf(NEWLINE, offset);
+    const end = newline < 0 ? content.length : newline;
+    const text = content.toString('utf8', offset, end).trim();
+    if (text !== '' && !text.startsWith('#')) {
+      const report = (message: string) => scan.problems.push({ line, message: `${path}:${line}: ${message}` });
+      try {
+        scan.unused.push({ line, offset, sequence: parseSequence(text, report) });
+      } catch (error) {
+        if (!(error instanceof SequenceError)) throw error;
+        report(`${error.message}; this line is skipped (fix it, or comment it out with #)`);
+      }
+    }
+    if (newline < 0) break;
+    offset = newline + 1;
+  }
+  return scan;
+}
+
+/** Reads and classifies a one-time sequences file (check-config shows `unused[0]` as the current sequence). */
+export function readOneTimeFile(path: string): OneTimeScan {
+  return scanOneTimeSequences(readFileSync(path), path);
+}
+
+/**
+ * Marks `used` as used in the file at `path`: re-reads the file (it may have been edited since it was
+ * loaded), prefixes the first unused line with exactly that sequence with `#`, and replaces the file
+ * atomically. Returns the scan of the new content. Throws (an Error naming the path) when the file can't
+ * be read or written; the caller must then stop using the sequence.
+ */
+export function markSequenceUsed(path: string, used: readonly KnockStep[]): OneTimeScan {
+  const content = readFileSync(path);
+  const target = scanOneTimeSequences(content, path).unused.find((entry) => sameSteps(entry.sequence, used));
+  if (target === undefined) return scanOneTimeSequences(content, path);
+  const updated = Buffer.concat([content.subarray(0, target.offset), MARK, content.subarray(target.offset)]);
+  writeFileAtomically(path, updated);
+  return scanOneTimeSequences(updated, path);
+}
+
+export function sameSteps(a: readonly KnockStep[], b: readonly KnockStep[]): boolean {
+  return a.length === b.length && a.every((step, i) => step.port === b[i]!.port && step.proto === b[i]!.proto);
+}
+
+/**
+ * Replaces `path` (following a symlink to the real file) with `data` so that a crash leaves either the
+ * old or the new content: temp file in the same directory, fsync, rename, fsync the directory.
+ * Keeps the file's permission bits (and, when running as root, its owner).
+ */
+export function writeFileAtomically(path: string, data: Uint8Array): void {
+  const real = realpathSync(path);
+  const directory = dirname(real);
+  const original = statSync(real);
+  const temp = join(directory, `.${basename(real)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    try {
+      for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written);
+      fchmodSync(fd, original.mode & 0o7777);
+      if (process.getuid?.() === 0) fchownSync(fd, original.uid, original.gid);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, real);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  const directoryFd = openSync(directory, 'r');
+  try {
+    fsyncSync(directoryFd);
+  } finally {
+    closeSync(directoryFd);
+  }
+}
