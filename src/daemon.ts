@@ -16,6 +16,7 @@ import type { EventSink } from './events.js';
 import { FormatRegistry, LineDecoder } from './formats/registry.js';
 import type { KnockHit } from './hit.js';
 import type { Input } from './inputs/input.js';
+import { JournalInput } from './inputs/journal.js';
 import { LogFileInput } from './inputs/log-file.js';
 import { Logger } from './logging.js';
 import { Pipeline } from './pipeline.js';
@@ -120,18 +121,17 @@ export class Daemon {
     const registry = FormatRegistry.load(config);
     const formats = registry.resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
     const matcher = this.pipeline.matcher;
+    const decoder = (): LineDecoder => new LineDecoder(formats, (proto, port) => matcher.watches(proto, port));
+    const common = {
+      cursorDir: join(options.stateDir, 'cursors'),
+      fromEnd: this.flags.fromEnd,
+      onWarning: (message: string) => this.logger.error(`warning: ${message}`),
+    };
     const bootTime = Date.now() - uptime() * 1000;
-    return options.firewallLogs.map(
-      (path) =>
-        new LogFileInput({
-          path,
-          decoder: new LineDecoder(formats, (proto, port) => matcher.watches(proto, port)),
-          cursorDir: join(options.stateDir, 'cursors'),
-          fromEnd: this.flags.fromEnd,
-          maxLineLength: options.maxLineLength,
-          bootTime,
-          onWarning: (message) => this.logger.error(`warning: ${message}`),
-        }),
+    return options.firewallLogs.map((path) =>
+      path === 'journal'
+        ? new JournalInput({ ...common, decoder: decoder() })
+        : new LogFileInput({ ...common, path, decoder: decoder(), maxLineLength: options.maxLineLength, bootTime }),
     );
   }
 
@@ -156,7 +156,7 @@ export class Daemon {
   }
 
   private persistPositions(): void {
-    for (const input of this.inputs) if (input instanceof LogFileInput) input.persist();
+    for (const input of this.inputs) input.persist?.();
   }
 
   /** The config's PidFile (knockd: it wins over -p). */

@@ -26,10 +26,15 @@ export function fixture(...parts: string[]): string {
 /** Path of the compiled CLI. */
 export const cliPath = join(repoRoot, 'dist', 'src', 'cli.js');
 
+const tempDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh temporary directory, removed when the process exits. */
 export function tempDir(prefix = 'knocktail-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  tempDirs.push(dir);
   return dir;
 }
 

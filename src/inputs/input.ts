@@ -21,4 +21,6 @@ export interface Input {
   /** Stops delivering hits and releases everything; persists its position where it has one. */
   stop(): Promise<void>;
   status(): InputStatus;
+  /** Saves its position now, where it has one (the daemon calls it periodically). */
+  persist?(): void;
 }
