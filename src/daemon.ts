@@ -11,13 +11,14 @@ import { ShellRunner } from './actions/runner.js';
 import { MemoryStopStore } from './actions/stop-store.js';
 import { debugConfigLines } from './config/explain.js';
 import { loadConfig } from './config/parse.js';
-import type { Config } from './config/types.js';
+import { type Config, ConfigError } from './config/types.js';
 import type { EventSink } from './events.js';
 import { FormatRegistry, LineDecoder } from './formats/registry.js';
 import type { KnockHit } from './hit.js';
 import type { Input } from './inputs/input.js';
 import { JournalInput } from './inputs/journal.js';
 import { LogFileInput } from './inputs/log-file.js';
+import { untrustedLogProblems } from './inputs/trust.js';
 import { Logger } from './logging.js';
 import { Pipeline } from './pipeline.js';
 
@@ -76,7 +77,7 @@ export class Daemon {
 
   /** Loads the config and starts everything; throws ConfigError / Error when it cannot. */
   static async start(flags: DaemonFlags): Promise<Daemon> {
-    const config = loadConfig(flags.configPath);
+    const config = loadUsableConfig(flags.configPath);
     const daemon = new Daemon(flags, config);
     await daemon.startInputs();
     return daemon;
@@ -169,8 +170,7 @@ export class Daemon {
     this.logger.log(`re-reading config file: ${this.flags.configPath}`);
     let config: Config;
     try {
-      config = loadConfig(this.flags.configPath);
-      FormatRegistry.load(config).resolve(config.options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
+      config = loadUsableConfig(this.flags.configPath);
     } catch (error) {
       this.logger.error(`${(error as Error).message}\nreload failed: still running with the previous config`);
       return false;
@@ -196,4 +196,13 @@ export class Daemon {
     this.logger.log('shutting down');
     this.logger.close();
   }
+}
+
+/** A config the daemon can run: parsed, its formats compiled, its logs trusted (throws ConfigError otherwise). */
+function loadUsableConfig(path: string): Config {
+  const config = loadConfig(path);
+  FormatRegistry.load(config).resolve(config.options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
+  const problems = untrustedLogProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
 }

@@ -2,6 +2,7 @@
 import { explainConfig } from '../config/explain.js';
 import { type Diagnostic, ConfigError, formatDiagnostic } from '../config/types.js';
 import { FormatRegistry } from '../formats/registry.js';
+import { untrustedLogProblems } from '../inputs/trust.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseCommandLine } from './common.js';
 
 export const USAGE = `usage: knocktail check-config [-c FILE]
@@ -37,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.diagnostics);
   }
+  problems.push(...untrustedLogProblems(config));
   process.stdout.write(explainConfig(config));
   if (problems.length > 0) {
     process.stderr.write(`${problems.map(formatDiagnostic).join('\n')}\n${path}: ${problems.length} error${problems.length === 1 ? '' : 's'}\n`);

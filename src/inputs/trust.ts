@@ -1,0 +1,40 @@
+/**
+ * The trust model of file mode: whoever can write the followed log can knock. kern.log is written only
+ * from the kernel's messages (rsyslog turns a user's `logger -p kern.*` into user.*), but any local user
+ * can put a line shaped exactly like a kernel LOG line into /var/log/syslog or /var/log/messages with
+ * `logger -t kernel` (fixtures/real/forged/). Following those needs an explicit `AllowForgeableLog = yes`.
+ */
+import { realpathSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Config, Diagnostic } from '../config/types.js';
+
+/** Files every local user can get arbitrary text into through syslog(3) / logger(1). */
+const FORGEABLE = new Set(['syslog', 'messages', 'user.log', 'daemon.log', 'auth.log', 'debug']);
+
+/** The resolved name of a log path (a symlink to /var/log/syslog is /var/log/syslog), or the path itself. */
+function realName(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Whether `path` is (or points to) a log any user can write lines into. */
+export function isForgeableLog(path: string): boolean {
+  const name = basename(realName(path)).replace(/(\.\d+)?(\.gz)?$/, '');
+  return FORGEABLE.has(name);
+}
+
+/** Problems with the configured FirewallLog entries (empty when the config is trusted or explicitly allows it). */
+export function untrustedLogProblems(config: Config): Diagnostic[] {
+  if (config.options.allowForgeableLog) return [];
+  const at = config.optionsAt.firewallLogs ?? { file: config.path, line: 0 };
+  return config.options.firewallLogs
+    .filter((path) => path !== 'journal' && isForgeableLog(path))
+    .map((path) => ({
+      at,
+      message: `refusing to follow ${path}: any local user can write lines there that look exactly like the kernel's (logger -t kernel), so anyone could knock`,
+      hint: 'follow /var/log/kern.log (or FirewallLog = journal) instead; if you accept the risk, add "AllowForgeableLog = yes" to [options]',
+    }));
+}
