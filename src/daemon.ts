@@ -3,7 +3,6 @@
  * reload and shutdown. Start-up order follows knockd (config, log, inputs, pid file, signals).
  */
 import { mkdirSync } from 'node:fs';
-import { uptime } from 'node:os';
 import { join } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { SystemClock } from './actions/clock.js';
@@ -13,11 +12,10 @@ import { debugConfigLines } from './config/explain.js';
 import { loadConfig } from './config/parse.js';
 import { type Config, ConfigError } from './config/types.js';
 import type { EventSink } from './events.js';
-import { FormatRegistry, LineDecoder } from './formats/registry.js';
+import { FormatRegistry } from './formats/registry.js';
 import type { KnockHit } from './hit.js';
 import type { Input } from './inputs/input.js';
-import { JournalInput } from './inputs/journal.js';
-import { LogFileInput } from './inputs/log-file.js';
+import { createInputs, type InputSet } from './inputs/factory.js';
 import { untrustedLogProblems } from './inputs/trust.js';
 import { Logger } from './logging.js';
 import { Pipeline } from './pipeline.js';
@@ -53,6 +51,9 @@ export class Daemon {
   private readonly logger: Logger;
   private readonly pipeline: Pipeline;
   private inputs: Input[] = [];
+  private inputSet: InputSet | null = null;
+  /** pcap mode: the capture interfaces' addresses (doors without Target accept these destinations). */
+  private localAddresses: ReadonlySet<string> = new Set();
   private deadlineTimer: NodeJS.Timeout | null = null;
   private deadlineDue = Infinity;
   private housekeeping: ScheduledTask | null = null;
@@ -64,12 +65,19 @@ export class Daemon {
   ) {
     this.config = config;
     this.logger = new Logger(this.loggerOptions(config));
-    this.sinks = [(event) => this.logger.event(event)];
+    this.sinks = [
+      (event) => this.logger.event(event),
+      (event) => {
+        // A one-time door moved on: capture filters must let its next sequence through.
+        if (event.type === 'sequence' || event.type === 'exhausted') this.inputSet?.doorsChanged();
+      },
+    ];
     this.pipeline = new Pipeline(config, {
       clock: new SystemClock(),
       runner: new ShellRunner(),
       store: new MemoryStopStore(),
-      isLocal: null,
+      // File mode: the firewall's LOG rule already decided which packets are for this host.
+      isLocal: config.options.mode === 'pcap' ? (dst) => this.localAddresses.has(dst) : null,
       sinks: this.sinks,
       onWarning: (message) => this.logger.error(`warning: ${message}`),
     });
@@ -109,31 +117,23 @@ export class Daemon {
     for (const warning of config.warnings) logger.error(`warning: ${warning.at.file}:${warning.at.line}: ${warning.message}`);
     mkdirSync(join(config.options.stateDir, 'cursors'), { recursive: true, mode: 0o700 });
     this.pipeline.actions.restore();
-    this.inputs = this.createInputs(config);
+    this.inputSet = createInputs({
+      config,
+      interfaces: this.flags.interfaces,
+      fromEnd: this.flags.fromEnd,
+      ipv4Only: this.flags.ipv4Only,
+      matcher: this.pipeline.matcher,
+      onWarning: (message) => this.logger.error(`warning: ${message}`),
+      onLocalAddresses: (addresses) => {
+        this.localAddresses = addresses;
+      },
+    });
+    this.inputs = this.inputSet.inputs;
     for (const input of this.inputs) await input.start((hit) => this.hit(hit));
     logger.verbose(`listening on ${this.listeningOn()}...`);
     logger.log(`starting up, listening on ${this.listeningOn()}`);
     this.housekeeping = cron.schedule(PERSIST_EVERY, () => this.persistPositions(), { noOverlap: true, name: 'knocktail-persist' });
     this.armDeadline();
-  }
-
-  private createInputs(config: Config): Input[] {
-    const { options } = config;
-    const registry = FormatRegistry.load(config);
-    const formats = registry.resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
-    const matcher = this.pipeline.matcher;
-    const decoder = (): LineDecoder => new LineDecoder(formats, (proto, port) => matcher.watches(proto, port));
-    const common = {
-      cursorDir: join(options.stateDir, 'cursors'),
-      fromEnd: this.flags.fromEnd,
-      onWarning: (message: string) => this.logger.error(`warning: ${message}`),
-    };
-    const bootTime = Date.now() - uptime() * 1000;
-    return options.firewallLogs.map((path) =>
-      path === 'journal'
-        ? new JournalInput({ ...common, decoder: decoder() })
-        : new LogFileInput({ ...common, path, decoder: decoder(), maxLineLength: options.maxLineLength, bootTime }),
-    );
   }
 
   private hit(hit: KnockHit): void {
@@ -178,6 +178,7 @@ export class Daemon {
     this.config = config;
     this.logger.reopen(this.loggerOptions(config));
     this.pipeline.reload(config);
+    this.inputSet?.doorsChanged();
     this.armDeadline();
     return true;
   }

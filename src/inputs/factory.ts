@@ -1,0 +1,46 @@
+/**
+ * Which inputs a config asks for: file mode follows each FirewallLog (a file, or the kernel journal)
+ * through the configured log formats; pcap mode captures on the interfaces.
+ */
+import { uptime } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/types.js';
+import { FormatRegistry, LineDecoder } from '../formats/registry.js';
+import type { Matcher } from '../matcher/matcher.js';
+import type { Input } from './input.js';
+import { JournalInput } from './journal.js';
+import { LogFileInput } from './log-file.js';
+
+export interface InputContext {
+  config: Config;
+  /** -i, wins over `Interface =`. */
+  interfaces: string[];
+  fromEnd: boolean;
+  ipv4Only: boolean;
+  matcher: Matcher;
+  onWarning: (message: string) => void;
+  /** pcap mode: the interfaces' addresses changed (doors without Target accept these destinations). */
+  onLocalAddresses: (addresses: ReadonlySet<string>) => void;
+}
+
+export interface InputSet {
+  inputs: Input[];
+  /** The doors or their sequences changed (reload, one-time sequence used): capture filters follow. */
+  doorsChanged(): void;
+}
+
+export function createInputs(ctx: InputContext): InputSet {
+  const { config } = ctx;
+  const { options } = config;
+  const formats = FormatRegistry.load(config).resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
+  const decoder = (): LineDecoder => new LineDecoder(formats, (proto, port) => ctx.matcher.watches(proto, port));
+  const common = { cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
+  const bootTime = Date.now() - uptime() * 1000;
+  const inputs = options.firewallLogs.map((path) =>
+    path === 'journal'
+      ? new JournalInput({ ...common, decoder: decoder() })
+      : new LogFileInput({ ...common, path, decoder: decoder(), maxLineLength: options.maxLineLength, bootTime }),
+  );
+  // Log lines are filtered by the firewall rule, not by us: nothing to regenerate.
+  return { inputs, doorsChanged: () => undefined };
+}
