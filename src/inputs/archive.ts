@@ -1,8 +1,8 @@
 /**
- * Archived firewall logs for replay: plain or gzip files, whole rotated sets read oldest first
- * (`kern.log.2.gz kern.log.1 kern.log`, whatever order they were given in), several sets merged by
- * time. Pull-based: replay takes one batch of hits at a time, so commands run with --execute finish
- * before the next knock is read.
+ * What replay reads: firewall logs, plain or gzip, whole rotated sets oldest first (`kern.log.2.gz
+ * kern.log.1 kern.log`, whatever order they were given in), and pcap/pcapng captures; separate sources
+ * are merged by event time. Pull-based: replay takes one batch of hits at a time, so commands run with
+ * --execute finish before the next knock is read.
  */
 import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -10,6 +10,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { KnockHit } from '../hit.js';
 import type { LineDecoder } from '../formats/registry.js';
+import { isCaptureMagic } from '../packet/pcap-file.js';
+import { PcapFileInput } from './pcap-file.js';
 
 export interface ArchiveOptions {
   /** A fresh decoder per file (each keeps its own timestamp cache and counters). */
@@ -44,9 +46,9 @@ export function rotationSets(files: readonly string[]): string[][] {
   return [...groups.values()].map((group) => group.sort((a, b) => b.rank - a.rank).map((entry) => entry.file));
 }
 
-/** The hits of one rotated set: its files one after the other. */
+/** The hits of one rotated set: its files one after the other (packet captures by their own reader). */
 async function* readRotationSet(files: readonly string[], options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
-  for (const file of files) yield* readLogFile(file, options);
+  for (const file of files) yield* isCaptureMagic(head(file, 4)) ? new PcapFileInput(file).batches() : readLogFile(file, options);
 }
 
 interface MergeSource {
@@ -95,14 +97,20 @@ export async function* readArchives(files: readonly string[], options: ArchiveOp
   }
 }
 
-function isGzip(file: string): boolean {
+/** The first bytes of a file (fewer when it is shorter). */
+function head(file: string, bytes: number): Buffer {
   const fd = openSync(file, 'r');
   try {
-    const magic = Buffer.alloc(2);
-    return readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    const buffer = Buffer.alloc(bytes);
+    return buffer.subarray(0, readSync(fd, buffer, 0, bytes, 0));
   } finally {
     closeSync(fd);
   }
+}
+
+function isGzip(file: string): boolean {
+  const magic = head(file, 2);
+  return magic[0] === 0x1f && magic[1] === 0x8b;
 }
 
 /** Hits of one text log file, in batches (one per chunk read). */

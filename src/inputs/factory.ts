@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { FormatRegistry, LineDecoder } from '../formats/registry.js';
 import type { Matcher } from '../matcher/matcher.js';
+import { buildCaptureFilter, type LocalAddresses } from '../packet/bpf.js';
 import type { Input } from './input.js';
 import { JournalInput } from './journal.js';
 import { LogFileInput } from './log-file.js';
+import { PcapLiveInput } from './pcap-live.js';
 
 export interface InputContext {
   config: Config;
@@ -29,9 +31,13 @@ export interface InputSet {
   doorsChanged(): void;
 }
 
+/** knockd's default interface when neither -i nor `Interface =` names one. */
+const DEFAULT_INTERFACE = 'eth0';
+
 export function createInputs(ctx: InputContext): InputSet {
   const { config } = ctx;
   const { options } = config;
+  if (options.mode === 'pcap') return pcapInputs(ctx);
   const formats = FormatRegistry.load(config).resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
   const decoder = (): LineDecoder => new LineDecoder(formats, (proto, port) => ctx.matcher.watches(proto, port));
   const common = { cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
@@ -43,4 +49,23 @@ export function createInputs(ctx: InputContext): InputSet {
   );
   // Log lines are filtered by the firewall rule, not by us: nothing to regenerate.
   return { inputs, doorsChanged: () => undefined };
+}
+
+function pcapInputs(ctx: InputContext): InputSet {
+  const { options } = ctx.config;
+  const interfaces = ctx.interfaces.length > 0 ? ctx.interfaces : options.interfaces.length > 0 ? options.interfaces : [DEFAULT_INTERFACE];
+  const addressSet = (local: LocalAddresses): ReadonlySet<string> => new Set([...local.v4, ...(ctx.ipv4Only ? [] : local.v6)]);
+  const input = new PcapLiveInput({
+    interfaces,
+    filter: (local) => buildCaptureFilter(ctx.matcher.activeSequences(), local, { ipv4Only: ctx.ipv4Only }),
+    promiscuous: options.promiscuous,
+    onAddressesChanged: (local) => ctx.onLocalAddresses(addressSet(local)),
+    onError: (error) => ctx.onWarning(error.message),
+  });
+  return {
+    inputs: [input],
+    doorsChanged: () => {
+      input.refreshFilter().catch((error: Error) => ctx.onWarning(`capture filter not updated, the previous one stays: ${error.message}`));
+    },
+  };
 }

@@ -1,0 +1,429 @@
+/**
+ * Live capture input (`Mode = pcap`): libpcap sessions on one or more interfaces, packets parsed by our own
+ * parser, a BPF filter generated from the doors and regenerated when they or the host's addresses change.
+ *
+ * The sessions live in a child process (src/packet/capture-process.ts explains why: the `pcap` module cannot
+ * close an idle session). Replacing the filter is make-before-break: a new process opens its sessions, then a
+ * cut-over time T is fixed; the old process delivers only packets stamped before T and is stopped once T has
+ * passed, the new one only packets from T on, held back until the old one has drained. Both see the same
+ * kernel timestamps, so each packet is delivered exactly once, in order.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { canonicalIp, isIpv6 } from '../address.js';
+import type { KnockHit } from '../hit.js';
+import type { LocalAddresses } from '../packet/bpf.js';
+import {
+  CAPTURE_PROCESS_FLAG,
+  type CaptureConfig,
+  type ChildMessage,
+  type HitTuple,
+  type ParentMessage,
+  type SessionReport,
+  type SessionStats,
+} from '../packet/capture-process.js';
+import { linkTypeName } from '../packet/parse.js';
+import type { HitSink, Input, InputStatus } from './input.js';
+
+/** Builds the capture filter for the current local addresses (normally `buildCaptureFilter` over the doors). */
+export type FilterBuilder = (local: LocalAddresses) => string;
+
+export interface PcapLiveOptions {
+  /** `Interface = eth0,eth1`: one session each; `any` captures on every interface (Linux cooked capture). */
+  interfaces: string[];
+  filter: FilterBuilder;
+  /** `Promiscuous = yes` (default false: only traffic addressed to this host). */
+  promiscuous?: boolean;
+  /** Bytes kept per packet (default 256: link header, IPv6 extension headers and the TCP header fit). */
+  snapLength?: number;
+  /** Kernel ring size per session in bytes (default 2 MiB). */
+  bufferSize?: number;
+  /** How often interface addresses are re-read, in ms (default 5000). */
+  addressRefreshMs?: number;
+  /** Called with the captured interfaces' addresses at start and whenever they change (the filter follows by itself). */
+  onAddressesChanged?: (local: LocalAddresses) => void;
+  /** Called for problems found while running (capture lost, a restart failed); start() throws its own. */
+  onError?: (error: Error) => void;
+}
+
+/** The optional `pcap` module is missing or was not built. */
+export class PcapUnavailableError extends Error {
+  constructor(cause: string) {
+    super(
+      `live capture (Mode = pcap) needs the optional npm module "pcap", which is missing or failed to build (${cause}).\n` +
+        '  fix: apt-get install libpcap-dev && npm rebuild pcap   (in the knocktail installation directory; needs python3, make, g++)\n' +
+        '  Reading capture files (knocktail replay FILE.pcap) and following firewall logs (Mode = file) work without it.',
+    );
+    this.name = 'PcapUnavailableError';
+  }
+}
+
+const CAPTURE_PROCESS_PATH = fileURLToPath(new URL('../packet/capture-process.js', import.meta.url));
+/** Time the old process keeps capturing after the cut-over, so packets stamped just before it reach its ring. */
+const HANDOVER_GRACE_MS = 50;
+/** A capture process that does not exit this long after `stop` is killed. */
+const STOP_TIMEOUT_MS = 5000;
+const STATS_INTERVAL_MS = 1000;
+
+const ZERO_STATS: SessionStats = { received: 0, dropped: 0, ifdropped: 0 };
+
+interface InterfaceState {
+  name: string;
+  linkType: number | null;
+  error: string | null;
+  /** Counters of capture processes that have exited. */
+  retired: SessionStats;
+}
+
+/** The parent's handle on one capture process. */
+class CaptureProcess {
+  readonly ready: Promise<SessionReport[]>;
+  readonly exited: Promise<void>;
+  /** Only packets stamped in [acceptFrom, acceptUntil) are delivered (ms). */
+  acceptFrom = -Infinity;
+  acceptUntil = Infinity;
+  /** Hits kept back until the process this one replaces has drained; null = deliver at once. */
+  held: KnockHit[] | null;
+  stats: Array<SessionStats | null> = [];
+  discarded = 0;
+  private readonly child: ChildProcess;
+  private running = true;
+
+  constructor(
+    config: CaptureConfig,
+    hold: boolean,
+    handlers: { hits(from: CaptureProcess, hits: HitTuple[]): void; failed(from: CaptureProcess, session: number, error: string): void; exited(from: CaptureProcess, code: number | null, signal: string | null): void },
+  ) {
+    this.held = hold ? [] : null;
+    this.child = fork(CAPTURE_PROCESS_PATH, [CAPTURE_PROCESS_FLAG], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    let settleReady: { resolve(reports: SessionReport[]): void; reject(error: Error): void } | null = null;
+    this.ready = new Promise((resolve, reject) => {
+      settleReady = { resolve, reject };
+    });
+    this.child.on('message', (message: ChildMessage) => {
+      switch (message.type) {
+        case 'ready':
+          settleReady?.resolve(message.sessions);
+          break;
+        case 'unavailable':
+          settleReady?.reject(new PcapUnavailableError(message.cause));
+          break;
+        case 'hits':
+          handlers.hits(this, message.hits);
+          break;
+        case 'stats':
+          this.stats = message.stats;
+          this.discarded = message.discarded;
+          break;
+        case 'failed':
+          handlers.failed(this, message.session, message.error);
+          break;
+      }
+    });
+    this.exited = new Promise((resolve) => {
+      const finish = (reason: string): void => {
+        if (!this.running) return;
+        this.running = false;
+        settleReady?.reject(new Error(`the capture process ${reason} before its sessions were open`));
+        resolve();
+      };
+      this.child.once('exit', (code, signal) => {
+        finish(`exited (${signal ?? `code ${code}`})`);
+        handlers.exited(this, code, signal);
+      });
+      // 'exit' does not follow when the process could not be started at all.
+      this.child.once('error', (error) => {
+        if (this.child.pid === undefined) finish(`could not be started (${error.message})`);
+      });
+    });
+    this.child.send({ type: 'open', config } satisfies ParentMessage);
+  }
+
+  get pid(): number | null {
+    return this.running ? (this.child.pid ?? null) : null;
+  }
+
+  /** Asks the process to drain and exit; kills it (by pid, it is our child) if it does not. */
+  async stop(): Promise<void> {
+    if (this.running && this.child.connected) this.child.send({ type: 'stop' } satisfies ParentMessage);
+    const killTimer = setTimeout(() => this.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await this.exited;
+    clearTimeout(killTimer);
+  }
+}
+
+export class PcapLiveInput implements Input {
+  readonly id: string;
+  private readonly options: PcapLiveOptions;
+  private readonly interfaces: InterfaceState[];
+  /** KnockHit.iface per session: the interface name, or null for `any` (cooked v1 carries no interface). */
+  private readonly hitInterfaces: Array<string | null>;
+  private build: FilterBuilder;
+  private filter = '';
+  private local: LocalAddresses = { v4: [], v6: [] };
+  private sink: HitSink | null = null;
+  private current: CaptureProcess | null = null;
+  /** Filter replacements and stop() run one after the other. */
+  private queue: Promise<void> = Promise.resolve();
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private refreshQueued = false;
+  private stopped = false;
+  private hits = 0;
+  private restarts = 0;
+  private lastError: string | null = null;
+
+  constructor(options: PcapLiveOptions) {
+    if (options.interfaces.length === 0) throw new Error('pcap mode needs at least one interface (Interface = eth0, or -i eth0)');
+    this.options = options;
+    this.build = options.filter;
+    this.id = `pcap:${options.interfaces.join(',')}`;
+    this.interfaces = options.interfaces.map((name) => ({ name, linkType: null, error: null, retired: { ...ZERO_STATS } }));
+    this.hitInterfaces = options.interfaces.map((name) => (name === 'any' ? null : name));
+  }
+
+  /** Opens every interface; rejects (with the fix) when the pcap module is unavailable or an interface cannot be captured. */
+  async start(sink: HitSink): Promise<void> {
+    this.sink = sink;
+    this.local = readLocalAddresses(this.options.interfaces);
+    // The matcher's destination check needs the addresses before the first packet arrives.
+    this.options.onAddressesChanged?.(this.local);
+    const filter = this.build(this.local);
+    const capture = this.spawn(filter, false);
+    let reports: SessionReport[];
+    try {
+      reports = await capture.ready;
+    } catch (error) {
+      await capture.stop();
+      throw error;
+    }
+    const failures = reports.filter((report) => report.error !== null);
+    if (failures.length > 0 || this.stopped) {
+      await capture.stop();
+      if (this.stopped) return;
+      throw new Error(failures.map((report) => describeFailure(report, filter)).join('\n'));
+    }
+    this.adopt(capture, reports, filter);
+    this.refreshTimer = setInterval(() => this.refresh(), this.options.addressRefreshMs ?? 5000);
+    this.refreshTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.refreshTimer !== null) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+    await this.enqueue(async () => {
+      const capture = this.current;
+      this.current = null;
+      if (capture !== null) await this.retire(capture);
+    });
+  }
+
+  /** Addresses of the captured interfaces (all interfaces for `any`), as last read. */
+  localAddresses(): LocalAddresses {
+    return { v4: [...this.local.v4], v6: [...this.local.v6] };
+  }
+
+  /**
+   * Regenerates the filter (after a reload, or when a one-time sequence advanced) and, if it changed,
+   * switches to it without losing or repeating a packet. `build` replaces the filter builder.
+   * Rejects, keeping the old filter, when the new one cannot be opened.
+   */
+  refreshFilter(build?: FilterBuilder): Promise<void> {
+    if (build !== undefined) this.build = build;
+    return this.enqueue(() => this.replace());
+  }
+
+  status(): InputStatus {
+    const stats = this.current?.stats ?? [];
+    return {
+      id: this.id,
+      kind: 'pcap',
+      filter: this.filter,
+      promiscuous: this.options.promiscuous ?? false,
+      snapLength: this.options.snapLength ?? 256,
+      localAddresses: this.localAddresses(),
+      hits: this.hits,
+      capturePid: this.current?.pid ?? null,
+      restarts: this.restarts,
+      discarded: this.current?.discarded ?? 0,
+      lastError: this.lastError,
+      interfaces: this.interfaces.map((state, index) => {
+        const live = stats[index] ?? ZERO_STATS;
+        return {
+          name: state.name,
+          linkType: state.linkType === null ? null : linkTypeName(state.linkType),
+          error: state.error,
+          received: state.retired.received + live.received,
+          dropped: state.retired.dropped + live.dropped,
+          ifdropped: state.retired.ifdropped + live.ifdropped,
+        };
+      }),
+    };
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private spawn(filter: string, hold: boolean): CaptureProcess {
+    return new CaptureProcess(
+      {
+        sessions: this.options.interfaces.map((iface) => ({ iface, filter })),
+        promiscuous: this.options.promiscuous ?? false,
+        snapLength: this.options.snapLength ?? 256,
+        bufferSize: this.options.bufferSize ?? 2 * 1024 * 1024,
+        statsIntervalMs: STATS_INTERVAL_MS,
+      },
+      hold,
+      {
+        hits: (from, hits) => this.deliver(from, hits),
+        failed: (from, session, error) => {
+          if (from === this.current) this.fail(this.interfaces[session], error);
+        },
+        exited: (from, code, signal) => {
+          if (from !== this.current) return;
+          for (const state of this.interfaces) this.fail(state, `the capture process exited unexpectedly (${signal ?? `code ${code}`})`);
+        },
+      },
+    );
+  }
+
+  private adopt(capture: CaptureProcess, reports: SessionReport[], filter: string): void {
+    this.current = capture;
+    this.filter = filter;
+    reports.forEach((report, index) => {
+      const state = this.interfaces[index];
+      state.linkType = report.linkType;
+      state.error = report.error === null ? null : describeFailure(report, filter);
+    });
+    // Everything captures again: a later failure with the same text is news again.
+    if (this.interfaces.every((state) => state.error === null)) this.lastError = null;
+  }
+
+  /** Re-reads addresses; regenerates the filter when they changed, restarts capture that broke once its interface is back. */
+  private refresh(): void {
+    const local = readLocalAddresses(this.options.interfaces);
+    const changed = !sameAddresses(local, this.local);
+    if (changed) {
+      this.local = local;
+      this.options.onAddressesChanged?.(this.localAddresses());
+    }
+    if (this.refreshQueued || !(changed || this.recoverable())) return;
+    this.refreshQueued = true;
+    this.enqueue(() => {
+      this.refreshQueued = false;
+      return this.replace();
+    }).catch((error: unknown) => this.report(error instanceof Error ? error : new Error(String(error))));
+  }
+
+  /** Some interface lost its capture but exists (again). */
+  private recoverable(): boolean {
+    return this.interfaces.some((state) => state.error !== null && interfaceExists(state.name));
+  }
+
+  /** Switches to a new capture process when the filter changed or broken capture can be restarted. */
+  private async replace(): Promise<void> {
+    const previous = this.current;
+    if (previous === null) return;
+    const filter = this.build(this.local);
+    if (filter === this.filter && !this.recoverable()) return;
+    const next = this.spawn(filter, true);
+    let reports: SessionReport[];
+    try {
+      reports = await next.ready;
+    } catch (error) {
+      await next.stop();
+      throw error;
+    }
+    if (reports.every((report) => report.error !== null)) {
+      await next.stop();
+      throw new Error(reports.map((report) => describeFailure(report, filter)).join('\n'));
+    }
+    const cutover = Date.now() + 1;
+    next.acceptFrom = cutover;
+    previous.acceptUntil = cutover;
+    this.adopt(next, reports, filter);
+    this.restarts++;
+    await new Promise((resolve) => setTimeout(resolve, cutover - Date.now() + HANDOVER_GRACE_MS));
+    await this.retire(previous);
+    const held = next.held ?? [];
+    next.held = null;
+    for (const hit of held) this.emit(next, hit);
+  }
+
+  /** Stops a capture process and keeps its final counters. */
+  private async retire(capture: CaptureProcess): Promise<void> {
+    await capture.stop();
+    capture.stats.forEach((stats, index) => {
+      if (stats === null) return;
+      const retired = this.interfaces[index].retired;
+      retired.received += stats.received;
+      retired.dropped += stats.dropped;
+      retired.ifdropped += stats.ifdropped;
+    });
+    capture.stats = [];
+  }
+
+  private deliver(from: CaptureProcess, hits: HitTuple[]): void {
+    for (const [time, src, dst, proto, sport, dport, flags, session] of hits) {
+      const hit: KnockHit = { time, src, dst, proto, dport, sport, flags, input: this.id, iface: this.hitInterfaces[session] };
+      if (from.held !== null) from.held.push(hit);
+      else this.emit(from, hit);
+    }
+  }
+
+  private emit(from: CaptureProcess, hit: KnockHit): void {
+    if (hit.time < from.acceptFrom || hit.time >= from.acceptUntil || this.sink === null) return;
+    this.hits++;
+    this.sink(hit);
+  }
+
+  private fail(state: InterfaceState, error: string): void {
+    state.error = error;
+    this.report(new Error(error));
+  }
+
+  private report(error: Error): void {
+    if (error.message === this.lastError) return;
+    this.lastError = error.message;
+    this.options.onError?.(error);
+  }
+}
+
+function describeFailure(report: SessionReport, filter: string): string {
+  const error = report.error ?? '';
+  const fix = /permission|not permitted/i.test(error)
+    ? 'run as root, or give node CAP_NET_RAW'
+    : /no such device|doesn't exist/i.test(error)
+      ? 'check Interface = (`ip link` lists the interfaces)'
+      : null;
+  return `capture on ${report.iface} failed: ${error}${fix === null ? `\n  filter: ${filter}` : `\n  fix: ${fix}`}`;
+}
+
+/** Addresses of `interfaces` (of all interfaces when one of them is `any`), canonical and sorted. */
+function readLocalAddresses(interfaces: readonly string[]): LocalAddresses {
+  const all = networkInterfaces();
+  const names = interfaces.includes('any') ? Object.keys(all) : interfaces;
+  const v4 = new Set<string>();
+  const v6 = new Set<string>();
+  for (const name of names) {
+    for (const { address } of all[name] ?? []) {
+      const canonical = canonicalIp(address);
+      if (canonical === null) continue;
+      (isIpv6(canonical) ? v6 : v4).add(canonical);
+    }
+  }
+  return { v4: [...v4].sort(), v6: [...v6].sort() };
+}
+
+function sameAddresses(a: LocalAddresses, b: LocalAddresses): boolean {
+  return a.v4.join(' ') === b.v4.join(' ') && a.v6.join(' ') === b.v6.join(' ');
+}
+
+function interfaceExists(name: string): boolean {
+  return name === 'any' || name in networkInterfaces() || existsSync(`/sys/class/net/${name}`);
+}

@@ -1,0 +1,141 @@
+/**
+ * The kernel capture filter for pcap mode, generated from the doors' current sequences.
+ *
+ * It lets through exactly the packets that can affect a door (knockd's visibility rule, §3.1): TCP/UDP to a
+ * door's destination (its Target, else a local address) on a port of its sequence, and for IPv4 TCP only with
+ * the door's TCPFlags. IPv6 is a superset: BPF cannot find the TCP header behind extension headers, so there
+ * the filter checks ports when TCP/UDP follows the fixed header directly, accepts every packet to the door's
+ * destinations whose first header is an extension header, and leaves flags to the matcher. Ports are merged
+ * per destination set, protocol and flag rule, so a hundred doors on the same address give one clause.
+ */
+import { isIpv6 } from '../address.js';
+import type { DoorConfig, KnockStep } from '../config/types.js';
+import type { Protocol } from '../hit.js';
+
+/** The host's (or the captured interfaces') addresses, canonical text. */
+export interface LocalAddresses {
+  v4: string[];
+  v6: string[];
+}
+
+export interface DoorSequence {
+  door: DoorConfig;
+  /** The door's current sequence (for a one-time door, the one now expected). */
+  sequence: readonly KnockStep[];
+}
+
+/**
+ * Accepts no real packet (no frame is 0 bytes long) yet compiles: libpcap refuses an expression that is
+ * constant-false ("expression rejects all packets"). Used when no door can be knocked, instead of knockd's
+ * "no filter", which captures everything.
+ */
+export const MATCH_NOTHING_FILTER = 'len = 0';
+
+/** IPv6 next-header values of the extension headers the parser walks: hop-by-hop, routing, fragment, destination options, AH. */
+const IPV6_EXTENSION_HEADERS = [0, 43, 44, 60, 51];
+
+interface PortRule {
+  proto: Protocol;
+  /** TCPFlags masks (IPv4 TCP only; 0/0 = any flags). */
+  set: number;
+  clear: number;
+  ports: Set<number>;
+}
+
+interface DestinationGroup {
+  family: 4 | 6;
+  /** Destination addresses, or null for any destination. */
+  destinations: string[] | null;
+  rules: Map<string, PortRule>;
+}
+
+/**
+ * `local` = the addresses doors without Target accept (null = any destination, as in file mode). IPv6 is
+ * left out when `ipv4Only`. Returns a libpcap filter expression (pcap-filter(7)).
+ */
+export function buildCaptureFilter(
+  doors: ReadonlyArray<DoorSequence>,
+  local: LocalAddresses | null,
+  options: { ipv4Only: boolean },
+): string {
+  const groups = new Map<string, DestinationGroup>();
+  const families: Array<4 | 6> = options.ipv4Only ? [4] : [4, 6];
+  for (const { door, sequence } of doors) {
+    if (sequence.length === 0) continue;
+    for (const family of families) {
+      const destinations = doorDestinations(door, local, family);
+      if (destinations !== null && destinations.length === 0) continue;
+      const groupKey = `${family} ${destinations === null ? '*' : [...destinations].sort().join(' ')}`;
+      let group = groups.get(groupKey);
+      if (group === undefined) {
+        group = { family, destinations, rules: new Map() };
+        groups.set(groupKey, group);
+      }
+      for (const step of sequence) {
+        // Flags are checked only where BPF can reach the TCP header reliably (IPv4).
+        const checksFlags = step.proto === 'tcp' && family === 4;
+        const set = checksFlags ? door.tcpFlags.set : 0;
+        const clear = checksFlags ? door.tcpFlags.clear : 0;
+        const ruleKey = `${step.proto} ${set} ${clear}`;
+        let rule = group.rules.get(ruleKey);
+        if (rule === undefined) {
+          rule = { proto: step.proto, set, clear, ports: new Set() };
+          group.rules.set(ruleKey, rule);
+        }
+        rule.ports.add(step.port);
+      }
+    }
+  }
+  if (groups.size === 0) return MATCH_NOTHING_FILTER;
+  return [...groups.values()].map(groupExpression).join(' or ');
+}
+
+/** The door's destinations of one family: [] = none possible, null = any. */
+function doorDestinations(door: DoorConfig, local: LocalAddresses | null, family: 4 | 6): string[] | null {
+  if (door.target !== null) return isIpv6(door.target) === (family === 6) ? [door.target] : [];
+  if (local === null) return null;
+  return family === 4 ? local.v4 : local.v6;
+}
+
+function groupExpression(group: DestinationGroup): string {
+  const alternatives = [...group.rules.values()].map(ruleExpression);
+  if (group.family === 6) alternatives.push(...IPV6_EXTENSION_HEADERS.map((header) => `ip6[6] == ${header}`));
+  const selector =
+    group.destinations === null
+      ? group.family === 4
+        ? 'ip'
+        : 'ip6'
+      : `dst host ${group.destinations.length === 1 ? group.destinations[0] : `(${group.destinations.join(' or ')})`}`;
+  return `(${selector} and ${parenthesise(alternatives)})`;
+}
+
+function ruleExpression(rule: PortRule): string {
+  const ports = portsExpression(rule.proto, rule.ports);
+  const mask = rule.set | rule.clear;
+  if (mask === 0) return ports;
+  return `(${ports} and tcp[tcpflags] & ${hex(mask)} == ${hex(rule.set)})`;
+}
+
+/** `tcp dst port (7000 or 8000)`, with runs of three or more ports written as a portrange. */
+function portsExpression(proto: Protocol, portSet: ReadonlySet<number>): string {
+  const ports = [...portSet].sort((a, b) => a - b);
+  const singles: number[] = [];
+  const parts: string[] = [];
+  for (let i = 0; i < ports.length; ) {
+    let j = i;
+    while (j + 1 < ports.length && ports[j + 1] === ports[j] + 1) j++;
+    if (j - i >= 2) parts.push(`${proto} dst portrange ${ports[i]}-${ports[j]}`);
+    else for (let k = i; k <= j; k++) singles.push(ports[k]);
+    i = j + 1;
+  }
+  if (singles.length > 0) parts.unshift(`${proto} dst port ${singles.length === 1 ? singles[0] : `(${singles.join(' or ')})`}`);
+  return parenthesise(parts);
+}
+
+function parenthesise(alternatives: string[]): string {
+  return alternatives.length === 1 ? alternatives[0] : `(${alternatives.join(' or ')})`;
+}
+
+function hex(value: number): string {
+  return `0x${value.toString(16).padStart(2, '0')}`;
+}

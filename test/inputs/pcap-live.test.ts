@@ -1,0 +1,435 @@
+/**
+ * Live capture against real traffic: two network namespaces of our own joined by two veth pairs, the real
+ * `knock` client and raw packets from python3. The capture runs in the server namespace through
+ * pcap-live-driver.js (Node cannot enter a namespace itself); this file sends traffic and reads its events.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/hit.js';
+import { needs, repoRoot, sh, tempDir } from '../helpers.js';
+import type { DriverConfig, DriverDoor } from './pcap-live-driver.js';
+
+const DRIVER = join(repoRoot, 'dist', 'test', 'inputs', 'pcap-live-driver.js');
+const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
+
+// Names and private addresses unique to this run.
+const tag = String(process.pid % 100000);
+const third = process.pid % 250;
+const SERVER_NS = `ktps${tag}`;
+const CLIENT_NS = `ktpc${tag}`;
+const IF1 = `ktpa${tag}`; // server side of link 1
+const IF1_PEER = `ktpb${tag}`;
+const IF2 = `ktpd${tag}`; // server side of link 2
+const IF2_PEER = `ktpe${tag}`;
+const SERVER1 = `10.231.${third}.1`;
+const CLIENT1 = `10.231.${third}.2`;
+const EXTRA1 = `10.231.${third}.9`;
+const SERVER2 = `10.232.${third}.1`;
+const CLIENT2 = `10.232.${third}.2`;
+const SERVER6 = `fd31:0:0:${third.toString(16)}::1`;
+const CLIENT6 = `fd31:0:0:${third.toString(16)}::2`;
+
+function ip(...args: string[]): string {
+  return sh('ip', args);
+}
+
+function createLink2(): void {
+  ip('-n', SERVER_NS, 'link', 'add', IF2, 'type', 'veth', 'peer', 'name', IF2_PEER, 'netns', CLIENT_NS);
+  ip('-n', SERVER_NS, 'addr', 'add', `${SERVER2}/24`, 'dev', IF2);
+  ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT2}/24`, 'dev', IF2_PEER);
+  ip('-n', SERVER_NS, 'link', 'set', IF2, 'up');
+  ip('-n', CLIENT_NS, 'link', 'set', IF2_PEER, 'up');
+}
+
+function setUpNetwork(): void {
+  ip('netns', 'add', SERVER_NS);
+  ip('netns', 'add', CLIENT_NS);
+  for (const ns of [SERVER_NS, CLIENT_NS]) ip('-n', ns, 'link', 'set', 'lo', 'up');
+  ip('-n', SERVER_NS, 'link', 'add', IF1, 'type', 'veth', 'peer', 'name', IF1_PEER, 'netns', CLIENT_NS);
+  ip('-n', SERVER_NS, 'addr', 'add', `${SERVER1}/24`, 'dev', IF1);
+  ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT1}/24`, 'dev', IF1_PEER);
+  ip('-n', SERVER_NS, 'addr', 'add', `${SERVER6}/64`, 'dev', IF1, 'nodad');
+  ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT6}/64`, 'dev', IF1_PEER, 'nodad');
+  ip('-n', SERVER_NS, 'link', 'set', IF1, 'up');
+  ip('-n', CLIENT_NS, 'link', 'set', IF1_PEER, 'up');
+  createLink2();
+}
+
+function tearDownNetwork(): void {
+  for (const ns of [SERVER_NS, CLIENT_NS]) {
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      // not created
+    }
+  }
+}
+
+/** Runs the stock knock client in the client namespace. */
+function knock(...args: string[]): void {
+  sh('ip', ['netns', 'exec', CLIENT_NS, 'knock', ...args]);
+}
+
+interface RawPacket {
+  src: string;
+  dst: string;
+  proto: 'tcp' | 'udp';
+  sport: number;
+  dport: number;
+  flags?: string;
+  ext?: boolean;
+  /** Send this many, with source ports sport, sport + 1, … */
+  count?: number;
+}
+
+function rawSpec(packets: RawPacket[], interval = 0): string {
+  return JSON.stringify({ interval, packets });
+}
+
+function sendRaw(packets: RawPacket[], interval = 0): void {
+  sh('ip', ['netns', 'exec', CLIENT_NS, 'python3', SENDER, rawSpec(packets, interval)]);
+}
+
+interface HitEvent {
+  src: string;
+  dst: string;
+  proto: string;
+  sport: number;
+  dport: number;
+  flags: number;
+  iface: string | null;
+  input: string;
+  time: number;
+}
+
+type Event = { event: string; hit?: HitEvent; status?: { [key: string]: unknown }; message?: string; local?: { v4: string[]; v6: string[] } };
+
+/** A PcapLiveInput running in a namespace, seen through its events. */
+class Driver {
+  readonly events: Event[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(command: string, args: string[], cwd?: string) {
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], cwd });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      this.events.push(JSON.parse(line) as Event);
+      for (const wake of this.waiters) wake();
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static inNamespace(config: DriverConfig): Driver {
+    return new Driver('ip', ['netns', 'exec', SERVER_NS, process.execPath, DRIVER, '--driver', JSON.stringify(config)]);
+  }
+
+  /** The first event (from the start) that matches; fails after `limitMs` with what was seen. */
+  until(predicate: (event: Event) => boolean, what: string, limitMs = 20_000): Promise<Event> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = this.events.find(predicate);
+        if (found === undefined) return false;
+        this.waiters.delete(wake);
+        clearTimeout(timer);
+        resolve(found);
+        return true;
+      };
+      const wake = (): void => void check();
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        reject(new Error(`no ${what} within ${limitMs} ms; events: ${JSON.stringify(this.events).slice(0, 3000)}`));
+      }, limitMs);
+      this.waiters.add(wake);
+      check();
+    });
+  }
+
+  hit(predicate: (hit: HitEvent) => boolean, what: string): Promise<Event> {
+    return this.until((e) => e.event === 'hit' && predicate(e.hit!), what);
+  }
+
+  hits(): HitEvent[] {
+    return this.events.filter((e) => e.event === 'hit').map((e) => e.hit!);
+  }
+
+  command(line: string): void {
+    this.child.stdin!.write(`${line}\n`);
+  }
+
+  /** A fresh status event. */
+  async status(): Promise<{ [key: string]: unknown }> {
+    const before = this.events.length;
+    this.command('status');
+    const event = await this.until((e) => e.event === 'status' && this.events.indexOf(e) >= before, 'status');
+    return event.status!;
+  }
+
+  /** Sends `stop`; the process must then exit by itself (no kill, no process.exit in the driver). */
+  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.command('stop');
+    await this.until((e) => e.event === 'stopped', 'stopped event');
+    return this.exitedOnItsOwn();
+  }
+
+  async exitedOnItsOwn(limitMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), limitMs);
+    });
+    const result = await Promise.race([this.exited, hung]);
+    clearTimeout(timer);
+    if (result === null) {
+      this.kill();
+      assert.fail(`the capture process did not exit within ${limitMs} ms of stop()`);
+    }
+    return result;
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+const doorSyn: DriverDoor = { sequence: '7000,8000,9000', set: TCP_SYN, clear: TCP_ACK };
+const doorUdp: DriverDoor = { sequence: '7100:udp,7200:udp' };
+const MARKER_PORT = 9000;
+/** The knock client's source ports come from the kernel's ephemeral range (32768 and up); raw packets use ports below it. */
+const EPHEMERAL_PORTS = 32768;
+
+/** A raw SYN to the door's last port with a recognisable source port: once it arrives, everything sent before it has too. */
+async function marker(driver: Driver, sport: number, dst = SERVER1, src = CLIENT1, dport = MARKER_PORT): Promise<void> {
+  sendRaw([{ src, dst, proto: 'tcp', sport, dport, flags: 'S' }]);
+  await driver.hit((h) => h.sport === sport, `marker ${sport}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const skipLive = needs({ root: true, tools: ['ip', 'knock', 'python3'] });
+
+describe('pcap live input', { skip: skipLive }, () => {
+  const drivers: Driver[] = [];
+  const driver = (config: DriverConfig): Driver => {
+    const started = Driver.inNamespace(config);
+    drivers.push(started);
+    return started;
+  };
+
+  before(setUpNetwork);
+  after(() => {
+    for (const d of drivers) d.kill();
+    tearDownNetwork();
+  });
+
+  test('knock client over TCP, UDP and IPv6, raw packets with chosen flags, a second interface: exactly the hits the filter lets through', async () => {
+    const d = driver({ interfaces: [IF1, IF2], doors: [doorSyn, doorUdp] });
+    const ready = await d.until((e) => e.event === 'ready' || e.event === 'start-failed', 'ready');
+    assert.equal(ready.event, 'ready', JSON.stringify(ready));
+    knock('-v', SERVER1, '7000', '8000', '9000');
+    knock('-v', '-u', SERVER1, '7100', '7200');
+    knock('-v', '-6', SERVER6, '7000', '8000', '9000');
+    sendRaw([
+      { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 11001, dport: 7000, flags: 'F' }, // flags: not SYN → filtered
+      { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 11002, dport: 8000, flags: 'SA' }, // ACK must be clear → filtered
+      { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 11003, dport: 9000, flags: 'S' },
+      { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 11004, dport: 7001, flags: 'S' }, // no door port → filtered
+      { src: CLIENT1, dst: SERVER1, proto: 'udp', sport: 11005, dport: 7000 }, // UDP 7000 is in no door → filtered
+      // IPv6: BPF checks ports only; flags reach the matcher. Behind an extension header BPF checks nothing more.
+      { src: CLIENT6, dst: SERVER6, proto: 'tcp', sport: 11006, dport: 7000, flags: 'F' },
+      { src: CLIENT6, dst: SERVER6, proto: 'tcp', sport: 11007, dport: 8000, flags: 'A', ext: true },
+      { src: CLIENT6, dst: SERVER6, proto: 'udp', sport: 11008, dport: 7200, ext: true },
+    ]);
+    knock('-v', SERVER2, '7000');
+    await marker(d, 11999, SERVER2, CLIENT2);
+    const seen = d.hits().map((h) => ({ src: h.src, dst: h.dst, proto: h.proto, dport: h.dport, flags: h.flags, iface: h.iface, input: h.input, ...(h.sport < EPHEMERAL_PORTS ? { sport: h.sport } : {}) }));
+    const input = `pcap:${IF1},${IF2}`;
+    const v4 = (dport: number, proto = 'tcp', flags = TCP_SYN) => ({ src: CLIENT1, dst: SERVER1, proto, dport, flags, iface: IF1, input });
+    const v6 = (dport: number, proto = 'tcp', flags = TCP_SYN) => ({ src: CLIENT6, dst: SERVER6, proto, dport, flags, iface: IF1, input });
+    assert.deepEqual(seen, [
+      v4(7000),
+      v4(8000),
+      v4(9000),
+      v4(7100, 'udp', 0),
+      v4(7200, 'udp', 0),
+      v6(7000),
+      v6(8000),
+      v6(9000),
+      { ...v4(9000), sport: 11003 },
+      { ...v6(7000, 'tcp', TCP_FIN), sport: 11006 },
+      { ...v6(8000, 'tcp', TCP_ACK), sport: 11007 },
+      { ...v6(7200, 'udp', 0), sport: 11008 },
+      { src: CLIENT2, dst: SERVER2, proto: 'tcp', dport: 7000, flags: TCP_SYN, iface: IF2, input },
+      { src: CLIENT2, dst: SERVER2, proto: 'tcp', dport: 9000, flags: TCP_SYN, iface: IF2, input, sport: 11999 },
+    ]);
+    for (const hit of d.hits()) assert.ok(Math.abs(hit.time - Date.now()) < 60_000, 'packet time is the capture time (now)');
+    // Statistics come from the capture process about once a second.
+    let status = await d.status();
+    for (let i = 0; i < 50 && (status.interfaces as Array<{ received: number }>)[0].received === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = await d.status();
+    }
+    const [first, second] = status.interfaces as Array<{ name: string; linkType: string; received: number; dropped: number; ifdropped: number; error: string | null }>;
+    assert.deepEqual([first.name, first.linkType, first.error, second.name, second.error], [IF1, 'EN10MB (Ethernet)', null, IF2, null]);
+    assert.ok(first.received >= 12, `received ${first.received}`);
+    assert.equal(first.dropped, 0);
+    assert.equal(status.hits, 14);
+    assert.match(String(status.filter), new RegExp(`dst host \\(${SERVER1.replace(/\./g, '\\.')} or ${SERVER2.replace(/\./g, '\\.')}\\)`));
+    assert.equal((await d.stop()).code, 0);
+  });
+
+  test('an address added after start counts: the hook reports it and the filter follows', async () => {
+    const d = driver({ interfaces: [IF1], doors: [doorSyn], addressRefreshMs: 200 });
+    await d.until((e) => e.event === 'ready', 'ready');
+    const serverMac = (JSON.parse(ip('-n', SERVER_NS, '-j', 'link', 'show', IF1)) as Array<{ address: string }>)[0].address;
+    ip('-n', CLIENT_NS, 'neigh', 'replace', EXTRA1, 'lladdr', serverMac, 'dev', IF1_PEER, 'nud', 'permanent');
+    sendRaw([{ src: CLIENT1, dst: EXTRA1, proto: 'tcp', sport: 12001, dport: 7000, flags: 'S' }]);
+    await marker(d, 12002);
+    assert.equal(d.hits().filter((h) => h.dst === EXTRA1).length, 0, 'not a local address yet: filtered out');
+    ip('-n', SERVER_NS, 'addr', 'add', `${EXTRA1}/24`, 'dev', IF1);
+    const changed = await d.until((e) => e.event === 'addresses' && e.local!.v4.includes(EXTRA1), 'address change');
+    assert.deepEqual(changed.local!.v4, [SERVER1, EXTRA1].sort());
+    let status = await d.status();
+    for (let i = 0; i < 100 && !String(status.filter).includes(EXTRA1); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = await d.status();
+    }
+    assert.match(String(status.filter), new RegExp(EXTRA1.replace(/\./g, '\\.')));
+    sendRaw([{ src: CLIENT1, dst: EXTRA1, proto: 'tcp', sport: 12003, dport: 7000, flags: 'S' }]);
+    const hit = await d.hit((h) => h.sport === 12003, 'knock on the new address');
+    assert.equal(hit.hit!.dst, EXTRA1);
+    assert.equal((await d.stop()).code, 0);
+    ip('-n', SERVER_NS, 'addr', 'del', `${EXTRA1}/24`, 'dev', IF1);
+  });
+
+  test('refreshFilter switches filters while packets stream in: none lost, none repeated, order kept', async () => {
+    const d = driver({ interfaces: [IF1], doors: [{ sequence: '7000' }] });
+    await d.until((e) => e.event === 'ready', 'ready');
+    // A stream (one SYN per ms, source ports counting up) that runs until both switches are over.
+    const stream: RawPacket = { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 20000, dport: 7000, flags: 'S', count: 10000 };
+    const sender = spawn('ip', ['netns', 'exec', CLIENT_NS, 'python3', SENDER, rawSpec([stream], 0.001)], { stdio: 'inherit' });
+    const sent = new Promise((resolve) => sender.once('exit', resolve));
+    await d.hit((h) => h.sport === 20000, 'first streamed packet');
+    d.command(`refilter ${JSON.stringify([{ sequence: '7000,7300' }])}`);
+    await d.until((e) => e.event === 'refiltered', 'first switch');
+    d.command(`refilter ${JSON.stringify([{ sequence: '7000' }, { sequence: '7300:udp' }])}`);
+    await d.until((e) => e.event === 'refiltered' && (e.status!.restarts as number) === 2, 'second switch');
+    const streamed = (): number[] => d.hits().filter((h) => h.sport >= 20000 && h.sport < 30000).map((h) => h.sport);
+    const afterSwitches = Math.max(...streamed()) + 200;
+    await d.hit((h) => h.sport === afterSwitches, 'the stream going on after the switches');
+    sender.kill();
+    await sent;
+    await marker(d, 19999, SERVER1, CLIENT1, 7000);
+    const ports = streamed();
+    assert.deepEqual(ports, Array.from({ length: ports.length }, (_, i) => 20000 + i), 'each packet once, in order, none missing');
+    const status = await d.status();
+    assert.equal(status.restarts, 2);
+    sendRaw([
+      { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 19001, dport: 7300, flags: 'S' }, // TCP 7300 left with the second switch
+      { src: CLIENT1, dst: SERVER1, proto: 'udp', sport: 19002, dport: 7300 },
+    ]);
+    await marker(d, 19998, SERVER1, CLIENT1, 7000);
+    assert.deepEqual(d.hits().filter((h) => h.dport === 7300).map((h) => [h.proto, h.sport]), [['udp', 19002]]);
+    assert.equal((await d.stop()).code, 0);
+  });
+
+  test('`any`: Linux cooked capture on every interface, interface unknown per packet', async () => {
+    const d = driver({ interfaces: ['any'], doors: [doorSyn] });
+    const ready = await d.until((e) => e.event === 'ready', 'ready');
+    assert.equal((ready.status!.interfaces as Array<{ linkType: string }>)[0].linkType, 'LINUX_SLL (Linux cooked v1)');
+    assert.ok((ready.status!.localAddresses as { v4: string[] }).v4.includes(SERVER2), 'addresses of all interfaces');
+    knock('-v', SERVER1, '7000');
+    knock('-v', SERVER2, '8000');
+    await marker(d, 13001);
+    assert.deepEqual(
+      d.hits().map((h) => [h.dst, h.dport, h.iface, h.input]),
+      [
+        [SERVER1, 7000, null, 'pcap:any'],
+        [SERVER2, 8000, null, 'pcap:any'],
+        [SERVER1, 9000, null, 'pcap:any'],
+      ],
+    );
+    assert.equal((await d.stop()).code, 0);
+  });
+
+  test('an interface that disappears is reported, and captured again once it is back', async () => {
+    const d = driver({ interfaces: [IF1, IF2], doors: [doorSyn], addressRefreshMs: 200 });
+    await d.until((e) => e.event === 'ready', 'ready');
+    ip('-n', SERVER_NS, 'link', 'del', IF2);
+    const lost = await d.until((e) => e.event === 'error', 'error for the deleted interface');
+    assert.match(lost.message!, new RegExp(`capture on ${IF2} stopped`));
+    knock('-v', SERVER1, '7000');
+    await marker(d, 14001);
+    createLink2();
+    let status = await d.status();
+    for (let i = 0; i < 100 && (status.interfaces as Array<{ error: string | null }>)[1].error !== null; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = await d.status();
+    }
+    assert.equal((status.interfaces as Array<{ error: string | null }>)[1].error, null, JSON.stringify(status));
+    await marker(d, 14002, SERVER2, CLIENT2);
+    assert.deepEqual(
+      d.hits().map((h) => [h.iface, h.dport]),
+      [
+        [IF1, 7000],
+        [IF1, 9000],
+        [IF2, 9000],
+      ],
+    );
+    assert.equal((await d.stop()).code, 0);
+  });
+
+  test('stop() with no traffic at all: the process exits on its own', async () => {
+    const d = driver({ interfaces: [IF1, 'lo'], doors: [doorSyn] });
+    await d.until((e) => e.event === 'ready', 'ready');
+    const exit = await d.stop();
+    assert.deepEqual(exit, { code: 0, signal: null });
+  });
+
+  test('a daemon killed with SIGKILL leaves no capture process behind', async () => {
+    const d = driver({ interfaces: [IF1], doors: [doorSyn] });
+    const ready = await d.until((e) => e.event === 'ready', 'ready');
+    const pid = ready.status!.capturePid as number;
+    assert.ok(Number.isInteger(pid) && isAlive(pid), 'the capture process runs');
+    d.kill();
+    await d.exited;
+    // It notices the closed IPC channel and leaves; wait for that, as long as it takes.
+    for (let i = 0; i < 200 && isAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(isAlive(pid), false, `capture process ${pid} outlived its parent`);
+  });
+
+  test('start() rejects with the capture error and its fix for an interface that does not exist', async () => {
+    const d = driver({ interfaces: ['ktp-nonexist'], doors: [doorSyn] });
+    const failed = await d.until((e) => e.event === 'start-failed', 'start failure');
+    assert.match(failed.message!, /^capture on ktp-nonexist failed: .*\n {2}fix: check Interface = /);
+    assert.equal((await d.exitedOnItsOwn()).code, 0);
+  });
+});
+
+describe('pcap live input without the pcap module', () => {
+  test('start() rejects with the exact fix, and says that file mode works without it', async () => {
+    // A copy of the compiled sources where no node_modules can be found.
+    const dir = tempDir();
+    cpSync(join(repoRoot, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
+    cpSync(DRIVER, join(dir, 'dist', 'test', 'inputs', 'pcap-live-driver.js'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+    const config: DriverConfig = { interfaces: ['lo'], doors: [doorSyn] };
+    const d = new Driver(process.execPath, [join(dir, 'dist', 'test', 'inputs', 'pcap-live-driver.js'), '--driver', JSON.stringify(config)], dir);
+    const failed = await d.until((e) => e.event === 'start-failed', 'start failure');
+    assert.equal(failed.event, 'start-failed');
+    assert.match(failed.message!, /needs the optional npm module "pcap", which is missing or failed to build \(Cannot find package 'pcap'/);
+    assert.match(failed.message!, /fix: apt-get install libpcap-dev && npm rebuild pcap/);
+    assert.match(failed.message!, /Reading capture files \(knocktail replay FILE\.pcap\) and following firewall logs \(Mode = file\) work without it/);
+    assert.equal((await d.exitedOnItsOwn()).code, 0);
+  });
+});

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Sends hand-made TCP/UDP packets with raw sockets (root), for the live-capture tests.
+
+usage: pcap-send.py JSON
+JSON = {"interval": seconds between packets, "packets": [{"src", "dst", "proto": "tcp"|"udp", "sport", "dport",
+        "flags": "S"|"SA"|"F"|... (TCP), "ext": true (IPv6: put a destination-options header before TCP/UDP),
+        "count": n (optional: n packets, source ports sport, sport+1, ...)}]}
+Adapted from spec/knockd-harness/send.py; IPv6 is sent with its own header (IPPROTO_RAW implies IPV6_HDRINCL).
+"""
+import json
+import socket
+import struct
+import sys
+import time
+
+FLAGS = {'F': 1, 'S': 2, 'R': 4, 'P': 8, 'A': 16, 'U': 32, 'E': 64, 'C': 128}
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b'\0'
+    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return (~total) & 0xffff
+
+
+def transport(p, pseudo):
+    if p['proto'] == 'tcp':
+        flags = 0
+        for letter in p.get('flags', 'S'):
+            flags |= FLAGS[letter]
+        header = struct.pack('!HHIIBBHHH', p['sport'], p['dport'], 0x01020304, 0, 5 << 4, flags, 65535, 0, 0)
+        number = 6
+    else:
+        payload = b'x'
+        header = struct.pack('!HHHH', p['sport'], p['dport'], 8 + len(payload), 0) + payload
+        number = 17
+    summed = checksum(pseudo(number, len(header)) + header) or 0xffff
+    offset = 16 if number == 6 else 6
+    return number, header[:offset] + struct.pack('!H', summed) + header[offset + 2:]
+
+
+def send_v4(sock, p):
+    src, dst = socket.inet_aton(p['src']), socket.inet_aton(p['dst'])
+    number, l4 = transport(p, lambda n, length: src + dst + struct.pack('!BBH', 0, n, length))
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(l4), 0x1234, 0, 64, number, 0, src, dst)
+    ip = ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:]
+    sock.sendto(ip + l4, (p['dst'], 0))
+
+
+def send_v6(sock, p):
+    src, dst = socket.inet_pton(socket.AF_INET6, p['src']), socket.inet_pton(socket.AF_INET6, p['dst'])
+    number, l4 = transport(p, lambda n, length: src + dst + struct.pack('!IxxxB', length, n))
+    extension = b''
+    first = number
+    if p.get('ext'):
+        extension = struct.pack('!BB6s', number, 0, b'\x01\x04\0\0\0\0')  # destination options, PadN
+        first = 60
+    ip = struct.pack('!IHBB16s16s', 6 << 28, len(extension) + len(l4), first, 64, src, dst)
+    sock.sendto(ip + extension + l4, (p['dst'], 0))
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    for template in spec['packets']:
+        for i in range(template.get('count', 1)):
+            p = dict(template, sport=template['sport'] + i)
+            (send_v6 if ':' in p['dst'] else send_v4)(v6 if ':' in p['dst'] else v4, p)
+            if spec.get('interval'):
+                time.sleep(spec['interval'])
+
+
+main()
