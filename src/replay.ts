@@ -121,6 +121,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const formats = registry.resolve(options.formats ?? config.options.logFormats, formatsAt);
   const clock = new VirtualClock();
   const summary: ReplaySummary = { files: [], hits: 0, opens: new Map(), events: 0 };
+  const output = new LineBuffer(out);
   const report = (event: KnockEvent): void => {
     // A dry run's "exit" would only echo the dry runner.
     if (event.type === 'exit' && !options.execute) return;
@@ -131,7 +132,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       byIp.set(event.ip, (byIp.get(event.ip) ?? 0) + 1);
     }
     const line = options.json ? JSON.stringify(eventRecord(event)) : tableLine(event, options.verbose);
-    if (line !== null) out.write(`${line}\n`);
+    if (line !== null) output.write(line);
   };
   const pipeline = new Pipeline(config, {
     clock,
@@ -183,22 +184,50 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   for await (const batch of readArchives(options.files, archiveOptions)) await feed(batch);
   await advance(Infinity);
   await settle();
+  output.flush();
   summary.files = decoders.map(({ file, decoder }) => ({ file, ...decoder.counters }));
   return summary;
 }
+
+/** Collects output lines and writes them in large pieces: one write per event would cost more than the replay. */
+class LineBuffer {
+  private lines: string[] = [];
+  private size = 0;
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  write(line: string): void {
+    this.lines.push(line);
+    this.size += line.length;
+    if (this.size >= 64 * 1024) this.flush();
+  }
+
+  flush(): void {
+    if (this.lines.length === 0) return;
+    this.out.write(`${this.lines.join('\n')}\n`);
+    this.lines = [];
+    this.size = 0;
+  }
+}
+
+/** How many knockers the summary names per door before it only counts the rest. */
+const SUMMARY_NAMES = 10;
 
 /** The closing summary: what was read, and which doors opened for whom. */
 export function formatSummary(summary: ReplaySummary): string {
   const lines: string[] = [];
   for (const f of summary.files) {
-    lines.push(`${f.file}: ${f.lines} lines, ${f.matched} knock-format lines, ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed`);
+    lines.push(
+      `${f.file}: ${f.lines} lines: ${f.matched} knock lines parsed, ${f.skipped} skipped (no port any door uses), ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed`,
+    );
   }
   if (summary.opens.size === 0) {
     lines.push('no door opened');
   } else {
     for (const [door, byIp] of summary.opens) {
       const total = [...byIp.values()].reduce((a, b) => a + b, 0);
-      const whom = [...byIp].map(([ip, n]) => (n > 1 ? `${ip} (${n}x)` : ip)).join(', ');
+      const named = [...byIp].slice(0, SUMMARY_NAMES).map(([ip, n]) => (n > 1 ? `${ip} (${n}x)` : ip));
+      const whom = byIp.size > SUMMARY_NAMES ? `${named.join(', ')} and ${byIp.size - SUMMARY_NAMES} more sources (--json lists every event)` : named.join(', ');
       lines.push(`door ${door} opened ${total} time${total === 1 ? '' : 's'} for ${whom}`);
     }
   }

@@ -87,11 +87,13 @@ export interface DecoderCounters {
   notKnock: number;
   /** Format lines with a missing or invalid field. */
   missed: number;
+  /** Lines not parsed because they carry no port any door watches (daemon and replay only). */
+  skipped: number;
 }
 
 /** One input's line → KnockHit step: tries each format in order, first that owns the line wins. */
 export class LineDecoder {
-  readonly counters: DecoderCounters = { lines: 0, matched: 0, ignored: 0, notKnock: 0, missed: 0 };
+  readonly counters: DecoderCounters = { lines: 0, matched: 0, ignored: 0, notKnock: 0, missed: 0, skipped: 0 };
   /** Matches per format name. */
   readonly perFormat = new Map<string, number>();
   readonly timestamps = new TimestampParser();
@@ -110,9 +112,15 @@ export class LineDecoder {
   /** The hit on this line, or null (foreign line, non-knock, malformed, or a port no door watches). */
   decode(line: string, ctx: DecodeContext): KnockHit | null {
     this.counters.lines++;
+    let skipped = false;
     for (const format of this.formats) {
       const outcome = format.decode(line, ctx, this.timestamps, this.result, this.watches);
       if (outcome === Outcome.Ignored) continue;
+      // Another format might still read a watched port from this line.
+      if (outcome === Outcome.Skipped) {
+        skipped = true;
+        continue;
+      }
       this.lastFormat = format;
       this.lastOutcome = outcome;
       if (outcome === Outcome.Matched) {
@@ -125,8 +133,9 @@ export class LineDecoder {
       return null;
     }
     this.lastFormat = null;
-    this.lastOutcome = Outcome.Ignored;
-    this.counters.ignored++;
+    this.lastOutcome = skipped ? Outcome.Skipped : Outcome.Ignored;
+    if (skipped) this.counters.skipped++;
+    else this.counters.ignored++;
     return null;
   }
 }

@@ -30,7 +30,7 @@ describe('shipped iptables format', () => {
       const hits = lines(file).map((line) => decoder.decode(line, ctx)).filter((hit) => hit !== null);
       // MANIFEST: 76 KNOCK lines + FW-IN 22/tcp, 80/tcp, 53/udp; the ICMP line and 4 promiscuous-mode lines are not its lines.
       assert.equal(hits.length, 79);
-      assert.deepEqual(decoder.counters, { lines: 84, matched: 79, ignored: 5, notKnock: 0, missed: 0 });
+      assert.deepEqual(decoder.counters, { lines: 84, matched: 79, ignored: 5, notKnock: 0, missed: 0, skipped: 0 });
       const first = hits[0]!;
       assert.deepEqual({ ...first, time: 0 }, { time: 0, src: '10.66.0.2', dst: '10.66.0.1', proto: 'tcp', dport: 7000, sport: 39206, flags: TCP_SYN, input: 'test', iface: 'vfx0' });
       assert.equal(new Date(first.time).toISOString().slice(0, 19), '2026-11-21T04:16:16');
@@ -140,10 +140,38 @@ describe('logformat blocks (Perl prototype form)', () => {
 
   it('skips lines for ports no door watches without parsing the rest', () => {
     const decoder = new LineDecoder([FormatRegistry.load(null).get('iptables')], (proto, port) => proto === 'tcp' && port === 8000);
-    const hits = lines('iptables-kernlog.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    const all = lines('iptables-kernlog.log');
+    const hits = all.map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
     assert.ok(hits.length > 0);
     assert.ok(hits.every((h) => h!.dport === 8000 && h!.proto === 'tcp'));
-    assert.equal(decoder.counters.matched, 79);
+    const port8000 = all.filter((l) => l.includes(' DPT=8000 ')).length;
+    assert.equal(decoder.counters.matched, port8000, 'UDP 8000 lines pass the port check and are parsed');
+    assert.equal(decoder.counters.skipped, 84 - port8000, 'the others, including lines without DPT= at all, are not parsed');
+    assert.equal(decoder.counters.ignored, 0);
+  });
+
+  it('derives the literal text before the port from the patterns, or none when unsure', () => {
+    const marker = (fields: Partial<Record<LogField, string>>) =>
+      new CompiledFormat(block('m', { ipclient: '(x)', ipserver: '(x)', protocol: '(x)', ...fields })).portMarker;
+    assert.equal(FormatRegistry.load(null).get('iptables').portMarker, 'DPT=');
+    assert.equal(marker({ port: 'DPT=(\\d+)' }), 'DPT=');
+    assert.equal(marker({ port: '\\sDPT=(\\d+)' }), 'DPT=');
+    assert.equal(marker({ required: 'x DPORT:(?<port>\\d+)' }), 'DPORT:');
+    assert.equal(marker({ port: '(?i)dpt=(\\d+)' }), null, 'case-insensitive');
+    assert.equal(marker({ port: 'DPT=?(\\d+)' }), null, 'quantified');
+    assert.equal(marker({ port: '(?:DPT|DP)=(\\d+)' }), null, 'alternation');
+    assert.equal(marker({ port: 'T=(\\d+)' }), null, 'too short to help');
+  });
+
+  it('never skips a line whose real port is watched, whatever appears earlier in it', () => {
+    const anchored = new CompiledFormat(block('a', { ipclient: ' SRC=(\\S+)', ipserver: ' DST=(\\S+)', protocol: 'PROTO=(\\w+)', port: 'DPT=(\\d+) WINDOW' }));
+    assert.equal(anchored.portMarker, 'DPT=');
+    const decoder = new LineDecoder([anchored], (proto, port) => proto === 'tcp' && port === 7000);
+    const real = lines('iptables-kernlog.log')[2]!;
+    const decoy = real.replace('KNOCK ', 'KNOCK DPT=1 DPT=x DPT=123456 ');
+    assert.equal(decoder.decode(decoy, ctx)?.dport, 7000);
+    assert.equal(decoder.decode(real.replace('DPT=7000', 'DPT=7001'), ctx), null);
+    assert.equal(decoder.counters.skipped, 1);
   });
 
   const compileErrors: Array<[string, Partial<Record<LogField, string>>, RegExp]> = [
