@@ -137,6 +137,8 @@ export class Daemon {
   }
 
   private hit(hit: KnockHit): void {
+    // -4 (knockd --only-ip-v4): IPv6 knocks do not exist for the doors.
+    if (this.flags.ipv4Only && hit.src.includes(':')) return;
     if (this.logger.debugging) this.logger.debugHit(hit);
     this.pipeline.hit(hit);
     this.armDeadline();

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { reverse } from 'node:dns/promises';
+import { lookupService } from 'node:dns/promises';
 import type { KnockEvent } from './events.js';
 import { formatSequence } from './config/sequence.js';
 import type { KnockHit } from './hit.js';
@@ -135,8 +135,9 @@ export class Logger {
     if (name === undefined) {
       // knockd blocks the capture loop on gethostbyaddr; we resolve in the background and show the name once known.
       this.hostnames.set(ip, null);
-      reverse(ip).then(
-        (names) => this.hostnames.set(ip, names[0] ?? null),
+      // getnameinfo, like knockd's gethostbyaddr: /etc/hosts and nsswitch apply, not only DNS.
+      lookupService(ip, 0).then(
+        ({ hostname }) => this.hostnames.set(ip, hostname === ip ? null : hostname),
         () => undefined,
       );
       return ip;

@@ -1,0 +1,127 @@
+/** knockd's log formats (spec §6), kept message for message, plus what we report that knockd does not. */
+import assert from 'node:assert/strict';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import type { DoorConfig } from '../src/config/types.js';
+import { Logger, type LoggerOptions } from '../src/logging.js';
+import { tempDir } from './helpers.js';
+
+const door = { name: 'openSSH', sequence: [{ proto: 'tcp', port: 7000 }] } as unknown as DoorConfig;
+const ok = { status: 0, signal: null, output: '', durationMs: 1, timedOut: false, error: null };
+
+function capture(options: Partial<LoggerOptions> = {}) {
+  const dir = tempDir();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c) => (out += c));
+  stderr.on('data', (c) => (err += c));
+  const logFile = join(dir, 'knock.log');
+  const logger = new Logger({ logFile, useSyslog: false, verbose: false, debug: false, lookup: false, stdout, stderr, ...options });
+  return { logger, logFile, out: () => out, err: () => err, file: () => readFileSync(logFile, 'utf8') };
+}
+
+describe('Logger', () => {
+  it("writes knockd's messages to the log file as [YYYY-MM-DD HH:MM] message", () => {
+    const { logger, file, out } = capture();
+    logger.log('starting up, listening on /var/log/kern.log');
+    logger.event({ type: 'stage', time: 0, door, ip: '10.66.0.2', stage: 1 });
+    logger.event({ type: 'open', time: 0, door, ip: '10.66.0.2' });
+    logger.event({ type: 'start', time: 0, door: 'openSSH', ip: '10.66.0.2', command: 'iptables -A x' });
+    logger.event({ type: 'timeout', time: 0, door, ip: '10.66.0.3', stage: 2 });
+    logger.event({ type: 'stop', time: 0, door: 'openSSH', ip: '10.66.0.2', command: 'iptables -D x', lateMs: 0 });
+    logger.close();
+    const lines = file().trimEnd().split('\n');
+    for (const line of lines) assert.match(line, /^\[\d{4}-\d\d-\d\d \d\d:\d\d\] /);
+    assert.deepEqual(
+      lines.map((l) => l.slice(19)),
+      [
+        'starting up, listening on /var/log/kern.log',
+        '10.66.0.2: openSSH: Stage 1',
+        '10.66.0.2: openSSH: OPEN SESAME',
+        'openSSH: running command: iptables -A x',
+        '10.66.0.3: openSSH: sequence timeout (stage 2)',
+        '10.66.0.2: openSSH: command timeout',
+        'openSSH: running command: iptables -D x',
+      ],
+    );
+    assert.equal(out(), '', 'nothing on stdout without -v');
+  });
+
+  it('prints the same messages on stdout with -v', () => {
+    const { logger, out } = capture({ verbose: true });
+    logger.event({ type: 'stage', time: 0, door, ip: 'fd66::2', stage: 3 });
+    logger.verbose('listening on eth0...');
+    assert.equal(out(), 'fd66::2: openSSH: Stage 3\nlistening on eth0...\n');
+  });
+
+  it("reports command failures on stderr and in the log, with knockd's status text", () => {
+    const { logger, err, file } = capture();
+    logger.event({ type: 'exit', time: 0, door: 'oc', ip: '10.0.0.1', action: 'start', command: 'x', result: { ...ok, status: 3, output: 'boom\n' } });
+    logger.event({ type: 'exit', time: 0, door: 'oc', ip: '10.0.0.1', action: 'stop', command: 'x', result: { ...ok, status: null, signal: 'SIGKILL', timedOut: true } });
+    logger.event({ type: 'exit', time: 0, door: 'oc', ip: '10.0.0.1', action: 'stop', command: 'x', result: { ...ok, status: null, error: 'spawn /bin/sh ENOENT' } });
+    logger.event({ type: 'exit', time: 0, door: 'oc', ip: '10.0.0.1', action: 'start', command: 'x', result: ok });
+    assert.match(err(), /^oc: command returned non-zero status code \(3\)$/m);
+    assert.match(err(), /^oc: command ran longer than its limit and was killed/m);
+    assert.match(err(), /^oc: could not run command: spawn \/bin\/sh ENOENT$/m);
+    assert.match(file(), /oc: command output: boom/);
+    assert.equal(err().split('\n').filter(Boolean).length, 3, 'a successful command is not an error');
+  });
+
+  it('says how late a stop ran and when an extended door closes', () => {
+    const { logger, file } = capture();
+    logger.event({ type: 'stop', time: 0, door: 'oc', ip: '10.0.0.1', command: 'close', lateMs: 125_000 });
+    logger.event({ type: 'extend', time: 0, door: 'oc', ip: '10.0.0.1', until: Date.parse('2026-11-21T10:00:00Z') });
+    assert.match(file(), /10\.0\.0\.1: oc: command timeout \(late by 125 s\)/);
+    assert.match(file(), /10\.0\.0\.1: oc: already open, stop command postponed to 2026-11-21T10:00:00\.000Z/);
+  });
+
+  it('prints a debug line per knock hit with -D only, with the right month', () => {
+    const hit = { time: Date.parse('2026-11-21T04:16:16.719Z'), src: '10.66.0.2', dst: '10.66.0.1', proto: 'tcp' as const, dport: 7000, sport: 39206, flags: 2, input: 'kern.log', iface: 'eth0' };
+    const quiet = capture();
+    quiet.logger.debugHit(hit);
+    assert.equal(quiet.out(), '');
+    process.env.TZ = 'UTC';
+    const debug = capture({ debug: true });
+    debug.logger.debugHit(hit);
+    assert.equal(debug.out(), '2026-11-21 04:16:16.719: tcp: 10.66.0.2:39206 -> 10.66.0.1:7000 [SYN] (kern.log)\n');
+  });
+
+  it('shows the reverse-DNS name with -l once it is known (getnameinfo: /etc/hosts applies)', async () => {
+    const { logger, file } = capture({ lookup: true });
+    logger.event({ type: 'stage', time: 0, door, ip: '127.0.0.1', stage: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    logger.event({ type: 'stage', time: 0, door, ip: '127.0.0.1', stage: 2 });
+    const lines = file().trimEnd().split('\n').map((l) => l.slice(19));
+    assert.equal(lines[0], '127.0.0.1: openSSH: Stage 1');
+    assert.match(lines[1]!, /^127\.0\.0\.1 \(localhost[^)]*\): openSSH: Stage 2$/);
+  });
+
+  it('sends messages to syslog through logger(1) as knocktail, facility daemon (UseSyslog)', async () => {
+    const dir = tempDir();
+    const record = join(dir, 'syslog.txt');
+    const fake = join(dir, 'logger');
+    writeFileSync(fake, `#!/bin/sh\necho "ARGS $*" >> ${record}\ncat >> ${record}\n`);
+    chmodSync(fake, 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const { logger } = capture({ useSyslog: true, logFile: null });
+      logger.log('10.66.0.2: openSSH: OPEN SESAME');
+      logger.close();
+      for (let i = 0; i < 50 && !readFileSync(record, { encoding: 'utf8', flag: 'a+' }).includes('SESAME'); i++) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.env.PATH = path;
+    }
+    assert.equal(readFileSync(record, 'utf8'), 'ARGS -t knocktail -p daemon.notice\n10.66.0.2: openSSH: OPEN SESAME\n');
+  });
+
+  it('warns once and keeps running when the log file cannot be opened', () => {
+    const { logger, err } = capture({ logFile: '/nonexistent/dir/knock.log' });
+    logger.log('still fine');
+    assert.match(err(), /warning: cannot open logfile \/nonexistent\/dir\/knock\.log/);
+  });
+});
