@@ -188,6 +188,19 @@ describe('replay and hostile input', () => {
     assert.deepEqual(readdirSync(dir).sort(), ['k.conf', 'kern.log', 'opened']);
   });
 
+  it('runs a start command longer than 4096 bytes after expansion (knockd case 37 refuses it: deliberate difference)', async () => {
+    const dir = tempDir();
+    const marker = join(dir, 'long');
+    const conf = join(dir, 'k.conf');
+    const padding = ':'.repeat(4200);
+    writeFileSync(conf, `[d]\nsequence = 7000\nstart_command = echo %IP% > ${marker} # ${padding}\n`);
+    const log = join(dir, 'kern.log');
+    writeFileSync(log, '2026-11-21T04:16:16.719457+00:00 vm kernel: [  446.351538] KNOCK IN=vfx0 OUT= SRC=10.66.0.2 DST=10.66.0.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=42887 DF PROTO=TCP SPT=39206 DPT=7000 WINDOW=64240 RES=0x00 SYN URGP=0 \n');
+    const result = await runCli(['replay', '--execute', '-c', conf, log], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(readFileSync(marker, 'utf8'), '10.66.0.2\n');
+  });
+
   it('refuses a missing file and a broken config with a clear message', async () => {
     const missing = await runCli(['replay', '-c', CONF, '/nonexistent/kern.log'], { env });
     assert.equal(missing.code, 1);
