@@ -26,6 +26,11 @@ export interface ReplayOptions {
   formats: string[] | null;
   /** When the machine that wrote uptime-stamped lines booted (ms), for dmesg/kmsg formats. */
   bootTime: number;
+  /**
+   * The capturing host's addresses (canonical): doors without Target then accept only these destinations, as
+   * knockd judges a live capture. Default null: every destination counts (a log's LOG rule already chose).
+   */
+  local?: ReadonlySet<string> | null;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
 }
@@ -138,7 +143,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     clock,
     runner: options.execute ? new ShellRunner() : new DryRunner(),
     store: new MemoryStopStore(),
-    isLocal: null,
+    isLocal: localPredicate(options.local ?? null),
     sinks: [report],
     onWarning: (message) => options.err.write(`warning: ${message}\n`),
   });
@@ -187,6 +192,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   output.flush();
   summary.files = decoders.map(({ file, decoder }) => ({ file, ...decoder.counters }));
   return summary;
+}
+
+function localPredicate(local: ReadonlySet<string> | null): ((dst: string) => boolean) | null {
+  return local === null ? null : (dst) => local.has(dst);
 }
 
 /** Collects output lines and writes them in large pieces: one write per event would cost more than the replay. */

@@ -1,20 +1,24 @@
 /** `knocktail replay`: archived logs through the matcher, in the time written in them. */
 import { existsSync } from 'node:fs';
+import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
 import { formatSummary, replay } from '../replay.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
 
-export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [-v] FILE…
+export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [-v] FILE…
 
 Reads archived firewall logs (plain or .gz; rotated sets such as kern.log.2.gz kern.log.1 kern.log
-are read oldest first) and reports, in the order it happened, which doors opened for whom, which
-knocks timed out, and the start/stop commands with %IP% filled in. Time comes from the log lines.
+are read oldest first) and packet captures (pcap, pcapng), and reports, in the order it happened,
+which doors opened for whom, which knocks timed out, and the start/stop commands with %IP% filled
+in. Time comes from the log lines and the packet headers.
 
   -c, --config FILE   config (default ${DEFAULT_CONFIG})
       --json          one JSON object per event: time, event (stage|open|timeout|start|stop|…), door, ip, command
       --execute       run the commands for real (default: dry run, nothing is executed)
       --format NAMES  log formats to try instead of the config's LogFormat
       --boot-time ISO when the logging machine booted, for uptime-stamped formats (dmesg, kmsg)
+      --local ADDRS   the capturing host's own addresses (repeatable): doors without Target then count
+                      only knocks to these, as the live daemon does (default: every destination counts)
   -v, --verbose       also list every stage reached (the table; --json always has them)
   -h, --help          this help
 
@@ -29,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       execute: { type: 'boolean', default: false },
       format: { type: 'string' },
       'boot-time': { type: 'string' },
+      local: { type: 'string', multiple: true },
       verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -44,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     bootTime = Date.parse(values['boot-time']);
     if (Number.isNaN(bootTime)) throw new UsageError(`--boot-time "${values['boot-time']}" is not a date (use ISO 8601, e.g. 2026-11-21T04:09:00Z)`);
   }
+  const local = values.local === undefined ? null : localAddresses(values.local);
   const missing = positionals.filter((file) => !existsSync(file));
   if (missing.length > 0) {
     process.stderr.write(missing.map((file) => `knocktail: ${file}: no such file\n`).join(''));
@@ -60,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       verbose: values.verbose,
       formats: values.format === undefined ? null : values.format.split(',').map((name) => name.trim()),
       bootTime,
+      local,
       out: process.stdout,
       err: process.stderr,
     });
@@ -70,4 +77,15 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`${error instanceof ConfigError ? error.message : `knocktail: ${(error as Error).message}`}\n`);
     return EXIT.failure;
   }
+}
+
+/** `--local 10.0.0.1,fd00::1 --local …` as canonical addresses. */
+function localAddresses(values: string[]): Set<string> {
+  const addresses = new Set<string>();
+  for (const text of values.flatMap((value) => value.split(','))) {
+    const address = canonicalIp(text.trim());
+    if (address === null) throw new UsageError(`--local "${text.trim()}" is not an IP address (write e.g. --local 192.0.2.1,2001:db8::1)`);
+    addresses.add(address);
+  }
+  return addresses;
 }

@@ -21,6 +21,8 @@ export interface InputContext {
   ipv4Only: boolean;
   matcher: Matcher;
   onWarning: (message: string) => void;
+  /** Log lines that report rather than warn (pcap mode: capture statistics when capture stops). Default: onWarning. */
+  onInfo?: (message: string) => void;
   /** pcap mode: the interfaces' addresses changed (doors without Target accept these destinations). */
   onLocalAddresses: (addresses: ReadonlySet<string>) => void;
 }
@@ -61,6 +63,7 @@ function pcapInputs(ctx: InputContext): InputSet {
     promiscuous: options.promiscuous,
     onAddressesChanged: (local) => ctx.onLocalAddresses(addressSet(local)),
     onError: (error) => ctx.onWarning(error.message),
+    onStats: ctx.onInfo ?? ctx.onWarning,
   });
   return {
     inputs: [input],

@@ -9,8 +9,9 @@
  * kernel timestamps, so each packet is delivered exactly once, in order.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalIp, isIpv6 } from '../address.js';
 import type { KnockHit } from '../hit.js';
@@ -46,18 +47,44 @@ export interface PcapLiveOptions {
   onAddressesChanged?: (local: LocalAddresses) => void;
   /** Called for problems found while running (capture lost, a restart failed); start() throws its own. */
   onError?: (error: Error) => void;
+  /** Called once when a started input stops, with its final capture statistics as a log line. */
+  onStats?: (message: string) => void;
 }
 
 /** The optional `pcap` module is missing or was not built. */
 export class PcapUnavailableError extends Error {
   constructor(cause: string) {
     super(
-      `live capture (Mode = pcap) needs the optional npm module "pcap", which is missing or failed to build (${cause}).\n` +
-        '  fix: apt-get install libpcap-dev && npm rebuild pcap   (in the knocktail installation directory; needs python3, make, g++)\n' +
+      `live capture (Mode = pcap) needs the optional npm module "pcap", which is missing or failed to build (${cause.split('\n')[0]}).\n` +
+        `  fix: apt-get install libpcap-dev && cd ${shellWord(INSTALL_DIR)} && ${pcapInstallCommand(cause)}   (building it needs python3, make, g++)\n` +
         '  Reading capture files (knocktail replay FILE.pcap) and following firewall logs (Mode = file) work without it.',
     );
     this.name = 'PcapUnavailableError';
   }
+}
+
+/** The knocktail installation (the directory of its package.json), where npm must build the module. */
+const INSTALL_DIR = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
+
+/**
+ * npm removes an optional module whose build failed (libpcap-dev absent at `npm ci`), and then `npm rebuild`
+ * has nothing to rebuild: the module must be installed again. A module that is there but was never built
+ * (`--ignore-scripts`) only needs the rebuild. `--no-save` leaves package.json and the lock file alone.
+ */
+function pcapInstallCommand(cause: string): string {
+  if (!/Cannot find package 'pcap'/.test(cause)) return 'npm rebuild pcap';
+  let range = '';
+  try {
+    const manifest = JSON.parse(readFileSync(join(INSTALL_DIR, 'package.json'), 'utf8')) as { optionalDependencies?: { pcap?: string } };
+    range = manifest.optionalDependencies?.pcap ?? '';
+  } catch {
+    // Not in its package (a copied build): any version the user picks will do.
+  }
+  return `npm install --no-save pcap${range === '' ? '' : `@${range}`}`;
+}
+
+function shellWord(text: string): string {
+  return /^[\w/.@+,:=-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 const CAPTURE_PROCESS_PATH = fileURLToPath(new URL('../packet/capture-process.js', import.meta.url));
@@ -86,6 +113,8 @@ class CaptureProcess {
   acceptUntil = Infinity;
   /** Hits kept back until the process this one replaces has drained; null = deliver at once. */
   held: KnockHit[] | null;
+  /** Sessions that broke, by index (kept so that a failure reported before adoption is not lost). */
+  readonly failures = new Map<number, string>();
   stats: Array<SessionStats | null> = [];
   discarded = 0;
   private readonly child: ChildProcess;
@@ -172,6 +201,8 @@ export class PcapLiveInput implements Input {
   private stopped = false;
   private hits = 0;
   private restarts = 0;
+  /** Hits capture processes that have exited had to discard. */
+  private retiredDiscarded = 0;
   private lastError: string | null = null;
 
   constructor(options: PcapLiveOptions) {
@@ -216,8 +247,21 @@ export class PcapLiveInput implements Input {
     await this.enqueue(async () => {
       const capture = this.current;
       this.current = null;
-      if (capture !== null) await this.retire(capture);
+      if (capture === null) return;
+      await this.retire(capture);
+      this.options.onStats?.(this.statsLine());
     });
+  }
+
+  /** `pcap:eth0: capture statistics: eth0 120 packets received, 0 dropped by the kernel, 0 by the interface; 14 hits`. */
+  statsLine(): string {
+    const status = this.status();
+    const interfaces = (status.interfaces as Array<{ name: string; received: number; dropped: number; ifdropped: number }>).map(
+      (state) => `${state.name} ${state.received} packets received, ${state.dropped} dropped by the kernel, ${state.ifdropped} by the interface`,
+    );
+    const discarded = status.discarded as number;
+    const lost = discarded > 0 ? `, ${discarded} discarded (knocktail could not keep up)` : '';
+    return `${this.id}: capture statistics: ${interfaces.join('; ')}; ${this.hits} hits${lost}`;
   }
 
   /** Addresses of the captured interfaces (all interfaces for `any`), as last read. */
@@ -247,7 +291,7 @@ export class PcapLiveInput implements Input {
       hits: this.hits,
       capturePid: this.current?.pid ?? null,
       restarts: this.restarts,
-      discarded: this.current?.discarded ?? 0,
+      discarded: this.retiredDiscarded + (this.current?.discarded ?? 0),
       lastError: this.lastError,
       interfaces: this.interfaces.map((state, index) => {
         const live = stats[index] ?? ZERO_STATS;
@@ -282,6 +326,7 @@ export class PcapLiveInput implements Input {
       {
         hits: (from, hits) => this.deliver(from, hits),
         failed: (from, session, error) => {
+          from.failures.set(session, error);
           if (from === this.current) this.fail(this.interfaces[session], error);
         },
         exited: (from, code, signal) => {
@@ -302,6 +347,8 @@ export class PcapLiveInput implements Input {
     });
     // Everything captures again: a later failure with the same text is news again.
     if (this.interfaces.every((state) => state.error === null)) this.lastError = null;
+    // A session can break between opening and adoption (an interface just created and not up yet).
+    for (const [index, error] of capture.failures) this.fail(this.interfaces[index], error);
   }
 
   /** Re-reads addresses; regenerates the filter when they changed, restarts capture that broke once its interface is back. */
@@ -366,6 +413,8 @@ export class PcapLiveInput implements Input {
       retired.ifdropped += stats.ifdropped;
     });
     capture.stats = [];
+    this.retiredDiscarded += capture.discarded;
+    capture.discarded = 0;
   }
 
   private deliver(from: CaptureProcess, hits: HitTuple[]): void {

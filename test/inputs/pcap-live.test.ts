@@ -10,88 +10,34 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/hit.js';
-import { needs, repoRoot, sh, tempDir } from '../helpers.js';
+import { needs, repoRoot, tempDir } from '../helpers.js';
+import { ip, Lab, type Link, type RawEvent, SENDER } from './pcap-lab.js';
 import type { DriverConfig, DriverDoor } from './pcap-live-driver.js';
 
 const DRIVER = join(repoRoot, 'dist', 'test', 'inputs', 'pcap-live-driver.js');
-const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
 
-// Names and private addresses unique to this run.
-const tag = String(process.pid % 100000);
-const third = process.pid % 250;
-const SERVER_NS = `ktps${tag}`;
-const CLIENT_NS = `ktpc${tag}`;
-const IF1 = `ktpa${tag}`; // server side of link 1
-const IF1_PEER = `ktpb${tag}`;
-const IF2 = `ktpd${tag}`; // server side of link 2
-const IF2_PEER = `ktpe${tag}`;
-const SERVER1 = `10.231.${third}.1`;
-const CLIENT1 = `10.231.${third}.2`;
-const EXTRA1 = `10.231.${third}.9`;
-const SERVER2 = `10.232.${third}.1`;
-const CLIENT2 = `10.232.${third}.2`;
-const SERVER6 = `fd31:0:0:${third.toString(16)}::1`;
-const CLIENT6 = `fd31:0:0:${third.toString(16)}::2`;
-
-function ip(...args: string[]): string {
-  return sh('ip', args);
-}
-
-function createLink2(): void {
-  ip('-n', SERVER_NS, 'link', 'add', IF2, 'type', 'veth', 'peer', 'name', IF2_PEER, 'netns', CLIENT_NS);
-  ip('-n', SERVER_NS, 'addr', 'add', `${SERVER2}/24`, 'dev', IF2);
-  ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT2}/24`, 'dev', IF2_PEER);
-  ip('-n', SERVER_NS, 'link', 'set', IF2, 'up');
-  ip('-n', CLIENT_NS, 'link', 'set', IF2_PEER, 'up');
-}
+const lab = new Lab('ktp', 231);
+let IF1 = '';
+let IF2 = '';
+let SERVER1 = '';
+let CLIENT1 = '';
+let EXTRA1 = '';
+let SERVER2 = '';
+let CLIENT2 = '';
+let SERVER6 = '';
+let CLIENT6 = '';
 
 function setUpNetwork(): void {
-  ip('netns', 'add', SERVER_NS);
-  ip('netns', 'add', CLIENT_NS);
-  for (const ns of [SERVER_NS, CLIENT_NS]) ip('-n', ns, 'link', 'set', 'lo', 'up');
-  ip('-n', SERVER_NS, 'link', 'add', IF1, 'type', 'veth', 'peer', 'name', IF1_PEER, 'netns', CLIENT_NS);
-  ip('-n', SERVER_NS, 'addr', 'add', `${SERVER1}/24`, 'dev', IF1);
-  ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT1}/24`, 'dev', IF1_PEER);
-  ip('-n', SERVER_NS, 'addr', 'add', `${SERVER6}/64`, 'dev', IF1, 'nodad');
-  ip('-n', CLIENT_NS, 'addr', 'add', `${CLIENT6}/64`, 'dev', IF1_PEER, 'nodad');
-  ip('-n', SERVER_NS, 'link', 'set', IF1, 'up');
-  ip('-n', CLIENT_NS, 'link', 'set', IF1_PEER, 'up');
-  createLink2();
+  lab.setUp(2);
+  const [link1, link2] = lab.links as [Link, Link];
+  ({ server: IF1, serverIp: SERVER1, clientIp: CLIENT1, serverIp6: SERVER6, clientIp6: CLIENT6 } = link1);
+  ({ server: IF2, serverIp: SERVER2, clientIp: CLIENT2 } = link2);
+  EXTRA1 = `${link1.net4}.9`;
 }
 
-function tearDownNetwork(): void {
-  for (const ns of [SERVER_NS, CLIENT_NS]) {
-    try {
-      ip('netns', 'del', ns);
-    } catch {
-      // not created
-    }
-  }
-}
-
-/** Runs the stock knock client in the client namespace. */
-function knock(...args: string[]): void {
-  sh('ip', ['netns', 'exec', CLIENT_NS, 'knock', ...args]);
-}
-
-interface RawPacket {
-  src: string;
-  dst: string;
-  proto: 'tcp' | 'udp';
-  sport: number;
-  dport: number;
-  flags?: string;
-  ext?: boolean;
-  /** Send this many, with source ports sport, sport + 1, … */
-  count?: number;
-}
-
-function rawSpec(packets: RawPacket[], interval = 0): string {
+/** The stream of the filter-switch test plays in the background, so it is spawned here rather than through lab.send. */
+function rawSpec(packets: RawEvent[], interval = 0): string {
   return JSON.stringify({ interval, packets });
-}
-
-function sendRaw(packets: RawPacket[], interval = 0): void {
-  sh('ip', ['netns', 'exec', CLIENT_NS, 'python3', SENDER, rawSpec(packets, interval)]);
 }
 
 interface HitEvent {
@@ -125,7 +71,7 @@ class Driver {
   }
 
   static inNamespace(config: DriverConfig): Driver {
-    return new Driver('ip', ['netns', 'exec', SERVER_NS, process.execPath, DRIVER, '--driver', JSON.stringify(config)]);
+    return new Driver('ip', ['netns', 'exec', lab.serverNs, process.execPath, DRIVER, '--driver', JSON.stringify(config)]);
   }
 
   /** The first event (from the start) that matches; fails after `limitMs` with what was seen. */
@@ -203,7 +149,7 @@ const EPHEMERAL_PORTS = 32768;
 
 /** A raw SYN to the door's last port with a recognisable source port: once it arrives, everything sent before it has too. */
 async function marker(driver: Driver, sport: number, dst = SERVER1, src = CLIENT1, dport = MARKER_PORT): Promise<void> {
-  sendRaw([{ src, dst, proto: 'tcp', sport, dport, flags: 'S' }]);
+  await lab.send([{ src, dst, proto: 'tcp', sport, dport, flags: 'S' }]);
   await driver.hit((h) => h.sport === sport, `marker ${sport}`);
 }
 
@@ -229,17 +175,17 @@ describe('pcap live input', { skip: skipLive }, () => {
   before(setUpNetwork);
   after(() => {
     for (const d of drivers) d.kill();
-    tearDownNetwork();
+    lab.tearDown();
   });
 
   test('knock client over TCP, UDP and IPv6, raw packets with chosen flags, a second interface: exactly the hits the filter lets through', async () => {
     const d = driver({ interfaces: [IF1, IF2], doors: [doorSyn, doorUdp] });
     const ready = await d.until((e) => e.event === 'ready' || e.event === 'start-failed', 'ready');
     assert.equal(ready.event, 'ready', JSON.stringify(ready));
-    knock('-v', SERVER1, '7000', '8000', '9000');
-    knock('-v', '-u', SERVER1, '7100', '7200');
-    knock('-v', '-6', SERVER6, '7000', '8000', '9000');
-    sendRaw([
+    lab.knock('-v', SERVER1, '7000', '8000', '9000');
+    lab.knock('-v', '-u', SERVER1, '7100', '7200');
+    lab.knock('-v', '-6', SERVER6, '7000', '8000', '9000');
+    await lab.send([
       { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 11001, dport: 7000, flags: 'F' }, // flags: not SYN → filtered
       { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 11002, dport: 8000, flags: 'SA' }, // ACK must be clear → filtered
       { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 11003, dport: 9000, flags: 'S' },
@@ -250,7 +196,7 @@ describe('pcap live input', { skip: skipLive }, () => {
       { src: CLIENT6, dst: SERVER6, proto: 'tcp', sport: 11007, dport: 8000, flags: 'A', ext: true },
       { src: CLIENT6, dst: SERVER6, proto: 'udp', sport: 11008, dport: 7200, ext: true },
     ]);
-    knock('-v', SERVER2, '7000');
+    lab.knock('-v', SERVER2, '7000');
     await marker(d, 11999, SERVER2, CLIENT2);
     const seen = d.hits().map((h) => ({ src: h.src, dst: h.dst, proto: h.proto, dport: h.dport, flags: h.flags, iface: h.iface, input: h.input, ...(h.sport < EPHEMERAL_PORTS ? { sport: h.sport } : {}) }));
     const input = `pcap:${IF1},${IF2}`;
@@ -291,12 +237,11 @@ describe('pcap live input', { skip: skipLive }, () => {
   test('an address added after start counts: the hook reports it and the filter follows', async () => {
     const d = driver({ interfaces: [IF1], doors: [doorSyn], addressRefreshMs: 200 });
     await d.until((e) => e.event === 'ready', 'ready');
-    const serverMac = (JSON.parse(ip('-n', SERVER_NS, '-j', 'link', 'show', IF1)) as Array<{ address: string }>)[0].address;
-    ip('-n', CLIENT_NS, 'neigh', 'replace', EXTRA1, 'lladdr', serverMac, 'dev', IF1_PEER, 'nud', 'permanent');
-    sendRaw([{ src: CLIENT1, dst: EXTRA1, proto: 'tcp', sport: 12001, dport: 7000, flags: 'S' }]);
+    lab.routeToServer(lab.links[0]!, EXTRA1);
+    await lab.send([{ src: CLIENT1, dst: EXTRA1, proto: 'tcp', sport: 12001, dport: 7000, flags: 'S' }]);
     await marker(d, 12002);
     assert.equal(d.hits().filter((h) => h.dst === EXTRA1).length, 0, 'not a local address yet: filtered out');
-    ip('-n', SERVER_NS, 'addr', 'add', `${EXTRA1}/24`, 'dev', IF1);
+    ip('-n', lab.serverNs, 'addr', 'add', `${EXTRA1}/24`, 'dev', IF1);
     const changed = await d.until((e) => e.event === 'addresses' && e.local!.v4.includes(EXTRA1), 'address change');
     assert.deepEqual(changed.local!.v4, [SERVER1, EXTRA1].sort());
     let status = await d.status();
@@ -305,19 +250,19 @@ describe('pcap live input', { skip: skipLive }, () => {
       status = await d.status();
     }
     assert.match(String(status.filter), new RegExp(EXTRA1.replace(/\./g, '\\.')));
-    sendRaw([{ src: CLIENT1, dst: EXTRA1, proto: 'tcp', sport: 12003, dport: 7000, flags: 'S' }]);
+    await lab.send([{ src: CLIENT1, dst: EXTRA1, proto: 'tcp', sport: 12003, dport: 7000, flags: 'S' }]);
     const hit = await d.hit((h) => h.sport === 12003, 'knock on the new address');
     assert.equal(hit.hit!.dst, EXTRA1);
     assert.equal((await d.stop()).code, 0);
-    ip('-n', SERVER_NS, 'addr', 'del', `${EXTRA1}/24`, 'dev', IF1);
+    ip('-n', lab.serverNs, 'addr', 'del', `${EXTRA1}/24`, 'dev', IF1);
   });
 
   test('refreshFilter switches filters while packets stream in: none lost, none repeated, order kept', async () => {
     const d = driver({ interfaces: [IF1], doors: [{ sequence: '7000' }] });
     await d.until((e) => e.event === 'ready', 'ready');
     // A stream (one SYN per ms, source ports counting up) that runs until both switches are over.
-    const stream: RawPacket = { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 20000, dport: 7000, flags: 'S', count: 10000 };
-    const sender = spawn('ip', ['netns', 'exec', CLIENT_NS, 'python3', SENDER, rawSpec([stream], 0.001)], { stdio: 'inherit' });
+    const stream: RawEvent = { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 20000, dport: 7000, flags: 'S', count: 10000 };
+    const sender = spawn('ip', ['netns', 'exec', lab.clientNs, 'python3', SENDER, rawSpec([stream], 0.001)], { stdio: 'inherit' });
     const sent = new Promise((resolve) => sender.once('exit', resolve));
     await d.hit((h) => h.sport === 20000, 'first streamed packet');
     d.command(`refilter ${JSON.stringify([{ sequence: '7000,7300' }])}`);
@@ -334,7 +279,7 @@ describe('pcap live input', { skip: skipLive }, () => {
     assert.deepEqual(ports, Array.from({ length: ports.length }, (_, i) => 20000 + i), 'each packet once, in order, none missing');
     const status = await d.status();
     assert.equal(status.restarts, 2);
-    sendRaw([
+    await lab.send([
       { src: CLIENT1, dst: SERVER1, proto: 'tcp', sport: 19001, dport: 7300, flags: 'S' }, // TCP 7300 left with the second switch
       { src: CLIENT1, dst: SERVER1, proto: 'udp', sport: 19002, dport: 7300 },
     ]);
@@ -348,8 +293,8 @@ describe('pcap live input', { skip: skipLive }, () => {
     const ready = await d.until((e) => e.event === 'ready', 'ready');
     assert.equal((ready.status!.interfaces as Array<{ linkType: string }>)[0].linkType, 'LINUX_SLL (Linux cooked v1)');
     assert.ok((ready.status!.localAddresses as { v4: string[] }).v4.includes(SERVER2), 'addresses of all interfaces');
-    knock('-v', SERVER1, '7000');
-    knock('-v', SERVER2, '8000');
+    lab.knock('-v', SERVER1, '7000');
+    lab.knock('-v', SERVER2, '8000');
     await marker(d, 13001);
     assert.deepEqual(
       d.hits().map((h) => [h.dst, h.dport, h.iface, h.input]),
@@ -365,12 +310,12 @@ describe('pcap live input', { skip: skipLive }, () => {
   test('an interface that disappears is reported, and captured again once it is back', async () => {
     const d = driver({ interfaces: [IF1, IF2], doors: [doorSyn], addressRefreshMs: 200 });
     await d.until((e) => e.event === 'ready', 'ready');
-    ip('-n', SERVER_NS, 'link', 'del', IF2);
+    ip('-n', lab.serverNs, 'link', 'del', IF2);
     const lost = await d.until((e) => e.event === 'error', 'error for the deleted interface');
     assert.match(lost.message!, new RegExp(`capture on ${IF2} stopped`));
-    knock('-v', SERVER1, '7000');
+    lab.knock('-v', SERVER1, '7000');
     await marker(d, 14001);
-    createLink2();
+    lab.createLink(lab.links[1]!);
     let status = await d.status();
     for (let i = 0; i < 100 && (status.interfaces as Array<{ error: string | null }>)[1].error !== null; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -428,7 +373,7 @@ describe('pcap live input without the pcap module', () => {
     const failed = await d.until((e) => e.event === 'start-failed', 'start failure');
     assert.equal(failed.event, 'start-failed');
     assert.match(failed.message!, /needs the optional npm module "pcap", which is missing or failed to build \(Cannot find package 'pcap'/);
-    assert.match(failed.message!, /fix: apt-get install libpcap-dev && npm rebuild pcap/);
+    assert.match(failed.message!, /fix: apt-get install libpcap-dev && cd \S+ && npm install --no-save pcap {3}\(building it needs python3, make, g\+\+\)/);
     assert.match(failed.message!, /Reading capture files \(knocktail replay FILE\.pcap\) and following firewall logs \(Mode = file\) work without it/);
     assert.equal((await d.exitedOnItsOwn()).code, 0);
   });

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Sends hand-made TCP/UDP packets with raw sockets (root), for the live-capture tests.
 
-usage: pcap-send.py JSON
+usage: pcap-send.py JSON   (or - to read the JSON from standard input)
 JSON = {"interval": seconds between packets, "packets": [{"src", "dst", "proto": "tcp"|"udp", "sport", "dport",
         "flags": "S"|"SA"|"F"|... (TCP), "ext": true (IPv6: put a destination-options header before TCP/UDP),
-        "count": n (optional: n packets, source ports sport, sport+1, ...)}]}
+        "count": n (optional: n packets, source ports sport, sport+1, ...)} | {"sleep": seconds}
+        | {"align": f (sleep until the clock's fraction of a second is f, at least 50 ms from now)}]}
+Prints nothing; exits non-zero on the first send that fails.
 Adapted from spec/knockd-harness/send.py; IPv6 is sent with its own header (IPPROTO_RAW implies IPV6_HDRINCL).
 """
 import json
@@ -62,10 +64,17 @@ def send_v6(sock, p):
 
 
 def main():
-    spec = json.loads(sys.argv[1])
+    spec = json.loads(sys.stdin.read() if sys.argv[1] == '-' else sys.argv[1])
     v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
     for template in spec['packets']:
+        if 'sleep' in template:
+            time.sleep(template['sleep'])
+            continue
+        if 'align' in template:
+            wait = (template['align'] - time.time() % 1) % 1
+            time.sleep(wait + 1 if wait < 0.05 else wait)
+            continue
         for i in range(template.get('count', 1)):
             p = dict(template, sport=template['sport'] + i)
             (send_v6 if ':' in p['dst'] else send_v4)(v6 if ':' in p['dst'] else v4, p)

@@ -1,0 +1,207 @@
+/**
+ * A two-namespace network for the live-capture end-to-end tests (test/e2e/pcap-*, test/e2e/knockd-*): a server
+ * namespace where the daemons capture, a client namespace that knocks, joined by veth pairs, on private
+ * addresses unique to the test process. Daemons run inside the server namespace through `ip netns exec`, which
+ * execs the command, so the pid we hold is the daemon's own and signals reach it directly.
+ * Everything is deleted by `tearDown()` (deleting a namespace deletes its interfaces and addresses).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, sh } from '../helpers.js';
+
+export const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
+
+/** One raw packet for pcap-send.py, or a pause in the sending. */
+export type RawEvent =
+  | { src: string; dst: string; proto: 'tcp' | 'udp'; sport: number; dport: number; flags?: string; ext?: boolean; count?: number }
+  | { sleep: number }
+  | { align: number };
+
+export interface Link {
+  /** Server side interface name and addresses. */
+  server: string;
+  client: string;
+  serverIp: string;
+  clientIp: string;
+  serverIp6: string;
+  clientIp6: string;
+  /** The /24 and /64 prefixes, for extra addresses (`${net4}.9`, `${net6}::9`). */
+  net4: string;
+  net6: string;
+}
+
+export function ip(...args: string[]): string {
+  return sh('ip', args);
+}
+
+export class Lab {
+  readonly serverNs: string;
+  readonly clientNs: string;
+  readonly links: Link[] = [];
+  private readonly tag: string;
+  private readonly octet: number;
+
+  /** `prefix`: 2–3 letters naming the test file, so parallel test files never collide. `second`: the 10.x of its addresses. */
+  constructor(
+    prefix: string,
+    private readonly second: number,
+  ) {
+    this.tag = `${prefix}${process.pid % 100000}`;
+    this.octet = process.pid % 250;
+    this.serverNs = `${this.tag}s`;
+    this.clientNs = `${this.tag}c`;
+  }
+
+  setUp(links = 1): void {
+    ip('netns', 'add', this.serverNs);
+    ip('netns', 'add', this.clientNs);
+    for (const ns of [this.serverNs, this.clientNs]) ip('-n', ns, 'link', 'set', 'lo', 'up');
+    for (let i = 0; i < links; i++) this.addLink();
+  }
+
+  /** A veth pair with an IPv4 /24 and an IPv6 /64 (no duplicate address detection, so usable at once). */
+  addLink(): Link {
+    const i = this.links.length;
+    const net4 = `10.${this.second + i}.${this.octet}`;
+    const net6 = `fd${(this.second + i).toString(16).padStart(2, '0')}:0:0:${this.octet.toString(16)}`;
+    const link: Link = {
+      server: `${this.tag}a${i}`,
+      client: `${this.tag}b${i}`,
+      serverIp: `${net4}.1`,
+      clientIp: `${net4}.2`,
+      serverIp6: `${net6}::1`,
+      clientIp6: `${net6}::2`,
+      net4,
+      net6,
+    };
+    this.links.push(link);
+    this.createLink(link);
+    return link;
+  }
+
+  /** Creates (again, after `ip link del`) the veth pair of `link` with its addresses, up. */
+  createLink(link: Link): void {
+    ip('-n', this.serverNs, 'link', 'add', link.server, 'type', 'veth', 'peer', 'name', link.client, 'netns', this.clientNs);
+    ip('-n', this.serverNs, 'addr', 'add', `${link.serverIp}/24`, 'dev', link.server);
+    ip('-n', this.clientNs, 'addr', 'add', `${link.clientIp}/24`, 'dev', link.client);
+    ip('-n', this.serverNs, 'addr', 'add', `${link.serverIp6}/64`, 'dev', link.server, 'nodad');
+    ip('-n', this.clientNs, 'addr', 'add', `${link.clientIp6}/64`, 'dev', link.client, 'nodad');
+    ip('-n', this.serverNs, 'link', 'set', link.server, 'up');
+    ip('-n', this.clientNs, 'link', 'set', link.client, 'up');
+  }
+
+  /** Lets the client send to `address` on the server side of `link` although the server does not own it (yet). */
+  routeToServer(link: Link, address: string): void {
+    const mac = (JSON.parse(ip('-n', this.serverNs, '-j', 'link', 'show', link.server)) as Array<{ address: string }>)[0]!.address;
+    ip('-n', this.clientNs, 'neigh', 'replace', address, 'lladdr', mac, 'dev', link.client, 'nud', 'permanent');
+  }
+
+  tearDown(): void {
+    for (const ns of [this.serverNs, this.clientNs]) spawnSync('ip', ['netns', 'del', ns]);
+  }
+
+  /** Pids of processes still inside the server namespace. */
+  serverPids(): number[] {
+    return ip('netns', 'pids', this.serverNs)
+      .split('\n')
+      .filter((line) => line !== '')
+      .map(Number);
+  }
+
+  /**
+   * Sends raw packets from a namespace (the client's by default; sources may be any address, pauses as given).
+   * Asynchronous, so that the daemons' output keeps being read while a long schedule plays.
+   */
+  send(events: RawEvent[], ns = this.clientNs): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('ip', ['netns', 'exec', ns, 'python3', SENDER, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let errors = '';
+      child.stderr!.setEncoding('utf8').on('data', (text: string) => (errors += text));
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pcap-send.py failed (${code}): ${errors}`))));
+      child.stdin!.end(JSON.stringify({ packets: events }));
+    });
+  }
+
+  /** Runs the stock knock client in the client namespace. */
+  knock(...args: string[]): void {
+    sh('ip', ['netns', 'exec', this.clientNs, 'knock', ...args]);
+  }
+
+  /** Starts a process inside the server namespace. */
+  spawnInServer(command: string, args: string[], options: { cwd?: string } = {}): Daemon {
+    return new Daemon(spawn('ip', ['netns', 'exec', this.serverNs, command, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+}
+
+/** A daemon started by a test: its output so far, signals, and its exit. */
+export class Daemon {
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+
+  constructor(private readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => (this.output += text));
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.output += text));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exitStatus = { code, signal };
+        resolve(this.exitStatus);
+      }),
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.exitStatus === null;
+  }
+
+  /** Waits until the output contains `text`; fails with the output when the daemon exits first or after `limitMs`. */
+  async waitForOutput(text: string | RegExp, limitMs = 20_000): Promise<void> {
+    const found = (): boolean => (typeof text === 'string' ? this.output.includes(text) : text.test(this.output));
+    await until(found, () => `${String(text)} in the output of pid ${this.pid}:\n${this.output}`, limitMs, () => !this.running);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then the exit status; SIGKILL (by pid) if it has not exited after `limitMs`. */
+  async stop(limitMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), limitMs);
+    const status = await this.exited;
+    clearTimeout(timer);
+    return status;
+  }
+}
+
+/** Polls `condition` every 50 ms; rejects with `describe()` after `limitMs`, or at once when `abandon()` turns true. */
+export async function until(condition: () => boolean, describe: () => string, limitMs = 20_000, abandon: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    if (condition()) return;
+    if (abandon()) throw new Error(`gave up waiting (the process exited) for ${describe()}`);
+    if (Date.now() > deadline) throw new Error(`nothing after ${limitMs} ms: waited for ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The lines of a file (none while it does not exist). */
+export function fileLines(path: string): string[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '');
+}
+
+/** Waits until the file holds a line equal to `line`. */
+export function waitForLine(path: string, line: string, limitMs = 20_000): Promise<void> {
+  return until(() => fileLines(path).includes(line), () => `"${line}" in ${path}, which holds:\n${fileLines(path).join('\n')}`, limitMs);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
