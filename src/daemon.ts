@@ -1,23 +1,32 @@
 /**
- * The daemon: wires the configured inputs into the pipeline, logs the way knockd does, and handles
- * reload and shutdown. Start-up order follows knockd (config, log, inputs, pid file, signals).
+ * The daemon: wires the configured inputs into the pipeline, keeps pending stop commands durable in
+ * the state directory, logs the way knockd does, answers `knocktail status` on a root-only control
+ * socket, and handles reload and shutdown.
+ *
+ * Start-up order: config → log → state directory (one daemon per StateDir, enforced by the control
+ * socket) → pending stops read back → OnStart → pending stops re-armed (overdue ones run at once) →
+ * inputs → housekeeping. The pid file and readiness reports are the command line's (commands/daemon.ts).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { SystemClock } from './actions/clock.js';
-import { ShellRunner } from './actions/runner.js';
-import { MemoryStopStore } from './actions/stop-store.js';
+import { type Clock, SystemClock } from './actions/clock.js';
+import type { RunningCommand } from './actions/doors.js';
+import { FileStopStore } from './actions/file-stop-store.js';
+import { type CommandResult, type CommandRunner, commandFailed, describeOutcome, ShellRunner } from './actions/runner.js';
+import { VERSION } from './commands/common.js';
 import { debugConfigLines } from './config/explain.js';
 import { loadConfig } from './config/parse.js';
-import { type Config, ConfigError } from './config/types.js';
-import type { EventSink } from './events.js';
-import { FormatRegistry } from './formats/registry.js';
+import { type Config, ConfigError, formatDiagnostic, type Mode, type Options, type SourceRef } from './config/types.js';
+import type { KnockEvent } from './events.js';
+import { type DecoderCounters, FormatRegistry } from './formats/registry.js';
 import type { KnockHit } from './hit.js';
-import type { Input } from './inputs/input.js';
-import { createInputs, type InputSet } from './inputs/factory.js';
+import { createInputs } from './inputs/factory.js';
+import type { HitSink, Input, InputStatus } from './inputs/input.js';
 import { untrustedLogProblems } from './inputs/trust.js';
-import { Logger } from './logging.js';
+import { Logger, type LoggerOptions } from './logging.js';
+import type { AttemptSnapshot, MatcherCounters } from './matcher/matcher.js';
 import { Pipeline } from './pipeline.js';
 
 /** Command-line settings (knockd's flags and ours). */
@@ -36,6 +45,60 @@ export interface DaemonFlags {
   fromEnd: boolean;
 }
 
+/** What tests may replace. */
+export interface DaemonServices {
+  clock?: Clock;
+  runner?: CommandRunner;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+/** A door that is open now: its stop command is pending. */
+export interface OpenDoor {
+  door: string;
+  ip: string;
+  openedAt: number;
+  closesAt: number;
+  stopCommand: string;
+}
+
+export interface StatusCounters extends MatcherCounters {
+  /** Lines the log inputs read, and lines a log format recognised as a TCP/UDP packet. */
+  linesRead: number;
+  linesMatched: number;
+  /** Start, stop, OnStart and OnStop commands run, and those that failed (exit status, signal, limit). */
+  commandsRun: number;
+  commandsFailed: number;
+  stopsRun: number;
+  /** Stops that ran a second or more after their time (the daemon was down, the clock jumped, a suspend). */
+  stopsLate: number;
+  /** Repeat knocks that postponed a pending stop (On_Reopen = extend). */
+  extended: number;
+  errors: number;
+  reloads: number;
+  failedReloads: number;
+}
+
+/** What `knocktail status` shows (the control socket's answer). */
+export interface DaemonStatus {
+  knocktail: string;
+  pid: number;
+  state: 'starting' | 'running' | 'stopping';
+  startedAt: number;
+  now: number;
+  config: string;
+  mode: Mode;
+  stateDir: string;
+  /** Soonest to close first. */
+  open: OpenDoor[];
+  running: RunningCommand[];
+  attempts: { count: number; sources: number; oldest: AttemptSnapshot | null };
+  inputs: InputStatus[];
+  counters: StatusCounters;
+  /** process.memoryUsage() at the answer, in bytes. */
+  memory: { rss: number; heapUsed: number };
+}
+
 /**
  * Knocks are judged by the time written in the log, which lags the clock a little (rsyslog, journald
  * batching): a timeout is declared only once the clock is this far past it, so a last knock logged
@@ -43,105 +106,248 @@ export interface DaemonFlags {
  */
 const EXPIRY_GRACE_MS = 1000;
 
-/** How often cursors are saved (a clean stop saves them too). */
-const PERSIST_EVERY = '*/5 * * * * *';
+/**
+ * Housekeeping (node-cron, wall-clock based): save input positions, run stops whose time has come
+ * while their monotonic timers still wait (suspend, forward clock step), expire stale knocks.
+ */
+const HOUSEKEEPING_EVERY = '*/5 * * * * *';
+
+/** At shutdown, how long running commands are waited for; longer ones are left running (and reported). */
+const SHUTDOWN_WAIT_MS = 5000;
+
+/** The control socket, in the state directory. */
+export const CONTROL_SOCKET = 'control.sock';
+const CONTROL_TIMEOUT_MS = 5000;
+const CONTROL_REQUEST_LIMIT = 1024;
+/** sun_path holds 108 bytes with its NUL; libuv silently cuts longer paths. */
+const SOCKET_PATH_LIMIT = 107;
+
+/** Options that apply only at start-up: a reload that changes them keeps the running value (and says so). */
+const RESTART_ONLY: ReadonlyArray<readonly [keyof Options, string]> = [
+  ['mode', 'Mode'],
+  ['stateDir', 'StateDir'],
+  ['maxSources', 'MaxSources'],
+  ['pidFile', 'PidFile'],
+];
 
 export class Daemon {
   private config: Config;
-  private readonly logger: Logger;
+  /** What the inputs depend on besides their id; inputs are kept across a reload only while it is unchanged. */
+  private inputDefinition: string;
+  private readonly clock: Clock;
+  private readonly runner: CommandRunner;
   private readonly pipeline: Pipeline;
   private inputs: Input[] = [];
-  private inputSet: InputSet | null = null;
+  private doorsChanged: () => void = () => undefined;
   /** pcap mode: the capture interfaces' addresses (doors without Target accept these destinations). */
   private localAddresses: ReadonlySet<string> = new Set();
+  /** Id of the input whose hit is being handled (its position is saved before an open runs commands). */
+  private hitInput = '';
+  private readonly sink: HitSink = (hit) => this.hit(hit);
   private deadlineTimer: NodeJS.Timeout | null = null;
   private deadlineDue = Infinity;
+  /** The shortest Seq_Timeout (ms): no hit can add a deadline earlier than its time plus this. */
+  private shortestTimeoutMs: number;
   private housekeeping: ScheduledTask | null = null;
-  private readonly sinks: EventSink[];
+  private state: DaemonStatus['state'] = 'starting';
+  private readonly startedAt: number;
+  private onStartRan = false;
+  private reloading: Promise<boolean> = Promise.resolve(true);
+  private stopping: Promise<void> | null = null;
+  /** The status counters the daemon keeps itself (the matcher and the inputs keep the others). */
+  private readonly counters: Omit<StatusCounters, keyof MatcherCounters | 'linesRead' | 'linesMatched'> = {
+    commandsRun: 0,
+    commandsFailed: 0,
+    stopsRun: 0,
+    stopsLate: 0,
+    extended: 0,
+    errors: 0,
+    reloads: 0,
+    failedReloads: 0,
+  };
 
   private constructor(
     private readonly flags: DaemonFlags,
     config: Config,
+    private readonly logger: Logger,
+    private readonly store: FileStopStore,
+    private readonly control: ControlServer,
+    services: DaemonServices,
   ) {
     this.config = config;
-    this.logger = new Logger(this.loggerOptions(config));
-    this.sinks = [
-      (event) => this.logger.event(event),
-      (event) => {
-        // A one-time door moved on: capture filters must let its next sequence through.
-        if (event.type === 'sequence' || event.type === 'exhausted') this.inputSet?.doorsChanged();
-      },
-    ];
+    this.inputDefinition = inputDefinition(config);
+    this.clock = services.clock ?? new SystemClock();
+    this.runner = services.runner ?? new ShellRunner();
+    this.startedAt = this.clock.now();
+    this.shortestTimeoutMs = shortestTimeout(config);
     this.pipeline = new Pipeline(config, {
-      clock: new SystemClock(),
-      runner: new ShellRunner(),
-      store: new MemoryStopStore(),
+      clock: this.clock,
+      runner: this.runner,
+      store,
       // File mode: the firewall's LOG rule already decided which packets are for this host.
       isLocal: config.options.mode === 'pcap' ? (dst) => this.localAddresses.has(dst) : null,
-      sinks: this.sinks,
-      onWarning: (message) => this.logger.error(`warning: ${message}`),
+      sinks: [(event) => this.logger.event(event), (event) => this.observe(event)],
+      onWarning: (message) => this.warn(message),
     });
   }
 
-  /** Loads the config and starts everything; throws ConfigError / Error when it cannot. */
-  static async start(flags: DaemonFlags): Promise<Daemon> {
+  /**
+   * Loads the config and starts everything. Throws ConfigError (file:line) or Error (state directory in
+   * use or unsafe, OnStart failed, an input cannot start) when it cannot; nothing is left running then.
+   */
+  static async start(flags: DaemonFlags, services: DaemonServices = {}): Promise<Daemon> {
     const config = loadUsableConfig(flags.configPath);
-    const daemon = new Daemon(flags, config);
-    await daemon.startInputs();
+    const logger = new Logger(loggerOptions(flags, config, services));
+    let control: ControlServer | null = null;
+    let store: FileStopStore;
+    try {
+      const stateDir = config.options.stateDir;
+      prepareStateDirectory(stateDir, where(config.optionsAt.stateDir), (message) => logger.error(`warning: ${message}`));
+      control = await ControlServer.listen(stateDir);
+      store = new FileStopStore(stateDir, (message) => logger.error(`warning: ${message}`));
+    } catch (error) {
+      control?.close();
+      logger.log(`cannot start: ${(error as Error).message}`);
+      logger.close();
+      throw error;
+    }
+    const daemon = new Daemon(flags, config, logger, store, control, services);
+    control.serve(() => daemon.status());
+    try {
+      await daemon.startUp();
+    } catch (error) {
+      logger.log(`cannot start: ${(error as Error).message}`);
+      await daemon.shutDown(false);
+      throw error;
+    }
     return daemon;
   }
 
-  private loggerOptions(config: Config) {
-    return {
-      // knockd: the config's LogFile overrides -g.
-      logFile: config.options.logFile ?? this.flags.logFile,
-      useSyslog: config.options.useSyslog,
-      verbose: this.flags.verbose,
-      debug: this.flags.debug,
-      lookup: this.flags.lookup,
-    };
-  }
-
-  /** Where what this daemon reads is named (file mode: the logs; pcap mode: the interfaces). */
-  private listeningOn(): string {
-    return this.config.options.mode === 'pcap' ? this.interfaces().join(',') : this.config.options.firewallLogs.join(',');
-  }
-
-  private interfaces(): string[] {
-    return this.flags.interfaces.length > 0 ? this.flags.interfaces : this.config.options.interfaces;
-  }
-
-  private async startInputs(): Promise<void> {
+  private async startUp(): Promise<void> {
     const { config, logger } = this;
     for (const line of debugConfigLines(config)) logger.debug(line);
-    for (const warning of config.warnings) logger.error(`warning: ${warning.at.file}:${warning.at.line}: ${warning.message}`);
-    mkdirSync(join(config.options.stateDir, 'cursors'), { recursive: true, mode: 0o700 });
-    this.pipeline.actions.restore();
-    this.inputSet = createInputs({
+    for (const warning of config.warnings) logger.error(`warning: ${formatDiagnostic(warning)}`);
+    const onStart = await this.runHook('OnStart', config.options.onStartCommand);
+    if (onStart !== null && commandFailed(onStart)) {
+      throw new Error(`${where(config.optionsAt.onStartCommand)}the OnStart command failed (${describeOutcome(onStart)}), so nothing was started; fix it and start again`);
+    }
+    this.onStartRan = true;
+    this.restorePendingStops();
+    const inputs = this.createInputs(config);
+    this.doorsChanged = inputs.doorsChanged;
+    for (const input of inputs.inputs) {
+      await input.start(this.sink);
+      this.inputs.push(input);
+    }
+    logger.verbose(`listening on ${this.listeningOn()}...`);
+    logger.log(`starting up, listening on ${this.listeningOn()}`);
+    this.housekeeping = cron.schedule(HOUSEKEEPING_EVERY, () => this.houseKeep(), { noOverlap: true, name: 'knocktail-housekeeping', suppressMissedWarning: true });
+    this.state = 'running';
+    this.armDeadline();
+  }
+
+  /** Re-arms the stops the state directory kept: overdue ones run now, the others at their time. */
+  private restorePendingStops(): void {
+    const stops = this.pipeline.actions.restore();
+    if (stops.length === 0) return;
+    const now = this.clock.now();
+    const overdue = stops.filter((stop) => stop.due <= now).length;
+    const later = stops.length - overdue;
+    this.logger.log(
+      `pending stop commands from the last run: ${overdue} overdue (running now), ${later} re-armed` +
+        (later > 0 ? ` (next at ${new Date(stops[overdue]!.due).toISOString()})` : ''),
+    );
+  }
+
+  private createInputs(config: Config) {
+    return createInputs({
       config,
       interfaces: this.flags.interfaces,
       fromEnd: this.flags.fromEnd,
       ipv4Only: this.flags.ipv4Only,
       matcher: this.pipeline.matcher,
-      onWarning: (message) => this.logger.error(`warning: ${message}`),
+      onWarning: (message) => this.warn(message),
+      onInfo: (message) => this.logger.log(message),
       onLocalAddresses: (addresses) => {
         this.localAddresses = addresses;
       },
     });
-    this.inputs = this.inputSet.inputs;
-    for (const input of this.inputs) await input.start((hit) => this.hit(hit));
-    logger.verbose(`listening on ${this.listeningOn()}...`);
-    logger.log(`starting up, listening on ${this.listeningOn()}`);
-    this.housekeeping = cron.schedule(PERSIST_EVERY, () => this.persistPositions(), { noOverlap: true, name: 'knocktail-persist' });
-    this.armDeadline();
+  }
+
+  /** Where what this daemon reads is named (file mode: the logs; pcap mode: the interfaces). */
+  listeningOn(): string {
+    const { options } = this.config;
+    if (options.mode === 'file') return options.firewallLogs.join(',');
+    return (this.flags.interfaces.length > 0 ? this.flags.interfaces : options.interfaces).join(',');
+  }
+
+  /** The config's PidFile (knockd: it wins over -p). */
+  pidFile(): string | null {
+    return this.config.options.pidFile;
+  }
+
+  /** A problem worth the operator's attention that does not stop anything (stderr and the log). */
+  warn(message: string): void {
+    this.logger.error(`warning: ${message}`);
+  }
+
+  /** The process is about to die of an error: say so in the log too (pending stops stay recorded). */
+  fatal(error: Error): void {
+    this.logger.error(`fatal: ${error.stack ?? error.message}\nknocktail stops; pending stop commands stay recorded in ${this.config.options.stateDir} and run at the next start`);
+    this.logger.close();
   }
 
   private hit(hit: KnockHit): void {
     // -4 (knockd --only-ip-v4): IPv6 knocks do not exist for the doors.
     if (this.flags.ipv4Only && hit.src.includes(':')) return;
     if (this.logger.debugging) this.logger.debugHit(hit);
+    this.hitInput = hit.input;
     this.pipeline.hit(hit);
-    this.armDeadline();
+    // The armed timer stays right unless this hit may have added an earlier deadline (per line, this
+    // comparison is all it costs).
+    if (this.deadlineTimer === null || this.deadlineDue > hit.time + this.shortestTimeoutMs) this.armDeadline();
+  }
+
+  /** Counters for status, and what must happen before an open's commands run. */
+  private observe(event: KnockEvent): void {
+    const { counters } = this;
+    switch (event.type) {
+      case 'open':
+        // Saved before the start command runs: after a crash the log is not read again up to this
+        // knock, so it cannot open the door a second time.
+        this.persistPosition(this.hitInput);
+        return;
+      case 'sequence':
+      case 'exhausted':
+        // A one-time door moved on: capture filters must let its next sequence through.
+        this.doorsChanged();
+        return;
+      case 'start':
+        counters.commandsRun++;
+        return;
+      case 'stop':
+        counters.stopsRun++;
+        if (event.lateMs >= 1000) counters.stopsLate++;
+        if (event.command !== '') counters.commandsRun++;
+        return;
+      case 'exit':
+        if (commandFailed(event.result)) counters.commandsFailed++;
+        return;
+      case 'extend':
+        counters.extended++;
+        return;
+      case 'error':
+        counters.errors++;
+        return;
+      default:
+        return;
+    }
+  }
+
+  private persistPosition(inputId: string): void {
+    const input = this.inputs.find((candidate) => candidate.id === inputId);
+    if (input !== undefined) input.persist?.();
+    else for (const other of this.inputs) other.persist?.();
   }
 
   /** Keeps one timer on the earliest sequence deadline, so timeouts are logged when they happen. */
@@ -153,59 +359,379 @@ export class Daemon {
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
       this.deadlineDue = Infinity;
-      this.pipeline.matcher.expire(Date.now() - EXPIRY_GRACE_MS);
+      this.pipeline.matcher.expire(this.clock.now() - EXPIRY_GRACE_MS);
       this.armDeadline();
-    }, Math.max(0, next + EXPIRY_GRACE_MS - Date.now()));
+    }, Math.max(0, next + EXPIRY_GRACE_MS - this.clock.now()));
   }
 
-  private persistPositions(): void {
+  private houseKeep(): void {
     for (const input of this.inputs) input.persist?.();
+    this.pipeline.actions.reconcile();
+    this.pipeline.matcher.expire(this.clock.now() - EXPIRY_GRACE_MS);
+    this.armDeadline();
   }
 
-  /** The config's PidFile (knockd: it wins over -p). */
-  pidFile(): string | null {
-    return this.config.options.pidFile;
+  /** Runs OnStart/OnStop (null: none configured); its output and exit are logged. */
+  private async runHook(hook: 'OnStart' | 'OnStop', command: string | null): Promise<CommandResult | null> {
+    if (command === null || command === '') return null;
+    this.logger.log(`${hook}: running command: ${command}`);
+    const result = await this.runner.run(command, { KNOCK_ACTION: hook.toLowerCase() }, this.config.options.commandLimit * 1000);
+    this.counters.commandsRun++;
+    if (commandFailed(result)) this.counters.commandsFailed++;
+    this.logger.commandOutcome(hook, result);
+    return result;
   }
 
-  /** SIGHUP: re-read the config; a broken one is reported and the daemon keeps the old one (knockd dies). */
-  async reload(): Promise<boolean> {
-    this.logger.log(`re-reading config file: ${this.flags.configPath}`);
-    let config: Config;
+  /**
+   * SIGHUP: re-read the config. A broken one is reported with file:line and the daemon keeps the old
+   * one (knockd dies). Knocks in progress on unchanged doors survive; inputs whose definition did not
+   * change keep running untouched; added and removed FirewallLog entries start and stop inputs; the
+   * log file is re-opened either way (logrotate). Reloads run one at a time.
+   */
+  reload(): Promise<boolean> {
+    this.reloading = this.reloading.then(() => this.reloadNow());
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<boolean> {
+    if (this.state !== 'running') return false;
+    const path = this.flags.configPath;
+    this.logger.log(`re-reading config file: ${path}`);
+    let loaded: Config;
     try {
-      config = loadUsableConfig(this.flags.configPath);
+      loaded = loadUsableConfig(path);
     } catch (error) {
+      this.logger.reopen();
+      this.counters.failedReloads++;
       this.logger.error(`${(error as Error).message}\nreload failed: still running with the previous config`);
       return false;
     }
+    this.logger.reopen(loggerOptions(this.flags, loaded, {}));
+    const config = this.keepRestartOnlyOptions(loaded);
     this.config = config;
-    this.logger.reopen(this.loggerOptions(config));
+    this.shortestTimeoutMs = shortestTimeout(config);
+    for (const warning of config.warnings) this.logger.error(`warning: ${formatDiagnostic(warning)}`);
     this.pipeline.reload(config);
-    this.inputSet?.doorsChanged();
+    await this.reconcileInputs(config);
+    this.doorsChanged();
     this.armDeadline();
+    this.counters.reloads++;
+    this.logger.log(`config reloaded, listening on ${this.listeningOn()}`);
     return true;
   }
 
-  /** SIGTERM/SIGINT: stop reading, keep pending stops (or run them with CloseOnExit), flush positions. */
-  async stop(): Promise<void> {
+  /** A reload cannot move the state directory, switch modes, resize the matcher or move the pid file. */
+  private keepRestartOnlyOptions(config: Config): Config {
+    const options = { ...config.options };
+    for (const [key, directive] of RESTART_ONLY) {
+      const running = this.config.options[key];
+      if (options[key] === running) continue;
+      this.warn(`${where(config.optionsAt[key])}${directive} changed; knocktail keeps ${JSON.stringify(running)} until it is restarted`);
+      Object.assign(options, { [key]: running });
+    }
+    return { ...config, options };
+  }
+
+  /** Keeps the inputs the new config still defines the same way, stops the others and starts the new ones. */
+  private async reconcileInputs(config: Config): Promise<void> {
+    const definition = inputDefinition(config);
+    const unchanged = definition === this.inputDefinition;
+    this.inputDefinition = definition;
+    const next = this.createInputs(config);
+    const running = new Map(this.inputs.map((input) => [input.id, input]));
+    const kept: Input[] = [];
+    const added: Input[] = [];
+    for (const input of next.inputs) {
+      const old = unchanged ? running.get(input.id) : undefined;
+      if (old === undefined) {
+        added.push(input);
+      } else {
+        running.delete(input.id);
+        kept.push(old);
+      }
+    }
+    // Stopped first: a replaced follower saves its position, and its successor resumes from there.
+    for (const old of running.values()) {
+      await this.stopInput(old);
+      this.logger.log(`stopped reading ${old.id}`);
+    }
+    this.inputs = kept;
+    for (const input of added) {
+      try {
+        await input.start(this.sink);
+        this.inputs.push(input);
+        this.logger.log(`reading ${input.id}`);
+      } catch (error) {
+        this.logger.error(`error: ${input.id}: cannot start: ${(error as Error).message}; fix it and reload`);
+      }
+    }
+    if (added.length > 0) this.doorsChanged = next.doorsChanged;
+  }
+
+  private async stopInput(input: Input): Promise<void> {
+    try {
+      await input.stop();
+    } catch (error) {
+      this.logger.error(`error: ${input.id}: stopping failed: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * SIGTERM/SIGINT: stop reading; pending stops stay recorded for the next start (or, with
+   * CloseOnExit, run now); running commands get SHUTDOWN_WAIT_MS; then OnStop.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutDown(true);
+    return this.stopping;
+  }
+
+  private async shutDown(runOnStop: boolean): Promise<void> {
+    this.state = 'stopping';
     this.housekeeping?.destroy();
     this.housekeeping = null;
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
-    for (const input of this.inputs) await input.stop();
+    for (const input of this.inputs) await this.stopInput(input);
+    this.inputs = [];
     const { actions } = this.pipeline;
-    if (this.config.options.closeOnExit) await actions.closeAll();
+    if (this.config.options.closeOnExit && this.onStartRan) actions.closeAll();
     else actions.disarm();
-    await actions.settled();
+    await this.waitForCommands();
+    if (runOnStop && this.onStartRan) await this.runHook('OnStop', this.config.options.onStopCommand);
+    this.control.close();
+    this.store.close();
     this.logger.log('shutting down');
     this.logger.close();
   }
+
+  private async waitForCommands(): Promise<void> {
+    const { actions } = this.pipeline;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      actions.settled().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SHUTDOWN_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (finished) return;
+    for (const command of actions.running()) {
+      const next = command.action === 'start' ? 'its stop command is recorded and runs at the next start' : 'it runs again at the next start';
+      this.warn(`${command.door}: ${command.action} command for ${command.ip} still running after ${SHUTDOWN_WAIT_MS / 1000} s, left running (${next}): ${command.command}`);
+    }
+  }
+
+  status(): DaemonStatus {
+    const snapshot = this.pipeline.matcher.snapshot();
+    const inputs = this.inputs.map((input) => input.status());
+    let linesRead = 0;
+    let linesMatched = 0;
+    for (const input of inputs) {
+      const decoder = input.decoder as Partial<DecoderCounters> | undefined;
+      linesRead += decoder?.lines ?? 0;
+      linesMatched += decoder?.matched ?? 0;
+    }
+    const { options } = this.config;
+    return {
+      knocktail: VERSION,
+      pid: process.pid,
+      state: this.state,
+      startedAt: this.startedAt,
+      now: this.clock.now(),
+      config: this.config.path,
+      mode: options.mode,
+      stateDir: options.stateDir,
+      open: this.pipeline.actions.pending().map((stop) => ({ door: stop.door, ip: stop.ip, openedAt: stop.openedAt, closesAt: stop.due, stopCommand: stop.command })),
+      running: this.pipeline.actions.running(),
+      attempts: { count: snapshot.attempts.length, sources: snapshot.sources, oldest: snapshot.attempts[0] ?? null },
+      inputs,
+      counters: { ...snapshot.counters, ...this.counters, linesRead, linesMatched },
+      memory: { rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed },
+    };
+  }
+}
+
+function loggerOptions(flags: DaemonFlags, config: Config, services: DaemonServices): LoggerOptions {
+  return {
+    // knockd: the config's LogFile overrides -g.
+    logFile: config.options.logFile ?? flags.logFile,
+    useSyslog: config.options.useSyslog,
+    verbose: flags.verbose,
+    debug: flags.debug,
+    lookup: flags.lookup,
+    ...(services.stdout === undefined ? {} : { stdout: services.stdout }),
+    ...(services.stderr === undefined ? {} : { stderr: services.stderr }),
+  };
 }
 
 /** A config the daemon can run: parsed, its formats compiled, its logs trusted (throws ConfigError otherwise). */
 function loadUsableConfig(path: string): Config {
   const config = loadConfig(path);
-  FormatRegistry.load(config).resolve(config.options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
+  inputDefinition(config);
   const problems = untrustedLogProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * What every input of a config depends on besides its own id (path, interfaces): the mode, and in
+ * file mode the log formats' patterns and MaxLineLength. Compiles the formats, so it throws
+ * ConfigError for a broken or unknown one.
+ */
+function inputDefinition(config: Config): string {
+  const { options } = config;
+  if (options.mode === 'pcap') return JSON.stringify(['pcap', options.promiscuous]);
+  const formats = FormatRegistry.load(config).resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
+  const patterns = formats.map((format) => [format.name, Object.entries(format.block.fields).map(([field, value]) => [field, value.pattern])]);
+  return JSON.stringify(['file', options.maxLineLength, patterns]);
+}
+
+function shortestTimeout(config: Config): number {
+  return Math.min(...config.doors.map((door) => door.seqTimeout * 1000));
+}
+
+/** `file:line: ` of a directive, or '' when it was not written (a default). */
+function where(at: SourceRef | undefined): string {
+  return at === undefined ? '' : `${at.file}:${at.line}: `;
+}
+
+/**
+ * The state directory holds the stop commands the daemon runs, so only its user may write there:
+ * created 0700 when missing; refused when another user owns it or others can write to it (it is never
+ * chmod-ed: StateDir = /tmp must not change /tmp). Readable by others is reported.
+ */
+function prepareStateDirectory(dir: string, at: string, warn: (message: string) => void): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stats = statSync(dir);
+  const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
+  if (!stats.isDirectory()) throw new Error(`${at}StateDir ${dir} is not a directory; name a directory of knocktail's own (default /var/lib/knocktail)`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && stats.uid !== uid) {
+    throw new Error(`${at}StateDir ${dir} belongs to uid ${stats.uid}, not to uid ${uid} that knocktail runs as; the commands kept there run as uid ${uid}: chown ${uid} ${dir}, or choose another StateDir`);
+  }
+  if ((stats.mode & 0o022) !== 0) {
+    throw new Error(`${at}StateDir ${dir} is writable by other users (mode ${mode}), who could plant commands knocktail would run: chmod 700 ${dir}, or choose a directory of knocktail's own`);
+  }
+  if ((stats.mode & 0o077) !== 0) warn(`${at}StateDir ${dir} can be read by other users (mode ${mode}); it holds the addresses and commands of open doors: chmod 700 ${dir}`);
+  mkdirSync(join(dir, 'cursors'), { recursive: true, mode: 0o700 });
+}
+
+export function controlSocketPath(stateDir: string): string {
+  return join(stateDir, CONTROL_SOCKET);
+}
+
+/** Why the daemon could not be asked: none runs, no permission, or it did not answer. */
+export class ControlError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'not-running' | 'denied' | 'no-answer',
+  ) {
+    super(message);
+  }
+}
+
+/** Asks the daemon that uses `stateDir` for its status; rejects with a ControlError. */
+export function requestStatus(stateDir: string, timeoutMs = CONTROL_TIMEOUT_MS): Promise<DaemonStatus> {
+  const path = controlSocketPath(stateDir);
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy();
+      reject(new ControlError(`the knocktail daemon of StateDir ${stateDir} did not answer on ${path} within ${timeoutMs / 1000} s`, 'no-answer'));
+    });
+    socket.on('connect', () => socket.write('status\n'));
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => {
+      let value: { error?: string } & DaemonStatus;
+      try {
+        value = JSON.parse(answer);
+      } catch {
+        reject(new ControlError(`unreadable answer on ${path}`, 'no-answer'));
+        return;
+      }
+      if (typeof value.error === 'string') reject(new ControlError(`the daemon on ${path} says: ${value.error}`, 'no-answer'));
+      else resolve(value);
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
+        reject(new ControlError(`no knocktail daemon is running with StateDir ${stateDir} (nothing answers on ${path})`, 'not-running'));
+      } else if (error.code === 'EACCES' || error.code === 'EPERM') {
+        reject(new ControlError(`permission denied on ${path}: only root may ask the daemon (try sudo)`, 'denied'));
+      } else {
+        reject(new ControlError(`cannot reach the daemon on ${path}: ${error.message}`, 'no-answer'));
+      }
+    });
+  });
+}
+
+/**
+ * The daemon's end of the control socket: one request line (`status`), one JSON answer. The socket is
+ * 0600 in the 0700 state directory, so only the daemon's user (root) can ask. Listening on it also
+ * claims the state directory: a second daemon with the same StateDir finds the first one answering.
+ */
+class ControlServer {
+  private handler: (() => DaemonStatus) | null = null;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly path: string,
+  ) {}
+
+  static async listen(stateDir: string): Promise<ControlServer> {
+    const path = controlSocketPath(stateDir);
+    if (Buffer.byteLength(path) > SOCKET_PATH_LIMIT) {
+      throw new Error(`the control socket path ${path} is longer than ${SOCKET_PATH_LIMIT} bytes, the limit of Unix sockets: choose a shorter StateDir`);
+    }
+    try {
+      const other = await requestStatus(stateDir);
+      throw new Error(`another knocktail daemon (pid ${other.pid}) is running with StateDir ${stateDir}: stop it first, or give this one its own StateDir`);
+    } catch (error) {
+      if (!(error instanceof ControlError)) throw error;
+      if (error.reason !== 'not-running') {
+        throw new Error(`StateDir ${stateDir} may be in use by another knocktail daemon (${error.message}); if none runs, remove ${path}`);
+      }
+    }
+    // Left behind by a daemon that did not stop cleanly.
+    rmSync(path, { force: true });
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) => reject(new Error(`cannot create the control socket ${path}: ${error.message}`)));
+      server.listen(path, resolve);
+    });
+    chmodSync(path, 0o600);
+    const control = new ControlServer(server, path);
+    server.on('connection', (socket) => control.answer(socket));
+    return control;
+  }
+
+  serve(handler: () => DaemonStatus): void {
+    this.handler = handler;
+  }
+
+  private answer(socket: Socket): void {
+    socket.setTimeout(CONTROL_TIMEOUT_MS, () => socket.destroy());
+    socket.on('error', () => undefined);
+    socket.setEncoding('utf8');
+    let request = '';
+    socket.on('data', (chunk: string) => {
+      request += chunk;
+      const newline = request.indexOf('\n');
+      if (newline === -1) {
+        if (request.length > CONTROL_REQUEST_LIMIT) socket.destroy();
+        return;
+      }
+      const command = request.slice(0, newline).trim();
+      socket.removeAllListeners('data');
+      let answer: unknown;
+      if (command !== 'status') answer = { error: `unknown request ${JSON.stringify(command.slice(0, 40))}` };
+      else if (this.handler === null) answer = { error: 'knocktail is starting' };
+      else answer = this.handler();
+      socket.end(`${JSON.stringify(answer)}\n`);
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    rmSync(this.path, { force: true });
+  }
 }

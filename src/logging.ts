@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { lookupService } from 'node:dns/promises';
+import { type CommandResult, commandFailed } from './actions/runner.js';
 import type { KnockEvent } from './events.js';
 import { formatSequence } from './config/sequence.js';
 import type { KnockHit } from './hit.js';
@@ -28,6 +29,14 @@ export interface LoggerOptions {
 
 /** Lines of command output written to the log per command, at most. */
 const OUTPUT_LINES = 20;
+/**
+ * MaxSources evictions are logged at most once per this period: under a flood of spoofed sources there
+ * is one per packet, and the log must stay readable.
+ */
+const EVICTION_REPORT_MS = 10_000;
+/** -l: names remembered, and lookups running at once, at most (a flood of spoofed sources must not grow either). */
+const HOSTNAME_CACHE_SIZE = 4096;
+const LOOKUPS_IN_FLIGHT = 16;
 
 export class Logger {
   private fd: number | null = null;
@@ -35,6 +44,10 @@ export class Logger {
   private readonly stdout: NodeJS.WritableStream;
   private readonly stderr: NodeJS.WritableStream;
   private readonly hostnames = new Map<string, string | null>();
+  private lookupsInFlight = 0;
+  /** Evictions not yet logged, and the timer that logs them (null: the next eviction is logged at once). */
+  private evictionsUnreported = 0;
+  private evictionTimer: NodeJS.Timeout | null = null;
 
   constructor(private options: LoggerOptions) {
     this.stdout = options.stdout ?? process.stdout;
@@ -77,6 +90,9 @@ export class Logger {
   }
 
   close(): void {
+    this.reportEvictions();
+    if (this.evictionTimer !== null) clearTimeout(this.evictionTimer);
+    this.evictionTimer = null;
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.syslog?.stdin?.end();
@@ -132,17 +148,49 @@ export class Logger {
   private who(ip: string): string {
     if (!this.options.lookup) return ip;
     const name = this.hostnames.get(ip);
-    if (name === undefined) {
-      // knockd blocks the capture loop on gethostbyaddr; we resolve in the background and show the name once known.
-      this.hostnames.set(ip, null);
-      // getnameinfo, like knockd's gethostbyaddr: /etc/hosts and nsswitch apply, not only DNS.
-      lookupService(ip, 0).then(
-        ({ hostname }) => this.hostnames.set(ip, hostname === ip ? null : hostname),
+    if (name === undefined) this.lookUp(ip);
+    return name ? `${ip} (${name})` : ip;
+  }
+
+  /**
+   * knockd blocks the capture loop on gethostbyaddr; we resolve in the background and show the name once
+   * known. Bounded: under a flood every spoofed source would ask, and be remembered.
+   */
+  private lookUp(ip: string): void {
+    if (this.lookupsInFlight >= LOOKUPS_IN_FLIGHT) return;
+    if (this.hostnames.size >= HOSTNAME_CACHE_SIZE) this.hostnames.delete(this.hostnames.keys().next().value!);
+    this.hostnames.set(ip, null);
+    this.lookupsInFlight++;
+    // getnameinfo, like knockd's gethostbyaddr: /etc/hosts and nsswitch apply, not only DNS.
+    lookupService(ip, 0)
+      .then(
+        ({ hostname }) => {
+          if (this.hostnames.has(ip)) this.hostnames.set(ip, hostname === ip ? null : hostname);
+        },
         () => undefined,
-      );
-      return ip;
+      )
+      .finally(() => this.lookupsInFlight--);
+  }
+
+  /** The first eviction of a burst is logged at once, the rest as one count per EVICTION_REPORT_MS. */
+  private evicted(count: number): void {
+    if (this.evictionTimer !== null) {
+      this.evictionsUnreported += count;
+      return;
     }
-    return name === null ? ip : `${ip} (${name})`;
+    this.log(`too many sources knocking at once (MaxSources): dropped the knocks in progress of ${count} source(s)`);
+    this.evictionTimer = setTimeout(() => {
+      this.evictionTimer = null;
+      this.reportEvictions();
+    }, EVICTION_REPORT_MS);
+    this.evictionTimer.unref();
+  }
+
+  private reportEvictions(): void {
+    if (this.evictionsUnreported === 0) return;
+    const count = this.evictionsUnreported;
+    this.evictionsUnreported = 0;
+    this.log(`too many sources knocking at once (MaxSources): dropped the knocks in progress of ${count} more source(s) in the last ${EVICTION_REPORT_MS / 1000} s`);
   }
 
   /** Logs one core event the way knockd would. */
@@ -164,7 +212,7 @@ export class Logger {
         this.error(`no more sequences left in the one time sequences file for door ${event.door.name} --> disabling the door`);
         return;
       case 'evicted':
-        this.log(`too many sources knocking at once (MaxSources): dropped the knocks in progress of ${event.count} source(s)`);
+        this.evicted(event.count);
         return;
       case 'start':
         this.log(`${event.door}: running command: ${event.command}`);
@@ -177,7 +225,7 @@ export class Logger {
         this.log(`${this.who(event.ip)}: ${event.door}: already open, stop command postponed to ${new Date(event.until).toISOString()}`);
         return;
       case 'exit':
-        this.commandExit(event);
+        this.commandOutcome(event.door, event.result);
         return;
       case 'error':
         this.error(`error: ${event.message}`);
@@ -185,16 +233,16 @@ export class Logger {
     }
   }
 
-  private commandExit(event: Extract<KnockEvent, { type: 'exit' }>): void {
-    const { result, door } = event;
-    const failed = result.error !== null || result.timedOut || result.signal !== null || result.status !== 0;
-    if (result.error !== null) this.error(`${door}: could not run command: ${result.error}`);
-    else if (result.timedOut) this.error(`${door}: command ran longer than its limit and was killed (${result.signal ?? 'exited'} after ${result.durationMs} ms)`);
-    else if (result.signal !== null) this.error(`${door}: command killed by ${result.signal}`);
-    else if (result.status !== 0) this.error(`${door}: command returned non-zero status code (${result.status})`);
+  /** How a command ended, under `label` (a door, OnStart, OnStop): failures always, its output when it failed or with -v. */
+  commandOutcome(label: string, result: CommandResult): void {
+    const failed = commandFailed(result);
+    if (result.error !== null) this.error(`${label}: could not run command: ${result.error}`);
+    else if (result.timedOut) this.error(`${label}: command ran longer than its limit and was killed (${result.signal ?? 'exited'} after ${result.durationMs} ms)`);
+    else if (result.signal !== null) this.error(`${label}: command killed by ${result.signal}`);
+    else if (result.status !== 0) this.error(`${label}: command returned non-zero status code (${result.status})`);
     if (result.output !== '' && (failed || this.options.verbose)) {
       const lines = result.output.trimEnd().split('\n');
-      for (const line of lines.slice(-OUTPUT_LINES)) this.log(`${door}: command output: ${line}`);
+      for (const line of lines.slice(-OUTPUT_LINES)) this.log(`${label}: command output: ${line}`);
     }
   }
 }

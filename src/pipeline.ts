@@ -51,9 +51,9 @@ export class Pipeline {
     this.matcher.handle(hit);
   };
 
-  /** Applies a reloaded config: doors (unchanged doors keep their knocks in progress) and their commands. */
+  /** Applies a reloaded config: doors (unchanged doors keep their knocks in progress), their commands and CommandLimit. */
   reload(config: Config): void {
     this.matcher.reload(config.doors);
-    this.actions.setDoors(config.doors);
+    this.actions.setDoors(config.doors, config.options.commandLimit);
   }
 }

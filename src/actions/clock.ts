@@ -30,8 +30,9 @@ export class SystemClock implements Clock {
 
   at(due: number, fn: () => void): Timer {
     const timer: SystemTimer = { due, handle: null };
+    // The delay is taken from now() once per arm: the timer then counts monotonic time, as a real one does.
     const arm = (): void => {
-      const delay = due - Date.now();
+      const delay = due - this.now();
       timer.handle = delay > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(fn, Math.max(0, delay));
     };
     arm();

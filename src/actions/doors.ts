@@ -10,7 +10,7 @@ import type { DoorConfig } from '../config/types.js';
 import type { ActionEvent } from '../events.js';
 import type { Clock, Timer } from './clock.js';
 import { CommandTemplate, commandEnvironment } from './command.js';
-import type { CommandRunner } from './runner.js';
+import type { CommandResult, CommandRunner } from './runner.js';
 import type { PendingStop, StopStore } from './stop-store.js';
 
 interface DoorCommands {
@@ -39,6 +39,16 @@ export interface DoorActionsOptions {
   commandLimit: number;
 }
 
+/** A start or stop command that is running now (for status, and for what shutdown leaves behind). */
+export interface RunningCommand {
+  door: string;
+  ip: string;
+  action: 'start' | 'stop';
+  command: string;
+  /** When it was started (ms since the epoch). */
+  since: number;
+}
+
 interface Armed {
   stop: PendingStop;
   /** null while the start command runs (the stop's time is not known yet). */
@@ -53,17 +63,21 @@ export class DoorActions {
   /** knockerKey(door, ip) → ids of its pending stops. */
   private readonly byKnocker = new Map<string, Set<string>>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly runningCommands = new Set<RunningCommand>();
+  private commandLimit: number;
 
   constructor(
     doors: readonly DoorConfig[],
     private readonly options: DoorActionsOptions,
   ) {
-    this.setDoors(doors);
+    this.commandLimit = options.commandLimit;
+    this.setDoors(doors, options.commandLimit);
   }
 
-  /** Replaces the doors (reload); pending stops keep the commands they were recorded with. */
-  setDoors(doors: readonly DoorConfig[]): void {
+  /** Replaces the doors and the global CommandLimit (reload); pending stops keep the commands they were recorded with. */
+  setDoors(doors: readonly DoorConfig[], commandLimit: number): void {
     this.commands = new Map(doors.map((door) => [door, doorCommands(door)]));
+    this.commandLimit = commandLimit;
   }
 
   /** The matcher reported an open: run the door's commands for `ip`. */
@@ -82,7 +96,7 @@ export class DoorActions {
       }
     }
 
-    const limitMs = (door.commandLimit ?? this.options.commandLimit) * 1000;
+    const limitMs = (door.commandLimit ?? this.commandLimit) * 1000;
     let startText: string;
     let pending: PendingStop | null = null;
     try {
@@ -100,7 +114,11 @@ export class DoorActions {
           due: now + limitMs + door.cmdTimeout * 1000,
           openedAt: now,
         };
-        this.options.store.save(pending);
+        try {
+          this.options.store.save(pending);
+        } catch (error) {
+          throw new Error(`not opened for ${ip}: its stop command could not be recorded (${(error as Error).message})`);
+        }
         this.index(pending);
       }
       this.track(this.runStart(door, ip, startText, commandEnvironment(values), limitMs, pending));
@@ -110,9 +128,9 @@ export class DoorActions {
   }
 
   private async runStart(door: DoorConfig, ip: string, command: string, env: Record<string, string>, limitMs: number, pending: PendingStop | null): Promise<void> {
-    const { clock, emit, runner } = this.options;
+    const { clock, emit } = this.options;
     emit({ type: 'start', time: clock.now(), door: door.name, ip, command });
-    const result = await runner.run(command, env, limitMs);
+    const result = await this.run({ door: door.name, ip, action: 'start', command, since: clock.now() }, env, limitMs);
     emit({ type: 'exit', time: clock.now(), door: door.name, ip, action: 'start', command, result });
     if (pending === null) return;
     const entry = this.armed.get(pending.id);
@@ -139,14 +157,24 @@ export class DoorActions {
     this.options.emit({ type: 'extend', time: this.options.clock.now(), door: entry.stop.door, ip: entry.stop.ip, until: effective });
   }
 
+  /** Arms the stop's timer for `due` and records a changed due time. */
   private reschedule(entry: Armed, due: number): void {
     const { clock, store } = this.options;
     if (entry.timer !== null) clock.cancel(entry.timer);
-    if (due !== entry.stop.due) {
-      entry.stop = { ...entry.stop, due };
-      store.save(entry.stop);
-    }
+    // Armed first: a store that cannot write must not keep the stop from running in this process.
     entry.timer = clock.at(due, () => this.fire(entry.stop.id));
+    if (due === entry.stop.due) return;
+    const recorded = entry.stop;
+    entry.stop = { ...recorded, due };
+    try {
+      store.save(entry.stop);
+    } catch (error) {
+      this.options.emit({
+        type: 'error',
+        time: clock.now(),
+        message: `${recorded.door}: cannot record the new stop time for ${recorded.ip} (${(error as Error).message}); after a restart the stop runs at its earlier recorded time`,
+      });
+    }
   }
 
   private fire(id: string): void {
@@ -156,23 +184,37 @@ export class DoorActions {
   }
 
   private async runStop(entry: Armed): Promise<void> {
-    const { clock, emit, runner, store } = this.options;
+    const { clock, emit, store } = this.options;
     const { stop } = entry;
     if (entry.timer !== null) clock.cancel(entry.timer);
     entry.timer = null;
-    this.armed.delete(stop.id);
+    // Forgotten at once: a knock while the stop command runs opens the door afresh.
+    this.forget(stop);
     const now = clock.now();
     emit({ type: 'stop', time: now, door: stop.door, ip: stop.ip, command: stop.command, lateMs: Math.max(0, now - stop.due) });
     if (stop.command !== '') {
-      const result = await runner.run(stop.command, stop.env, this.options.commandLimit * 1000);
+      const result = await this.run({ door: stop.door, ip: stop.ip, action: 'stop', command: stop.command, since: now }, stop.env, this.commandLimit * 1000);
       emit({ type: 'exit', time: clock.now(), door: stop.door, ip: stop.ip, action: 'stop', command: stop.command, result });
     }
     // Deleted only after it ran: a crash in between runs it again at the next start (at least once).
     store.delete(stop.id);
+  }
+
+  private forget(stop: PendingStop): void {
+    this.armed.delete(stop.id);
     const key = knockerKey(stop.door, stop.ip);
     const ids = this.byKnocker.get(key);
     ids?.delete(stop.id);
     if (ids?.size === 0) this.byKnocker.delete(key);
+  }
+
+  /** Runs a command, listed in running() meanwhile. */
+  private run(command: RunningCommand, env: Record<string, string>, limitMs: number): Promise<CommandResult> {
+    this.runningCommands.add(command);
+    const result = this.options.runner.run(command.command, env, limitMs);
+    const done = (): void => void this.runningCommands.delete(command);
+    result.then(done, done);
+    return result;
   }
 
   /** Re-arms the stops a store kept (daemon start): overdue ones run at once, later ones at their time. */
@@ -182,15 +224,35 @@ export class DoorActions {
     return stops;
   }
 
+  /**
+   * Runs the stops whose time has come by the clock while their timers still wait. Timers count
+   * monotonic time, which stands still during a suspend and ignores a forward clock step, so without
+   * this a stop could run long after its time (the daemon calls it periodically). Returns how many ran.
+   */
+  reconcile(): number {
+    const now = this.options.clock.now();
+    let overdue = 0;
+    for (const [id, entry] of this.armed) {
+      if (entry.timer === null || entry.stop.due > now) continue;
+      this.fire(id);
+      overdue++;
+    }
+    return overdue;
+  }
+
   /** Pending stops, soonest first (for status). */
   pending(): PendingStop[] {
     return [...this.armed.values()].map((entry) => entry.stop).sort((a, b) => a.due - b.due);
   }
 
-  /** Runs every pending stop now (CloseOnExit) and waits for them. */
-  async closeAll(): Promise<void> {
+  /** Commands running now, oldest first. */
+  running(): RunningCommand[] {
+    return [...this.runningCommands].map((command) => ({ ...command }));
+  }
+
+  /** Runs every pending stop now (CloseOnExit); settled() tells when they are done. */
+  closeAll(): void {
     for (const id of [...this.armed.keys()]) this.fire(id);
-    await this.settled();
   }
 
   /** Disarms every timer without running anything (daemon exit: the store keeps the stops for the next start). */

@@ -18,6 +18,19 @@ export interface CommandResult {
   error: string | null;
 }
 
+/** Whether a command did not do its job: could not start, was killed, or exited non-zero. */
+export function commandFailed(result: CommandResult): boolean {
+  return result.error !== null || result.timedOut || result.signal !== null || result.status !== 0;
+}
+
+/** How a command ended, in a few words. */
+export function describeOutcome(result: CommandResult): string {
+  if (result.error !== null) return `could not run: ${result.error}`;
+  if (result.timedOut) return 'killed at its time limit';
+  if (result.signal !== null) return `killed by ${result.signal}`;
+  return `exit status ${result.status}`;
+}
+
 export interface CommandRunner {
   /** Runs `command`; `limitMs` 0 = no limit. Never rejects. */
   run(command: string, env: Readonly<Record<string, string>>, limitMs: number): Promise<CommandResult>;

@@ -10,7 +10,7 @@ export const USAGE = `usage: knocktail [options]                 run the daemon
        knocktail replay [options] FILE…      what the doors would have done for archived logs
        knocktail check-config [-c FILE]      parse a config and explain every door
        knocktail test-format [options] FILE  try a log format against a log file
-       knocktail status [--json]             what the running daemon is doing
+       knocktail status [-c FILE] [--json]   what the running daemon is doing
 
 daemon options (knockd's, same meaning):
   -c, --config FILE     config file (default ${DEFAULT_CONFIG}; knockd.conf files work unchanged)
@@ -27,9 +27,12 @@ daemon options (knockd's, same meaning):
 knocktail options:
       --from-end        file mode: start at the end of each log, not where the last run stopped
 
-Signals: HUP reloads the config (a broken one is reported, the old one stays), TERM/INT stop.
+Signals: HUP reloads the config and re-opens the log file (a broken config is reported, the old
+one stays); TERM/INT stop (pending stop commands stay recorded for the next start, or run now with
+CloseOnExit = yes); a second TERM/INT stops at once.
 Run "knocktail COMMAND --help" for a command's options.
-Exit status: 0 stopped normally, 1 could not start (bad config, unreadable input), 2 bad command line.`;
+Exit status: 0 stopped normally (TERM/INT), 1 could not start (bad config, unreadable input, state
+directory in use, OnStart failed) or stopped by an error or a second signal, 2 bad command line.`;
 
 const DEFAULT_PIDFILE = '/run/knocktail.pid';
 /** Set in the environment of the background process `-d` starts. */
@@ -75,7 +78,47 @@ export async function run(argv: string[]): Promise<number> {
   };
   if (values.daemon && process.env[DETACHED] === undefined) return detach(argv);
 
-  let daemon: Daemon;
+  // Installed before start-up: a HUP from logrotate or a TERM while starting must not kill the process
+  // half-way; they take effect once the daemon runs.
+  let daemon: Daemon | null = null;
+  let stopRequested = false;
+  let reloadRequested = false;
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolveFinished) => (finish = resolveFinished));
+  let pidFile: string | null = null;
+  const removePidFile = (): void => {
+    if (pidFile !== null) rmSync(pidFile, { force: true });
+  };
+  const stop = (): void => {
+    if (daemon === null) {
+      stopRequested = true;
+      return;
+    }
+    if (stopRequested) {
+      daemon.warn('second signal: stopping at once; pending stop commands stay recorded for the next start');
+      removePidFile();
+      process.exit(EXIT.failure);
+    }
+    stopRequested = true;
+    daemon.stop().then(
+      () => {
+        removePidFile();
+        finish(EXIT.ok);
+      },
+      (error: unknown) => {
+        process.stderr.write(`knocktail: ${(error as Error).message}\n`);
+        removePidFile();
+        finish(EXIT.failure);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', () => {
+    if (daemon === null) reloadRequested = true;
+    else void daemon.reload();
+  });
+
   try {
     daemon = await Daemon.start(flags);
   } catch (error) {
@@ -84,28 +127,54 @@ export async function run(argv: string[]): Promise<number> {
     tellParent({ error: message });
     return EXIT.failure;
   }
-  const pidFile = process.env[DETACHED] === undefined ? null : (daemon.pidFile() ?? flags.pidFile ?? DEFAULT_PIDFILE);
-  if (pidFile !== null) writeFileSync(pidFile, `${process.pid}\n`);
+  const running = daemon;
+  process.on('uncaughtException', (error) => {
+    running.fatal(error);
+    removePidFile();
+    process.exit(EXIT.failure);
+  });
+  if (process.env[DETACHED] !== undefined) {
+    const path = running.pidFile() ?? flags.pidFile ?? DEFAULT_PIDFILE;
+    try {
+      writeFileSync(path, `${process.pid}\n`);
+      pidFile = path;
+    } catch (error) {
+      const message = `knocktail: could not create pid file ${path}: ${(error as Error).message}`;
+      running.warn(message);
+      tellParent({ error: message });
+      await running.stop();
+      return EXIT.failure;
+    }
+  }
   tellParent({ ready: true });
-  return new Promise<number>((done) => {
-    let stopping = false;
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
-      daemon.stop().then(
-        () => {
-          if (pidFile !== null) rmSync(pidFile, { force: true });
-          done(EXIT.ok);
-        },
-        (error: unknown) => {
-          process.stderr.write(`knocktail: ${(error as Error).message}\n`);
-          done(EXIT.failure);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    process.on('SIGHUP', () => void daemon.reload());
+  notifySystemd(running);
+  if (stopRequested) {
+    stopRequested = false;
+    stop();
+  } else if (reloadRequested) {
+    void running.reload();
+  }
+  // Exit explicitly: a command left running at shutdown must not hold the process through its pipes.
+  return finished.then((code) => process.exit(code));
+}
+
+/**
+ * Type=notify: tell systemd the daemon is ready. Node cannot write to a datagram socket, so the
+ * systemd-notify binary does (the unit needs NotifyAccess=all). Commands must not speak for the
+ * service, so NOTIFY_SOCKET is taken out of the environment they inherit.
+ */
+function notifySystemd(daemon: Daemon): void {
+  const socket = process.env.NOTIFY_SOCKET;
+  if (socket === undefined) return;
+  delete process.env.NOTIFY_SOCKET;
+  const failed = (why: string): void => daemon.warn(`cannot tell systemd that knocktail is ready (systemd-notify ${why}); use Type=simple in the unit instead`);
+  const child = spawn('systemd-notify', ['--ready', `--status=listening on ${daemon.listeningOn()}`], {
+    stdio: 'ignore',
+    env: { ...process.env, NOTIFY_SOCKET: socket },
+  });
+  child.on('error', (error) => failed(error.message));
+  child.on('exit', (code) => {
+    if (code !== 0) failed(`exited with status ${code}`);
   });
 }
 

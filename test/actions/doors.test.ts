@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SystemClock, VirtualClock } from '../../src/actions/clock.js';
+import { type Clock, SystemClock, type Timer, VirtualClock } from '../../src/actions/clock.js';
 import { DoorActions } from '../../src/actions/doors.js';
 import { type CommandResult, type CommandRunner, ShellRunner } from '../../src/actions/runner.js';
-import { MemoryStopStore, type PendingStop } from '../../src/actions/stop-store.js';
+import { MemoryStopStore, type PendingStop, type StopStore } from '../../src/actions/stop-store.js';
 import type { DoorConfig } from '../../src/config/types.js';
 import type { ActionEvent } from '../../src/events.js';
 
@@ -151,7 +151,8 @@ describe('DoorActions', () => {
     actions.open(d, '10.66.0.2');
     actions.open(d, '10.66.0.3');
     await actions.settled();
-    await actions.closeAll();
+    actions.closeAll();
+    await actions.settled();
     assert.deepEqual(runner.commands.slice(2).sort(), ['close 10.66.0.2', 'close 10.66.0.3']);
     assert.deepEqual(store.load(), []);
     assert.deepEqual(actions.pending(), []);
@@ -181,4 +182,126 @@ describe('DoorActions', () => {
     assert.equal(stopExit.type === 'exit' && stopExit.result.status, 44);
     assert.ok(stop.time - startExit.time >= 1000 - 5, `stop ${stop.time - startExit.time} ms after the start finished`);
   });
+
+  it('runs a stop whose time the clock passed while its timer still waits (suspend, forward step), once', async () => {
+    const d = door();
+    const clock = new JumpingClock(1_000_000);
+    const store = new MemoryStopStore();
+    const runner = new RecordingRunner();
+    const events: ActionEvent[] = [];
+    const actions = new DoorActions([d], { clock, runner, store, emit: (e) => events.push(e), commandLimit: 60 });
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    assert.equal(actions.reconcile(), 0, 'nothing due yet');
+    clock.jump(60_000);
+    assert.equal(actions.reconcile(), 1);
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['open 10.66.0.2', 'close 10.66.0.2']);
+    const stop = events.find((e) => e.type === 'stop');
+    assert.equal(stop?.type === 'stop' && stop.lateMs, 50_000);
+    assert.equal(clock.pending(), 0, 'its timer was cancelled');
+    assert.equal(actions.reconcile(), 0);
+    assert.deepEqual(store.load(), []);
+  });
+
+  it('does not open when the stop cannot be recorded (fail closed)', async () => {
+    const d = door();
+    const store: StopStore = { load: () => [], save: () => { throw new Error('disk full'); }, delete: () => undefined };
+    const runner = new RecordingRunner();
+    const events: ActionEvent[] = [];
+    const actions = new DoorActions([d], { clock: new VirtualClock(0), runner, store, emit: (e) => events.push(e), commandLimit: 60 });
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    assert.deepEqual(runner.commands, []);
+    assert.deepEqual(summary(events), ['error oc: not opened for 10.66.0.2: its stop command could not be recorded (disk full)']);
+    assert.deepEqual(actions.pending(), []);
+  });
+
+  it('still runs a stop whose new time cannot be recorded, and says so', async () => {
+    const d = door();
+    const memory = new MemoryStopStore();
+    let saves = 0;
+    const store: StopStore = {
+      load: () => memory.load(),
+      save: (stop) => {
+        if (++saves > 1) throw new Error('I/O error');
+        memory.save(stop);
+      },
+      delete: (id) => memory.delete(id),
+    };
+    const clock = new VirtualClock(1_000_000);
+    const runner = new RecordingRunner();
+    const events: ActionEvent[] = [];
+    const actions = new DoorActions([d], { clock, runner, store, emit: (e) => events.push(e), commandLimit: 60 });
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    await clock.advanceTo(1_010_000, () => actions.settled());
+    assert.deepEqual(runner.commands, ['open 10.66.0.2', 'close 10.66.0.2']);
+    assert.match(summary(events).find((line) => line.startsWith('error'))!, /cannot record the new stop time for 10\.66\.0\.2 \(I\/O error\); after a restart the stop runs at its earlier recorded time/);
+  });
+
+  it('opens afresh after a stop whose record could not be deleted', async () => {
+    const d = door({ cmdTimeout: 1 });
+    const memory = new MemoryStopStore();
+    const store: StopStore = { load: () => memory.load(), save: (stop) => memory.save(stop), delete: () => { throw new Error('read-only'); } };
+    const clock = new VirtualClock(0);
+    const runner = new RecordingRunner();
+    const events: ActionEvent[] = [];
+    const actions = new DoorActions([d], { clock, runner, store, emit: (e) => events.push(e), commandLimit: 60 });
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    await clock.advanceTo(1000, () => actions.settled());
+    assert.ok(summary(events).some((line) => /^error command handling failed: read-only/.test(line)));
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['open 10.66.0.2', 'close 10.66.0.2', 'open 10.66.0.2']);
+  });
+
+  it('extends a stop restored from the store instead of opening again', async () => {
+    const d = door();
+    const { clock, store, actions, runner } = setup([d]);
+    store.save({ id: 'kept', door: 'oc', ip: '10.66.0.2', command: 'close 10.66.0.2', env: {}, due: clock.now() + 3_000, openedAt: clock.now() - 7_000 });
+    actions.restore();
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    assert.deepEqual(runner.commands, []);
+    assert.deepEqual(actions.pending().map((stop) => [stop.id, stop.due]), [['kept', clock.now() + 10_000]]);
+  });
+
+  it('lists the commands running now', async () => {
+    const d = door();
+    let release: () => void = () => undefined;
+    const runner: CommandRunner = { run: () => new Promise((resolve) => (release = () => resolve(ok))) };
+    const clock = new VirtualClock(5_000);
+    const actions = new DoorActions([d], { clock, runner, store: new MemoryStopStore(), emit: () => undefined, commandLimit: 60 });
+    actions.open(d, '10.66.0.9');
+    await Promise.resolve();
+    assert.deepEqual(actions.running(), [{ door: 'oc', ip: '10.66.0.9', action: 'start', command: 'open 10.66.0.9', since: 5_000 }]);
+    release();
+    await actions.settled();
+    assert.deepEqual(actions.running(), []);
+  });
 });
+
+/** A clock whose time jumps without firing timers: what a suspend or a forward NTP step does to setTimeout. */
+class JumpingClock implements Clock {
+  private readonly timers = new Set<Timer>();
+  constructor(private time: number) {}
+  now(): number {
+    return this.time;
+  }
+  at(due: number): Timer {
+    const timer = { due };
+    this.timers.add(timer);
+    return timer;
+  }
+  cancel(timer: Timer): void {
+    this.timers.delete(timer);
+  }
+  jump(ms: number): void {
+    this.time += ms;
+  }
+  pending(): number {
+    return this.timers.size;
+  }
+}

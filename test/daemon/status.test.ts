@@ -1,0 +1,127 @@
+/**
+ * `knocktail status`: what the running daemon publishes on its control socket, as text and as JSON; a
+ * clear message when no daemon runs; root only.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { formatStatus } from '../../src/commands/status.js';
+import type { DaemonStatus } from '../../src/daemon.js';
+import { cliPath, isRoot, runCli } from '../helpers.js';
+import { knock, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor } from './harness.js';
+
+describe('knocktail status', () => {
+  it('shows open doors, knocks in progress, inputs and counters of the running daemon, as text and JSON', async () => {
+    const s = scratch(recordingDoor('ssh', '7000', '  cmd_timeout = 600\n') + recordingDoor('web', '8000,8001,8002'));
+    const daemon = await startDaemon(s);
+    try {
+      knock(s, '192.0.2.60', 7000);
+      knock(s, '192.0.2.61', 8000, 8001);
+      await waitFor('the knocks', async () => (await statusOf(s)).counters.stages === 3 && linesOf(s.commands).length === 1);
+
+      const text = await runCli(['status', '-c', s.config]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, new RegExp(`^knocktail \\S+, pid ${daemon.pid}, running since `));
+      assert.match(text.stdout, /^Open doors \(1\):\n {2}ssh {2}192\.0\.2\.60 {2}open since \S+ \S+, closes \S+ \S+ \(in (9|10) min \d+ s\)$/m);
+      assert.match(text.stdout, /^Knocks in progress: 1 from 1 source\(s\); oldest: web 192\.0\.2\.61 at stage 2\/3 since /m);
+      assert.match(text.stdout, new RegExp(`^ {2}${s.fwLog} \\(file\\)\\n {4}position (\\d+) of \\1 bytes, lag 0 bytes$`, 'm'));
+      assert.match(text.stdout, /lines read 3, recognised 3; packets 3, knocks on door ports 3/);
+      assert.match(text.stdout, /stages 3, opens 1, sequence timeouts 0/);
+      assert.match(text.stdout, /commands run 1, failed 0/);
+
+      const json = await runCli(['status', '--state-dir', s.stateDir, '--json']);
+      assert.equal(json.code, 0, json.stderr);
+      const status = JSON.parse(json.stdout) as DaemonStatus;
+      assert.equal(status.pid, daemon.pid);
+      assert.equal(status.state, 'running');
+      assert.deepEqual(status.open.map((door) => [door.door, door.ip, door.stopCommand]), [['ssh', '192.0.2.60', `echo "stop ssh 192.0.2.60" >> ${s.commands}`]]);
+      assert.equal(status.open[0]!.closesAt - status.open[0]!.openedAt >= 600_000, true);
+      assert.deepEqual([status.attempts.count, status.attempts.sources, status.attempts.oldest?.stage], [1, 1, 2]);
+      assert.equal(status.inputs[0]!.lagBytes, 0);
+      assert.equal(status.counters.opens, 1);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('says clearly when no daemon runs (exit 1)', async () => {
+    const s = scratch(recordingDoor('ssh', '7000'));
+    const result = await runCli(['status', '-c', s.config]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, `knocktail status: no knocktail daemon is running with StateDir ${s.stateDir} (nothing answers on ${s.stateDir}/control.sock)\n`);
+  });
+
+  it('points to --state-dir when the config does not load', async () => {
+    const s = scratch('[d]\n  sequence = 7000,0\n');
+    const result = await runCli(['status', '-c', s.config]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /knocktail\.conf:\d+: /);
+    assert.match(result.stderr, /name it with --state-dir DIR/);
+  });
+
+  it('answers root only', { skip: isRoot ? canRunAsNobody() : 'needs root (to try as another user)' }, async () => {
+    const s = scratch(recordingDoor('ssh', '7000'));
+    const daemon = await startDaemon(s);
+    try {
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(process.execPath, [cliPath, 'status', '--state-dir', s.stateDir], { uid: 65534, gid: 65534 }, (error, _stdout, stderr) => {
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stderr });
+        });
+      });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /permission denied on .*control\.sock: only root may ask the daemon \(try sudo\)/);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('formats times relative to the answer, including a stop already due', () => {
+    const now = Date.parse('2026-11-21T10:00:00Z');
+    const status: DaemonStatus = {
+      knocktail: '0.1.0',
+      pid: 42,
+      state: 'running',
+      startedAt: now - 3 * 3600_000 - 5 * 60_000,
+      now,
+      config: '/etc/knocktail.conf',
+      mode: 'file',
+      stateDir: '/var/lib/knocktail',
+      open: [
+        { door: 'ssh', ip: '192.0.2.1', openedAt: now - 40_000, closesAt: now - 2_000, stopCommand: 'x' },
+        { door: 'ssh', ip: '2001:db8::1', openedAt: now - 5_000, closesAt: now + 25_000, stopCommand: 'y' },
+      ],
+      running: [{ door: 'ssh', ip: '192.0.2.1', action: 'stop', command: 'iptables -D …', since: now - 2_000 }],
+      attempts: { count: 0, sources: 0, oldest: null },
+      inputs: [{ id: 'journal', kind: 'journal', running: true, entries: 12, decoder: { lines: 12, matched: 4 } }],
+      counters: {
+        hits: 4, visible: 4, stages: 4, opens: 2, timeouts: 0, evicted: 0, linesRead: 12, linesMatched: 4,
+        commandsRun: 3, commandsFailed: 1, stopsRun: 1, stopsLate: 0, extended: 0, errors: 0, reloads: 1, failedReloads: 0,
+      },
+      memory: { rss: 80 * 1024 * 1024, heapUsed: 12.5 * 1024 * 1024 },
+    };
+    const text = formatStatus(status);
+    assert.match(text, /running since .* \(3 h 5 min\)/);
+    assert.match(text, /^memory: RSS 80\.0 MB, JavaScript heap 12\.5 MB$/m);
+    assert.match(text, /ssh {2}192\.0\.2\.1 {2}open since .*, closing now \(due 2 s ago\)/);
+    assert.match(text, /ssh {2}2001:db8::1 {2}open since .*, closes .* \(in 25 s\)/);
+    assert.match(text, /Commands running \(1\):\n {2}ssh {2}192\.0\.2\.1 {2}stop for 2 s: iptables -D …/);
+    assert.match(text, /Knocks in progress: none/);
+    assert.match(text, /journal \(journal\)\n {4}running true, entries 12\n {4}decoder: lines 12, matched 4/);
+    assert.match(text, /commands run 3, failed 1; stops run 1, late 0/);
+  });
+});
+
+/** Skip reason when user nobody cannot run node and the CLI from this checkout (e.g. it lives under /root). */
+function canRunAsNobody(): string | false {
+  for (const file of [process.execPath, cliPath]) {
+    const parts = file.split('/').slice(1);
+    for (let i = 1; i < parts.length; i++) {
+      const dir = `/${parts.slice(0, i).join('/')}`;
+      if ((statSync(dir).mode & 0o001) === 0) return `user nobody cannot enter ${dir}`;
+    }
+    if ((statSync(file).mode & 0o004) === 0) return `user nobody cannot read ${file}`;
+  }
+  return false;
+}
