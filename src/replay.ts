@@ -4,7 +4,7 @@
  * run with --execute). Events come out in event-time order; a stop appears Cmd_Timeout after its start.
  */
 import { VirtualClock } from './actions/clock.js';
-import { DryRunner, ShellRunner } from './actions/runner.js';
+import { describeOutcome, DryRunner, ShellRunner } from './actions/runner.js';
 import { MemoryStopStore } from './actions/stop-store.js';
 import type { Config, SourceRef } from './config/types.js';
 import type { KnockEvent } from './events.js';
@@ -100,7 +100,7 @@ function tableLine(event: KnockEvent, verbose: boolean): string | null {
     case 'extend':
       return `${head}  ${event.door}  ${event.ip}  stop postponed to ${record.until}`;
     case 'exit':
-      return event.result.status === 0 && !verbose ? null : `${head}  ${event.door}  ${event.ip}  ${event.action} command: ${describeExit(event.result)}`;
+      return event.result.status === 0 && !verbose ? null : `${head}  ${event.door}  ${event.ip}  ${event.action} command: ${describeOutcome(event.result)}`;
     case 'exhausted':
       return `${head}  ${event.door.name}  one-time sequences used up; door disabled`;
     case 'sequence':
@@ -110,13 +110,6 @@ function tableLine(event: KnockEvent, verbose: boolean): string | null {
     case 'error':
       return `${head}  ${event.message}`;
   }
-}
-
-function describeExit(result: Extract<KnockEvent, { type: 'exit' }>['result']): string {
-  if (result.error !== null) return `could not run: ${result.error}`;
-  if (result.timedOut) return 'killed at its time limit';
-  if (result.signal !== null) return `killed by ${result.signal}`;
-  return `exit status ${result.status}`;
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
