@@ -14,21 +14,64 @@ import { type Diagnostic, type LogField, type LogFormatBlock, ConfigError, LOG_F
 import { type KnockHit, type Protocol, parseFlagWords } from '../hit.js';
 import { type TimeReference, TimestampParser } from './timestamp.js';
 
+const IPV4 = String.raw`(?:\d{1,3}\.){3}\d{1,3}`;
+const IPV6 = String.raw`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.-]+)?`;
+const IP = `(?:${IPV4}|${IPV6})`;
+const FLAGS = String.raw`(?:(?:CWR|ECE|URG|ACK|PSH|RST|SYN|FIN)[ ])*`;
+const SYSLOG_TIME = String.raw`[A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d(?:\.\d+)?`;
+const RFC3339 = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?`;
+const TIMESTAMP = `(?:${SYSLOG_TIME}|${RFC3339})`;
+const HOST = String.raw`[^\s\[\]]+`;
+const PRINTK = String.raw`\[\s*\d+\.\d+\]`;
+
 /**
- * Reusable pieces for format authors: `{{ip}}`, `{{port}}`, … (plain groups only; names would clash).
- * Blanks are written `[ ]` so the pieces mean the same in free-spacing (?x) patterns.
+ * The fields of a netfilter log line, from `IN=` to the end of the line, as the kernel's nf_log_syslog prints
+ * them for iptables/ip6tables `LOG`, nftables `log` (with or without `flags all`) and iptables-nft, and as
+ * ulogd2's PRINTPKT prints NFLOG packets (no `RES=`, `SEQ=`/`ACK=` always, `MARK=`). Every value sits between
+ * fixed keys and the pattern ends with the line, so no field can reach into text meant for another. The only
+ * free part, between `LEN=` and `PROTO=`, holds what the kernel prints there (TOS, TTL, ID, DF, IP options, IPv6
+ * flow label and extension headers), never a key of a captured field: two packets run together cannot mix their
+ * fields. ICMP and fragments (no ports) do not match; neither does the packet quoted inside an ICMP error
+ * (`[SRC=… PROTO=UDP … ]`), as the line does not end after it.
+ */
+const NETFILTER = [
+  String.raw`IN=(?<interface>[^ =]*)[ ]OUT=[^ =]*[ ](?:PHYSIN=[^ =]*[ ])?(?:PHYSOUT=[^ =]*[ ])?`,
+  String.raw`(?:MAC=[0-9a-f:]*[ ]|MACSRC=[0-9a-f:]+[ ]MACDST=[0-9a-f:]+[ ]MACPROTO=[0-9a-f]+[ ])?`,
+  String.raw`SRC=(?<ipclient>${IP})[ ]DST=(?<ipserver>${IP})[ ]LEN=\d+[ ](?:(?!(?:IN|OUT|SRC|DST|PROTO|SPT|DPT)=)[^ ]+[ ])*?`,
+  String.raw`PROTO=(?<protocol>TCP|UDP)[ ]SPT=(?<sport>\d+)[ ]DPT=(?<port>\d+)[ ]`,
+  String.raw`(?:(?:SEQ=\d+[ ]ACK=\d+[ ])?WINDOW=\d+[ ](?:RES=0x[0-9a-f]{2}[ ])?(?<flags>${FLAGS})URGP=\d+|LEN=\d+)`,
+  String.raw`(?:[ ](?:OPT[ ]\([0-9A-F]*\)|UID=\d+[ ]GID=\d+|MARK=0x[0-9a-f]+))*[ ]?$`,
+].join('');
+
+/**
+ * Reusable pieces for format authors: `{{ip}}`, `{{port}}`, … Blanks are written `[ ]` so the pieces mean the
+ * same in free-spacing (?x) patterns. The line pieces capture named fields, so use each at most once per format:
+ * - a line start (`^` included) captures `time`: `{{kernel}}` (a syslog file's kernel line: rsyslog kern.log in
+ *   the traditional or RFC 3339 form, `journalctl -k` text, the journal input), `{{dmesg}}`, `{{dmesgraw}}`
+ *   (`dmesg -r`, kernel facility only), `{{dmesgiso}}`, `{{kmsg}}` (/dev/kmsg records, kernel facility only),
+ *   `{{ulogd}}` (ulogd2 LOGEMU files);
+ * - `{{netfilter}}` captures every other field, from `IN=` to the end of the line (`$` included);
+ * - between them goes the log prefix: written out (`KNOCK[ ]`) to take only your rule's lines, or `{{anyprefix}}`.
  */
 export const SUBPATTERNS: Readonly<Record<string, string>> = {
-  ipv4: String.raw`(?:\d{1,3}\.){3}\d{1,3}`,
-  ipv6: String.raw`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.-]+)?`,
-  ip: String.raw`(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.-]+)?)`,
+  ipv4: IPV4,
+  ipv6: IPV6,
+  ip: IP,
   port: String.raw`\d{1,5}`,
-  flags: String.raw`(?:(?:CWR|ECE|URG|ACK|PSH|RST|SYN|FIN)[ ])*`,
-  syslogtime: String.raw`[A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d`,
-  rfc3339: String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?`,
-  timestamp: String.raw`(?:[A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)`,
-  host: String.raw`[^\s\[\]]+`,
-  printk: String.raw`\[\s*\d+\.\d+\]`,
+  flags: FLAGS,
+  syslogtime: SYSLOG_TIME,
+  rfc3339: RFC3339,
+  timestamp: TIMESTAMP,
+  host: HOST,
+  printk: PRINTK,
+  kernel: String.raw`^(?<time>${TIMESTAMP})[ ]${HOST}[ ]kernel:[ ](?:${PRINTK}[ ])?`,
+  dmesg: `^(?<time>${PRINTK})[ ]`,
+  dmesgraw: `^<[0-7]>(?<time>${PRINTK})[ ]`,
+  dmesgiso: `^(?<time>${RFC3339})[ ]`,
+  kmsg: String.raw`^[0-7],\d+,(?<time>\d+),[^;]*;`,
+  ulogd: `^(?<time>${SYSLOG_TIME})[ ]${HOST}[ ]`,
+  anyprefix: '[^=]*?',
+  netfilter: NETFILTER,
 };
 
 /** Fields a line must yield to be a knock hit. */
@@ -60,6 +103,7 @@ export interface DecodeContext extends TimeReference {
 export type FieldValues = Partial<Record<Exclude<LogField, 'required'>, string>>;
 
 interface Probe {
+  key: LogField;
   re: RegExp;
   /** [field, group index] pairs this regex provides. */
   captures: Array<[Exclude<LogField, 'required'>, number]>;
@@ -71,8 +115,11 @@ export class CompiledFormat {
   readonly name: string;
   readonly block: LogFormatBlock;
   private readonly probes: Probe[];
-  private readonly hasTime: boolean;
+  /** Whether lines carry their own time (else DecodeContext.fallbackTime is used). */
+  readonly hasTime: boolean;
   private readonly hasFlags: boolean;
+  /** Why the last decode() returned Outcome.Missed (test-format shows it); only set on that outcome. */
+  missReason = '';
   /**
    * Literal text the port value always follows in a matching line (`DPT=` in the kernel formats), or null when
    * the patterns do not make that certain. Lets decode() drop lines for ports no door watches with an
@@ -113,6 +160,8 @@ export class CompiledFormat {
       }
     }
 
+    // A regex that does not compile captures nothing: "no such field" on top would only be noise.
+    const allCompiled = problems.length === 0;
     const probes: Probe[] = [];
     let valueCount = 0;
     for (const { key, re, names } of compiled) {
@@ -135,7 +184,7 @@ export class CompiledFormat {
           problems.push({ at, message: `logformat ${block.name}: ${key}'s first group is named (?<${names[0]}>)`, hint: `name it (?<${key}>) or add an unnamed group for the value` });
         }
       }
-      probes.push({ re, captures, optional: OPTIONAL.includes(key) });
+      probes.push({ key, re, captures, optional: OPTIONAL.includes(key) });
 
       function claim(field: Exclude<LogField, 'required'>, group: number): void {
         const previous = owner.get(field);
@@ -147,7 +196,7 @@ export class CompiledFormat {
         captures.push([field, group]);
       }
     }
-    for (const field of MANDATORY) {
+    for (const field of allCompiled ? MANDATORY : []) {
       if (!owner.has(field)) {
         problems.push({
           at: block.at,
@@ -187,9 +236,13 @@ export class CompiledFormat {
     return slot < 0 ? undefined : this.values[slot];
   }
 
-  /** Raw field text of a line (null when the line is not this format's); for test-format. */
+  /** Raw field text of a line (null when the line is not this format's). */
   fields(line: string): FieldValues | null {
-    if (this.capture(line) >= 0) return null;
+    return this.capture(line) >= 0 ? null : this.capturedFields();
+  }
+
+  /** Raw field text captured by the last decode() that got past the regexes (test-format prints it). */
+  capturedFields(): FieldValues {
     const out: FieldValues = {};
     for (const field of Object.keys(this.slot) as Array<keyof FieldValues>) {
       const value = this.value(field);
@@ -214,30 +267,36 @@ export class CompiledFormat {
     if (watches !== null && this.portMarker !== null && !mayCarryWatchedPort(line, this.portMarker, watches)) return Outcome.Skipped;
     const failed = this.capture(line);
     // The first regex (`required` when there is one) decides whether the line is this format's at all.
-    if (failed >= 0) return failed === 0 ? Outcome.Ignored : Outcome.Missed;
+    if (failed > 0) return this.missed(`its ${this.probes[failed]!.key} regex does not match`);
+    if (failed === 0) return Outcome.Ignored;
     const protoText = this.value('protocol');
     const proto = protocolOf(protoText);
-    if (proto === null) return protoText === undefined ? Outcome.Missed : Outcome.NotKnock;
-    const port = portOf(this.value('port'));
-    if (port < 0) return Outcome.Missed;
+    if (proto === null) return protoText === undefined ? this.missed('no protocol') : Outcome.NotKnock;
+    const portText = this.value('port');
+    const port = portOf(portText);
+    if (port < 0) return this.missed(`port "${portText ?? ''}" is not a number 0-65535`);
     if (watches !== null && !watches(proto, port)) return Outcome.Matched;
 
-    const src = canonicalIp(this.value('ipclient') ?? '');
-    const dst = canonicalIp(this.value('ipserver') ?? '');
-    if (src === null || dst === null) return Outcome.Missed;
+    const srcText = this.value('ipclient') ?? '';
+    const dstText = this.value('ipserver') ?? '';
+    const src = canonicalIp(srcText);
+    const dst = canonicalIp(dstText);
+    if (src === null) return this.missed(`ipclient "${srcText}" is not an IP address`);
+    if (dst === null) return this.missed(`ipserver "${dstText}" is not an IP address`);
 
     let flags: number | null = proto === 'udp' ? 0 : null;
     if (proto === 'tcp' && this.hasFlags) {
       const text = this.value('flags');
       if (text !== undefined) {
         flags = parseFlagWords(text);
-        if (flags === null) return Outcome.Missed;
+        if (flags === null) return this.missed(`flags "${text}" has a word other than CWR ECE URG ACK PSH RST SYN FIN`);
       }
     }
     let time = ctx.fallbackTime;
     if (this.hasTime) {
-      time = timestamps.parse(this.value('time') ?? '', ctx);
-      if (Number.isNaN(time)) return Outcome.Missed;
+      const text = this.value('time') ?? '';
+      time = timestamps.parse(text, ctx);
+      if (Number.isNaN(time)) return this.missed(`time "${text}" is not a timestamp knocktail reads`);
     }
     const sportText = this.value('sport');
     const sport = sportText === undefined ? null : portOf(sportText);
@@ -254,6 +313,11 @@ export class CompiledFormat {
     };
     return Outcome.Matched;
   }
+
+  private missed(reason: string): Outcome {
+    this.missReason = reason;
+    return Outcome.Missed;
+  }
 }
 
 /** Characters a port marker may consist of: plain literal text, nothing a regex treats specially. */
@@ -267,7 +331,7 @@ const MIN_MARKER = 3;
  * the text before it is not plain literal characters (a quantifier, class, group or escape ends the marker).
  */
 function portMarker(block: LogFormatBlock, key: LogField): string | null {
-  const pattern = block.fields[key]!.pattern;
+  const pattern = expandSubpatterns(block.fields[key]!.pattern);
   if (/^\(\?[a-z]*i/.test(pattern)) return null;
   let start: number;
   if (key === 'port') {
@@ -284,6 +348,11 @@ function portMarker(block: LogFormatBlock, key: LogField): string | null {
   if (from > 0 && pattern[from - 1] === '\\') from++;
   const marker = pattern.slice(from, start);
   return marker.length >= MIN_MARKER ? marker : null;
+}
+
+/** `pattern` with each `{{name}}` replaced by its sub-pattern, named groups kept (XRegExp.build renumbers them). */
+function expandSubpatterns(pattern: string): string {
+  return pattern.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => (Object.hasOwn(SUBPATTERNS, name) ? `(?:${SUBPATTERNS[name]})` : whole));
 }
 
 /** Whether some occurrence of `marker` in the line is followed by a port a door watches (either protocol). */

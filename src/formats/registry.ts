@@ -25,20 +25,27 @@ export class FormatRegistry {
       const path = join(shippedDir, file);
       for (const block of parseFormatFile(readFileSync(path, 'utf8'), path)) registry.blocks.set(block.name, block);
     }
+    registry.add(config?.logFormats ?? []);
+    return registry;
+  }
+
+  /**
+   * Adds the user's blocks (a block replaces a format of the same name) and compiles them at once, so a broken
+   * regex is reported now even when unused; throws a ConfigError listing every problem.
+   */
+  add(blocks: readonly LogFormatBlock[]): void {
     const problems: Diagnostic[] = [];
-    for (const block of config?.logFormats ?? []) {
-      registry.blocks.set(block.name, block);
-      registry.compiled.delete(block.name);
-      // Compile the user's blocks now, so a broken regex is reported at load even when unused.
+    for (const block of blocks) {
+      this.blocks.set(block.name, block);
+      this.compiled.delete(block.name);
       try {
-        registry.get(block.name);
+        this.get(block.name);
       } catch (error) {
         if (error instanceof ConfigError) problems.push(...error.diagnostics);
         else throw error;
       }
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    return registry;
   }
 
   names(): string[] {

@@ -3,9 +3,11 @@
  *
  * Forms, detected from the text itself so one format works whatever rsyslog/journald/dmesg wrote:
  * - `rfc3339`: 2026-11-21T04:16:16.719457+00:00, …16+0000 (journalctl short-iso), …16,351538+00:00 (dmesg --time-format iso)
- * - `syslog`:  Nov 21 04:16:16 (traditional; local time, no year: inferred from a reference time)
- * - `uptime`:  [  446.351538] or 446.351538 (printk seconds since boot; needs the boot time)
- * - `epoch`:   @1763698576.719 or 1763698576719457 µs (journal), i.e. absolute numbers
+ * - `syslog`:  Nov 21 04:16:16 (traditional; local time, no year: inferred from a reference time), also with a
+ *              fraction: Nov 21 04:16:16.719198 (journalctl -o short-precise)
+ * - `uptime`:  [  446.351538] or 446.351538 (printk seconds since boot), 446351538 (/dev/kmsg: µs since boot, fewer
+ *              than 16 digits); these need the boot time
+ * - `epoch`:   @1763698576.719 or 1763698576719457 µs (journal: 16 digits or more), i.e. absolute numbers
  * Parsing is cached per second, so a busy log costs one string compare per line.
  */
 
@@ -44,7 +46,7 @@ export class TimestampParser {
     } else {
       ms = parseNumberStamp(text, ref);
       if (!Number.isNaN(ms)) {
-        this.note(text.charCodeAt(0) === 64 /* @ */ || !text.includes('.') ? 'epoch' : 'uptime');
+        this.note(text.charCodeAt(0) === 64 /* @ */ || isEpochMicroseconds(text) ? 'epoch' : 'uptime');
         this.lastPrecision = 1e-3;
       }
     }
@@ -88,16 +90,24 @@ export class TimestampParser {
   }
 
   private syslog(text: string, ref: TimeReference): number {
-    if (text !== this.cachedKey || this.cachedForm !== 'syslog') {
-      const ms = syslogStamp(text, ref.reference);
+    // `Nov 21 04:16:16.719198`: the seconds are cached, the fraction is added per line.
+    const dot = text.indexOf('.', 13);
+    const head = dot < 0 ? text : text.slice(0, dot);
+    let fraction = 0;
+    if (dot >= 0) {
+      if (dot === text.length - 1 || !/^\d+$/.test(text.slice(dot + 1))) return NaN;
+      fraction = Number(`0${text.slice(dot)}`) * 1000;
+    }
+    if (head !== this.cachedKey || this.cachedForm !== 'syslog') {
+      const ms = syslogStamp(head, ref.reference);
       if (Number.isNaN(ms)) return NaN;
-      this.cachedKey = text;
+      this.cachedKey = head;
       this.cachedMs = ms;
       this.cachedForm = 'syslog';
     }
     this.note('syslog');
-    this.lastPrecision = 1000;
-    return this.cachedMs;
+    this.lastPrecision = dot < 0 ? 1000 : Math.max(1e-3, 10 ** (3 - (text.length - dot - 1)));
+    return this.cachedMs + fraction;
   }
 }
 
@@ -147,7 +157,17 @@ function syslogStamp(text: string, reference: number): number {
   return thisYear > reference + DAY_MS ? new Date(year - 1, month, day, hour, minute, second).getTime() : thisYear;
 }
 
-/** `[  446.351538]` / `446.351538` (uptime seconds) or `@1763698576.719` / `1763698576719457` (epoch s / µs). */
+/** A whole number of µs this long is a time since the epoch (any such time after 2001); shorter ones count from boot. */
+const EPOCH_MICROSECOND_DIGITS = 16;
+
+function isEpochMicroseconds(text: string): boolean {
+  return text.length >= EPOCH_MICROSECOND_DIGITS && !text.includes('.');
+}
+
+/**
+ * `[  446.351538]` / `446.351538` (uptime seconds), `446351538` (uptime µs), `@1763698576.719` (epoch seconds) or
+ * `1763698576719457` (epoch µs).
+ */
 function parseNumberStamp(text: string, ref: TimeReference): number {
   let body = text;
   if (body.charCodeAt(0) === 91 /* [ */ && body.charCodeAt(body.length - 1) === 93 /* ] */) body = body.slice(1, -1).trim();
@@ -156,6 +176,6 @@ function parseNumberStamp(text: string, ref: TimeReference): number {
   if (!/^\d+(?:\.\d+)?$/.test(body)) return NaN;
   const value = Number(body);
   if (epochSeconds) return value * 1000;
-  if (!body.includes('.')) return body.length >= 16 ? value / 1000 : NaN;
-  return ref.bootTime + value * 1000;
+  if (body.includes('.')) return ref.bootTime + value * 1000;
+  return isEpochMicroseconds(body) ? value / 1000 : ref.bootTime + value / 1000;
 }

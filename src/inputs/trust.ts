@@ -3,13 +3,18 @@
  * from the kernel's messages (rsyslog turns a user's `logger -p kern.*` into user.*), but any local user
  * can put a line shaped exactly like a kernel LOG line into /var/log/syslog or /var/log/messages with
  * `logger -t kernel` (fixtures/real/forged/). Following those needs an explicit `AllowForgeableLog = yes`.
+ * The check goes by file name (after symlinks): it catches the usual places, not a custom rsyslog rule that
+ * sends user.* somewhere else, which the README's trust model section explains.
  */
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Config, Diagnostic } from '../config/types.js';
 
-/** Files every local user can get arbitrary text into through syslog(3) / logger(1). */
-const FORGEABLE = new Set(['syslog', 'messages', 'user.log', 'daemon.log', 'auth.log', 'debug']);
+/**
+ * Files every local user can get arbitrary text into through syslog(3) / logger(1). ufw.log is one: ufw's
+ * rsyslog rule (/etc/rsyslog.d/20-ufw.conf) copies every message containing "[UFW " there, whatever its facility.
+ */
+const FORGEABLE = new Set(['syslog', 'messages', 'user.log', 'daemon.log', 'auth.log', 'debug', 'ufw.log']);
 
 /** The resolved name of a log path (a symlink to /var/log/syslog is /var/log/syslog), or the path itself. */
 function realName(path: string): string {
@@ -22,7 +27,8 @@ function realName(path: string): string {
 
 /** Whether `path` is (or points to) a log any user can write lines into. */
 export function isForgeableLog(path: string): boolean {
-  const name = basename(realName(path)).replace(/(\.\d+)?(\.gz)?$/, '');
+  // Rotated generations too: syslog.1, messages.2.gz, syslog-20261121.
+  const name = basename(realName(path)).replace(/(?:\.\d+|-\d{8})?(?:\.gz)?$/, '');
   return FORGEABLE.has(name);
 }
 

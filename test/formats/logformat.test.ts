@@ -105,12 +105,19 @@ describe('logformat blocks (Perl prototype form)', () => {
     assert.equal(decoder.decode(lines('iptables-kernlog.log')[2]!, ctx)!.time, 42);
   });
 
-  it('counts a line that passes required but lacks a field as missed', () => {
-    const decoder = new LineDecoder([new CompiledFormat(perl)]);
+  it('counts a line that passes required but lacks a field as missed, and says why', () => {
+    const format = new CompiledFormat(perl);
+    const decoder = new LineDecoder([format]);
     assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK IN=x OUT= SRC=10.0.0.1 PROTO=TCP DPT=1', ctx), null);
     assert.equal(decoder.counters.missed, 1);
+    assert.equal(format.missReason, 'its ipserver regex does not match');
     assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=300.1.1.1 PROTO=TCP DPT=1', ctx), null);
     assert.equal(decoder.counters.missed, 2);
+    assert.equal(format.missReason, 'ipserver "300.1.1.1" is not an IP address');
+    assert.equal(decoder.decode('Nov21 vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP DPT=1 RES=0x00 SYN URGP=0', ctx), null);
+    assert.equal(format.missReason, 'time "Nov21" is not a timestamp knocktail reads');
+    assert.equal(decoder.decode('2026-11-21T04:16:16Z vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP DPT=1 RES=0x00 SYN XYZ URGP=0', ctx), null);
+    assert.equal(format.missReason, 'flags "SYN XYZ " has a word other than CWR ECE URG ACK PSH RST SYN FIN');
     assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP DPT=1', ctx), null);
     assert.equal(decoder.counters.notKnock, 1);
   });

@@ -29,6 +29,16 @@ describe('TimestampParser', () => {
     assert.equal(p.parse('Nov  2 04:16:16', ref), Date.parse('2026-11-02T04:16:16Z'));
     assert.equal(p.lastForm, 'syslog');
   });
+  it('adds the fraction of journalctl -o short-precise stamps, caching the second', () => {
+    const p = new TimestampParser();
+    assert.equal(p.parse('Nov 21 04:16:16.719198', ref), Date.parse('2026-11-21T04:16:16.719Z') + 0.198);
+    assert.equal(p.lastPrecision, 1e-3);
+    assert.equal(p.parse('Nov 21 04:16:16.5', ref), Date.parse('2026-11-21T04:16:16.500Z'));
+    assert.equal(p.lastPrecision, 100);
+    assert.equal(p.parse('Nov 21 04:16:16', ref), Date.parse('2026-11-21T04:16:16Z'));
+    assert.equal(p.lastPrecision, 1000);
+    for (const bad of ['Nov 21 04:16:16.', 'Nov 21 04:16:16.x', 'Nov 21 04:16:16.5.5']) assert.ok(Number.isNaN(p.parse(bad, ref)), bad);
+  });
   it('puts stamps more than a day after the reference in the previous year', () => {
     const p = new TimestampParser();
     const january = { reference: Date.parse('2027-01-03T00:00:00Z'), bootTime: 0 };
@@ -43,6 +53,12 @@ describe('TimestampParser', () => {
     assert.equal(p.parse('[  446.351538]', boot), boot.bootTime + 446351.538);
     assert.equal(p.parse('446.351538', boot), boot.bootTime + 446351.538);
     assert.equal(p.lastForm, 'uptime');
+    // /dev/kmsg: whole µs since boot (fewer than 16 digits; 16 and more are µs since 1970).
+    assert.equal(p.parse('446351538', boot), boot.bootTime + 446351.538);
+    assert.equal(p.lastForm, 'uptime');
+    assert.equal(p.parse('999999999999999', boot), boot.bootTime + 999999999999999 / 1000);
+    assert.equal(p.parse('1763698576719457', boot), 1763698576719.457);
+    assert.equal(p.lastForm, 'epoch');
   });
   it('reads epoch stamps', () => {
     const p = new TimestampParser();

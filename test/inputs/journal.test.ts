@@ -8,7 +8,9 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { JournalReader, type JournalReaderOptions, type KernelJournalEntry } from '../../src/inputs/journal.js';
+import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
+import type { KnockHit } from '../../src/hit.js';
+import { JournalInput, JournalReader, type JournalReaderOptions, type KernelJournalEntry } from '../../src/inputs/journal.js';
 import { fixture, which } from '../helpers.js';
 import { freshDirectory, stopAfterTests, waitFor } from './follower-harness.js';
 
@@ -243,5 +245,53 @@ describe('JournalReader without a usable journalctl', () => {
     }
     assert.deepEqual(warnings.slice(0, 4).map((message) => /restarting it in ([\d.]+) s/.exec(message)?.[1]), ['0.01', '0.02', '0.04', '0.04']);
     assert.match(warnings[0]!, /^journalctl exited \(exit status 1\)/);
+  });
+});
+
+describe('JournalInput', { skip: needsJournalTools }, () => {
+  test('kernel entries become hits through the line formats; forged entries never do', async () => {
+    const journal = await newJournal();
+    const hits: KnockHit[] = [];
+    const warnings: string[] = [];
+    const input = stopAfterTests(new JournalInput({
+      decoder: new LineDecoder([FormatRegistry.load(null).get('iptables')]),
+      cursorDir: null,
+      fromEnd: false,
+      onWarning: (message) => warnings.push(message),
+      journalctlArgs: [`--directory=${journal.directory}`],
+    }));
+    await input.start((hit) => hits.push(hit));
+    try {
+      // Until journalctl follows (see untilFollowing), markers are appended; they are kernel entries but no knocks.
+      for (let attempt = 0; input.status().entries === 0; attempt++) {
+        if (attempt === 100) throw new Error(`journalctl never delivered a marker (${warnings.join(' | ')})`);
+        journal.kernel(`ready ${attempt}`);
+        await new Promise((done) => setTimeout(done, 300));
+      }
+      // Phase A's knocks A01 (3 × TCP) and A02 (3 × UDP) as journald stored them: messages without a printk stamp.
+      const [a01, a02] = [[2, 5], [5, 8]].map(([from, to]) =>
+        readFileSync(fixture('real', 'journalctl-k-short-iso-precise.log'), 'utf8').split('\n').slice(from, to).map((line) => line.slice(line.indexOf(' kernel: ') + 9)));
+      const kernelEntry = (message: string) => journal.append({ _TRANSPORT: 'kernel', SYSLOG_FACILITY: '0', PRIORITY: '4', MESSAGE: message });
+      const a01Stamps = a01!.map(kernelEntry);
+      // Phase G: G05 (syslog socket), G07 (real), G08 (root's /dev/kmsg injection, facility 1), in their order.
+      for (const { __CURSOR, __REALTIME_TIMESTAMP, __MONOTONIC_TIMESTAMP, _BOOT_ID, ...fields } of forgedFixture) journal.append(fields);
+      // Entries arrive in order: once A02's last knock is here, G08 has been judged.
+      a02!.forEach(kernelEntry);
+      await waitFor(() => hits.length >= 7, 'the A01, G07 and A02 hits');
+      assert.deepEqual(hits.map((hit) => `${hit.src}>${hit.dst} ${hit.proto}/${hit.dport} flags=${hit.flags} ${hit.iface} ${hit.input}`), [
+        ...[7000, 8000, 9000].map((port) => `10.66.0.2>10.66.0.1 tcp/${port} flags=2 vfx0 journal`),
+        '10.66.0.2>10.66.0.1 tcp/7000 flags=2 vfx0 journal',
+        ...[7000, 8000, 9000].map((port) => `10.66.0.2>10.66.0.1 udp/${port} flags=0 vfx0 journal`),
+      ]);
+      // Event time is the journal's own stamp (µs cut to ms), not the time the entry was read.
+      assert.deepEqual(hits.slice(0, 3).map((hit) => hit.time), a01Stamps.map((stamp) => Math.floor(stamp / 1000)));
+      const status = input.status();
+      assert.equal(status.kind, 'journal');
+      assert.equal((status.decoder as { matched: number }).matched, 7);
+      assert.equal(status.rejected, 1, 'G08: kernel transport, user facility');
+      assert.deepEqual(warnings, []);
+    } finally {
+      await input.stop();
+    }
   });
 });

@@ -1,0 +1,272 @@
+/**
+ * `knocktail test-format`: what fail2ban-regex is to fail2ban. Runs log formats over a log file the way the
+ * daemon and replay read it and tells, line by line if asked, what they make of it.
+ */
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { uptime } from 'node:os';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import { parseFormatFile } from '../config/parse.js';
+import { type Config, ConfigError, type LogFormatBlock } from '../config/types.js';
+import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
+import { FormatRegistry, LineDecoder } from '../formats/registry.js';
+import type { TimestampForm } from '../formats/timestamp.js';
+import { formatFlags, type KnockHit } from '../hit.js';
+import { EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
+
+export const USAGE = `usage: knocktail test-format [options] FILE
+
+Runs log formats over FILE (plain or .gz) as the daemon and replay would, and reports how many lines they
+read as knocks (TCP/UDP packets), which lines they claimed but could not read, and which timestamp forms
+they found. Nothing is started and no command runs.
+
+Which formats (default: iptables):
+  -f, --format NAMES    formats to try on each line, in order (first that claims a line wins). Shipped:
+                        iptables, ufw, ulogd, dmesg, dmesg-raw, dmesg-iso, kmsg; or the names of -c/-b blocks
+  -c, --config FILE     know the config's <logformat> blocks; without --format, use its LogFormat
+  -b, --block FILE      a file of <logformat NAME> ... </logformat> blocks; without --format, use them all
+  -r, --regex REGEX     a one-line format: REGEX is its required regex and must name the fields in groups:
+                        (?<ipclient>...) (?<ipserver>...) (?<protocol>...) (?<port>...), optionally (?<flags>...)
+                        (?<sport>...) (?<interface>...) (?<time>...); sub-patterns work as in blocks, e.g.
+                        --regex '{{kernel}}KNOCK {{netfilter}}'
+Output:
+  -o, --output FORM     text (default): the totals; json: one JSON object per line read as a knock (its
+                        fields and the hit), then one with the totals
+      --print-missed    also show each line a format claimed but could not read, and why
+      --print-ignored   also show each line no format claimed
+      --boot-time ISO   when the machine that wrote uptime stamps (dmesg, kmsg) booted
+                        (default: this machine's boot time)
+  -h, --help            this help
+
+Exit status: 0 the file was read (whatever matched), 1 a format or config is broken or FILE cannot be
+read, 2 bad command line.`;
+
+/** What each timestamp form looks like, for the totals. */
+const FORM_TEXT: Record<TimestampForm, string> = {
+  rfc3339: 'RFC 3339 (2026-11-21T04:16:16.719457+00:00)',
+  syslog: 'traditional syslog (Nov 21 04:16:16, local time; the year from the file\'s date)',
+  uptime: 'time since boot ([  446.351538], kmsg µs) plus the boot time',
+  epoch: 'seconds or µs since 1970',
+};
+
+interface Totals {
+  lines: number;
+  matched: number;
+  notKnock: number;
+  missed: number;
+  ignored: number;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(
+    argv,
+    {
+      format: { type: 'string', short: 'f' },
+      config: { type: 'string', short: 'c' },
+      block: { type: 'string', short: 'b' },
+      regex: { type: 'string', short: 'r' },
+      output: { type: 'string', short: 'o', default: 'text' },
+      'print-missed': { type: 'boolean', default: false },
+      'print-ignored': { type: 'boolean', default: false },
+      'boot-time': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    USAGE,
+  );
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError(`test-format needs exactly one log file\n\n${USAGE}`);
+  if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`--output must be text or json, not "${values.output}"\n\n${USAGE}`);
+  if (values.regex !== undefined && (values.format !== undefined || values.block !== undefined)) {
+    throw new UsageError(`--regex is a format of its own: use it without --format and --block\n\n${USAGE}`);
+  }
+  let bootTime = Date.now() - uptime() * 1000;
+  if (values['boot-time'] !== undefined) {
+    bootTime = Date.parse(values['boot-time']);
+    if (Number.isNaN(bootTime)) throw new UsageError(`--boot-time "${values['boot-time']}" is not a date (use ISO 8601, e.g. 2026-11-21T04:09:00Z)`);
+  }
+
+  let config: Config | null = null;
+  if (values.config !== undefined) {
+    config = loadConfigOrReport(values.config, process.stderr);
+    if (config === null) return EXIT.failure;
+  }
+  let formats: CompiledFormat[];
+  try {
+    formats = chooseFormats(config, values);
+  } catch (error) {
+    process.stderr.write(`${error instanceof ConfigError ? error.message : `knocktail: ${(error as Error).message}`}\n`);
+    return EXIT.failure;
+  }
+
+  const file = positionals[0]!;
+  let reference: number;
+  try {
+    reference = statSync(file).mtimeMs;
+  } catch (error) {
+    process.stderr.write(`knocktail: cannot read ${file}: ${(error as Error).message}\n`);
+    return EXIT.failure;
+  }
+  const report = new Report(file, formats, values.output === 'json', values['print-missed'], values['print-ignored']);
+  try {
+    await report.read({ input: file, reference, bootTime, fallbackTime: reference });
+  } catch (error) {
+    process.stderr.write(`knocktail: cannot read ${file}: ${(error as Error).message}\n`);
+    return EXIT.failure;
+  }
+  report.finish();
+  return EXIT.ok;
+}
+
+/** The formats the options name, compiled; throws ConfigError (broken block or regex) or Error (unknown name). */
+function chooseFormats(config: Config | null, values: { format?: string | undefined; block?: string | undefined; regex?: string | undefined }): CompiledFormat[] {
+  const registry = FormatRegistry.load(config);
+  if (values.regex !== undefined) {
+    const block: LogFormatBlock = { name: 'regex', at: { file: '--regex', line: 1 }, fields: { required: { pattern: values.regex, at: { file: '--regex', line: 1 } } } };
+    registry.add([block]);
+    return [registry.get('regex')];
+  }
+  let blockNames: string[] = [];
+  if (values.block !== undefined) {
+    const blocks = parseFormatFile(readFileSync(values.block, 'utf8'), values.block);
+    if (blocks.length === 0) throw new Error(`${values.block} holds no <logformat NAME> block`);
+    registry.add(blocks);
+    blockNames = blocks.map((block) => block.name);
+  }
+  const names = values.format !== undefined
+    ? values.format.split(',').map((name) => name.trim())
+    : blockNames.length > 0 ? blockNames : (config?.options.logFormats ?? ['iptables']);
+  const unknown = names.filter((name) => !registry.has(name));
+  if (unknown.length > 0) {
+    throw new Error(`unknown log format${unknown.length > 1 ? 's' : ''} ${unknown.map((name) => `"${name}"`).join(', ')}; known: ${registry.names().join(', ')} (-c CONF or -b FILE adds your own blocks)`);
+  }
+  return names.map((name) => registry.get(name));
+}
+
+/** Reads the file through a decoder and writes what happened to each line and the totals. */
+class Report {
+  private readonly decoder: LineDecoder;
+  private readonly totals: Totals = { lines: 0, matched: 0, notKnock: 0, missed: 0, ignored: 0 };
+  private readonly out: string[] = [];
+
+  constructor(
+    private readonly file: string,
+    private readonly formats: readonly CompiledFormat[],
+    private readonly json: boolean,
+    private readonly printMissed: boolean,
+    private readonly printIgnored: boolean,
+  ) {
+    this.decoder = new LineDecoder(formats);
+  }
+
+  async read(ctx: DecodeContext): Promise<void> {
+    const magic = await firstBytes(this.file);
+    const raw = createReadStream(this.file);
+    const stream = magic[0] === 0x1f && magic[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
+    // readline does not pass its input's errors on (a damaged .gz): end the loop and rethrow them.
+    let failure: Error | null = null;
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    stream.on('error', (error: Error) => {
+      failure = error;
+      lines.close();
+    });
+    let number = 0;
+    for await (const line of lines) this.line(++number, line, ctx);
+    if (failure !== null) throw failure;
+  }
+
+  private line(number: number, text: string, ctx: DecodeContext): void {
+    const { decoder } = this;
+    const hit = decoder.decode(text, ctx);
+    const format = decoder.lastFormat;
+    this.totals.lines++;
+    switch (decoder.lastOutcome) {
+      case Outcome.Matched:
+        this.totals.matched++;
+        if (this.json) this.emit(this.matchRecord(number, format!, hit!));
+        return;
+      case Outcome.NotKnock:
+        this.totals.notKnock++;
+        return;
+      case Outcome.Missed:
+        this.totals.missed++;
+        if (this.printMissed) {
+          if (this.json) this.emit({ line: number, result: 'missed', format: format!.name, reason: format!.missReason, text });
+          else this.emit(`missed  line ${number} (${format!.name}: ${format!.missReason}): ${text}`);
+        }
+        return;
+      default:
+        this.totals.ignored++;
+        if (this.printIgnored) this.emit(this.json ? { line: number, result: 'ignored', text } : `ignored line ${number}: ${text}`);
+    }
+  }
+
+  private matchRecord(number: number, format: CompiledFormat, hit: KnockHit): Record<string, unknown> {
+    return {
+      line: number,
+      result: 'matched',
+      format: format.name,
+      fields: format.capturedFields(),
+      timestamp: format.hasTime ? this.decoder.timestamps.lastForm : null,
+      hit: {
+        time: new Date(hit.time).toISOString(),
+        src: hit.src,
+        dst: hit.dst,
+        proto: hit.proto,
+        dport: hit.dport,
+        sport: hit.sport,
+        flags: hit.flags === null ? null : formatFlags(hit.flags),
+        iface: hit.iface,
+      },
+    };
+  }
+
+  private emit(record: string | Record<string, unknown>): void {
+    this.out.push(typeof record === 'string' ? record : JSON.stringify(record));
+    // Written in large pieces: one write per line would cost more than the decoding.
+    if (this.out.length >= 1000) this.flush();
+  }
+
+  private flush(): void {
+    if (this.out.length > 0) process.stdout.write(`${this.out.join('\n')}\n`);
+    this.out.length = 0;
+  }
+
+  finish(): void {
+    const { totals, decoder } = this;
+    const perFormat = Object.fromEntries(decoder.perFormat);
+    const forms = Object.fromEntries(Object.entries(decoder.timestamps.formCounts).filter(([, count]) => count > 0));
+    if (this.json) {
+      this.emit({ totals: { file: this.file, formats: perFormat, ...totals, timestamps: forms } });
+      this.flush();
+      return;
+    }
+    this.flush();
+    const count = (n: number) => String(n).padStart(String(totals.lines).length);
+    const names = this.formats.map((format) => format.name);
+    const byFormat = names.length > 1 ? ` (${names.map((name) => `${name} ${perFormat[name]}`).join(', ')})` : '';
+    const lines = [
+      `${this.file}: ${totals.lines} line${totals.lines === 1 ? '' : 's'}, format${names.length > 1 ? 's' : ''} ${names.join(', ')}`,
+      `  matched      ${count(totals.matched)}  read as a TCP/UDP packet${byFormat}`,
+      `  not a knock  ${count(totals.notKnock)}  a format's lines for another protocol`,
+      `  missed       ${count(totals.missed)}  a format's lines with a field it could not read${totals.missed > 0 && !this.printMissed ? ' (--print-missed shows them)' : ''}`,
+      `  ignored      ${count(totals.ignored)}  lines no format's required regex accepts${totals.ignored > 0 && !this.printIgnored ? ' (--print-ignored shows them)' : ''}`,
+    ];
+    if (this.formats.every((format) => !format.hasTime)) {
+      lines.push('timestamps: the format has no time field; the daemon uses the time it reads each line');
+    } else if (Object.keys(forms).length === 0) {
+      lines.push('timestamps: none read');
+    } else {
+      for (const [form, n] of Object.entries(forms)) lines.push(`timestamps: ${n} ${FORM_TEXT[form as TimestampForm]}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+}
+
+async function firstBytes(file: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of createReadStream(file, { start: 0, end: 1 })) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,196 @@
+/** `knocktail test-format` through the real CLI, on the real fixture logs. */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { USAGE } from '../../src/commands/test-format.js';
+import { FormatRegistry } from '../../src/formats/registry.js';
+import { fixture, runCli, tempDir } from '../helpers.js';
+
+const env = { ...process.env, TZ: 'UTC' };
+const real = (...parts: string[]) => fixture('real', ...parts);
+const recipes = fixture('formats', 'prefix-recipes.conf');
+
+function testFormat(args: string[]) {
+  return runCli(['test-format', ...args], { env });
+}
+
+function jsonLines(stdout: string): Array<Record<string, any>> {
+  return stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+}
+
+/** The number on the `label` row of the text totals. */
+function total(stdout: string, label: string): number {
+  const row = new RegExp(`^ {2}${label} +(\\d+) {2}`, 'm').exec(stdout);
+  assert.ok(row, `no "${label}" row in:\n${stdout}`);
+  return Number(row[1]);
+}
+
+describe('knocktail test-format', () => {
+  it('reports totals and the timestamp form for the default format', async () => {
+    const result = await testFormat([real('iptables-kernlog.log')]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /iptables-kernlog\.log: 84 lines, format iptables\n/);
+    assert.deepEqual(['matched', 'not a knock', 'missed', 'ignored'].map((label) => total(result.stdout, label)), [79, 0, 0, 5]);
+    assert.match(result.stdout, /timestamps: 79 traditional syslog/);
+    const rfc = await testFormat([real('iptables-kernlog-rfc3339.log')]);
+    assert.match(rfc.stdout, /timestamps: 79 RFC 3339/);
+  });
+
+  it('-o json: the fields and the hit of every match, then the totals', async () => {
+    const result = await testFormat(['-o', 'json', real('ip6tables-kernlog-rfc3339.log')]);
+    assert.equal(result.code, 0, result.stderr);
+    const records = jsonLines(result.stdout);
+    const matches = records.filter((record) => record.result === 'matched');
+    assert.equal(matches.length, 35);
+    assert.deepEqual(matches[0], {
+      line: 1,
+      result: 'matched',
+      format: 'iptables',
+      fields: {
+        time: '2026-11-21T04:17:50.427280+00:00',
+        interface: 'vfx0',
+        ipclient: 'fd66:0000:0000:0000:0000:0000:0000:0002',
+        ipserver: 'fd66:0000:0000:0000:0000:0000:0000:0001',
+        protocol: 'TCP',
+        sport: '57726',
+        port: '7000',
+        flags: 'SYN ',
+      },
+      timestamp: 'rfc3339',
+      hit: { time: '2026-11-21T04:17:50.427Z', src: 'fd66::2', dst: 'fd66::1', proto: 'tcp', dport: 7000, sport: 57726, flags: 'SYN', iface: 'vfx0' },
+    });
+    assert.deepEqual(records.at(-1), {
+      totals: { file: real('ip6tables-kernlog-rfc3339.log'), formats: { iptables: 35 }, lines: 35, matched: 35, notKnock: 0, missed: 0, ignored: 0, timestamps: { rfc3339: 35 } },
+    });
+  });
+
+  it('--block FILE: every block of the file, counted per format; --format picks some', async () => {
+    const all = await testFormat(['-b', recipes, real('nftables-log.log')]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /matched +56 +read as a TCP\/UDP packet \(knock 0, nft-knock 28, nft-knock-all 28\)/);
+    const one = await testFormat(['-b', recipes, '-f', 'nft-knock', '-o', 'json', real('nftables-log.log')]);
+    const totals = jsonLines(one.stdout).at(-1)!.totals;
+    assert.deepEqual([totals.matched, totals.ignored], [28, 29]);
+  });
+
+  it('--regex: a one-line format with sub-patterns', async () => {
+    const result = await testFormat(['--regex', '{{kernel}}KNOCK {{netfilter}}', real('iptables-kernlog-rfc3339.log')]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /format regex\n/);
+    assert.deepEqual([total(result.stdout, 'matched'), total(result.stdout, 'ignored')], [76, 8]);
+  });
+
+  it('--print-missed says why a claimed line could not be read; --print-ignored lists the rest', async () => {
+    const good = readFileSync(real('iptables-kernlog-rfc3339.log'), 'utf8').split('\n')[2]!;
+    const file = join(tempDir(), 'kern.log');
+    writeFileSync(file, [good, good.replace('DPT=7000', 'DPT=70000'), 'hello', good.replace('SRC=10.66.0.2', 'SRC=10.66.0.299')].join('\n'));
+    const result = await testFormat(['--print-missed', '--print-ignored', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^missed {2}line 2 \(iptables: port "70000" is not a number 0-65535\): .*DPT=70000 /m);
+    assert.match(result.stdout, /^missed {2}line 4 \(iptables: ipclient "10\.66\.0\.299" is not an IP address\): /m);
+    assert.match(result.stdout, /^ignored line 3: hello$/m);
+    assert.deepEqual(['matched', 'missed', 'ignored'].map((label) => total(result.stdout, label)), [1, 2, 1]);
+
+    const json = jsonLines((await testFormat(['--print-missed', '-o', 'json', file])).stdout);
+    assert.deepEqual(json.filter((record) => record.result === 'missed').map((record) => [record.line, record.reason]), [
+      [2, 'port "70000" is not a number 0-65535'],
+      [4, 'ipclient "10.66.0.299" is not an IP address'],
+    ]);
+  });
+
+  it('reads .gz files, and uptime stamps with --boot-time', async () => {
+    const file = join(tempDir(), 'kmsg.log.gz');
+    writeFileSync(file, gzipSync(readFileSync(real('kmsg.log'))));
+    const result = await testFormat(['-f', 'kmsg', '--boot-time', '2026-11-21T04:08:50.365Z', '-o', 'json', file]);
+    assert.equal(result.code, 0, result.stderr);
+    const records = jsonLines(result.stdout);
+    // printk 446.351538 s after that boot time.
+    assert.equal(records[0]!.hit.time, '2026-11-21T04:16:16.716Z');
+    assert.equal(records[0]!.timestamp, 'uptime');
+    assert.deepEqual(records.at(-1)!.totals.timestamps, { uptime: 114 });
+  });
+
+  it('-c CONF: the config\'s blocks and, without --format, its LogFormat', async () => {
+    const dir = tempDir();
+    const conf = join(dir, 'knocktail.conf');
+    writeFileSync(conf, ['[options]', '  LogFormat = mine, iptables', '<logformat mine>', '  required = {{kernel}}FW-IN {{netfilter}}', '</logformat>', '[door]', '  sequence = 7000'].join('\n'));
+    const result = await testFormat(['-c', conf, real('iptables-kernlog.log')]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /formats mine, iptables\n/);
+    assert.match(result.stdout, /\(mine 3, iptables 76\)/);
+  });
+
+  it('a format without a time field says the arrival time is used', async () => {
+    const result = await testFormat(['-b', fixture('formats', 'perl-style.conf'), '-f', 'perl-style', real('iptables-kernlog-rfc3339.log')]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(total(result.stdout, 'matched'), 76);
+    assert.match(result.stdout, /timestamps: 76 RFC 3339/);
+    const dir = tempDir();
+    const noTime = join(dir, 'no-time.conf');
+    writeFileSync(noTime, readFileSync(fixture('formats', 'perl-style.conf'), 'utf8').replace(/^ *time = .*$/m, ''));
+    const untimed = await testFormat(['-b', noTime, real('iptables-kernlog.log')]);
+    assert.match(untimed.stdout, /timestamps: the format has no time field; the daemon uses the time it reads each line/);
+  });
+
+  describe('errors', () => {
+    it('an unknown format lists the known ones (exit 1)', async () => {
+      const result = await testFormat(['-f', 'nope', real('forged.log')]);
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr, `knocktail: unknown log format "nope"; known: ${FormatRegistry.load(null).names().join(', ')} (-c CONF or -b FILE adds your own blocks)\n`);
+    });
+
+    it('a broken block is reported with file:line and a fix (exit 1)', async () => {
+      const broken = fixture('formats', 'broken.conf');
+      const result = await testFormat(['-b', broken, real('forged.log')]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: logformat broken: required is not a valid regex: .*\n  fix: `));
+      assert.doesNotMatch(result.stderr, /no ipclient field/, 'no follow-up noise for a regex that did not compile');
+    });
+
+    it('a --regex without the mandatory fields says which (exit 1)', async () => {
+      const result = await testFormat(['--regex', 'SRC=(?<ipclient>\\S+) DPT=(?<port>\\d+)', real('forged.log')]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^--regex:1: logformat regex: no ipserver field\n {2}fix: .*\n--regex:1: logformat regex: no protocol field\n/);
+    });
+
+    it('an unreadable file (exit 1)', async () => {
+      const result = await testFormat([join(tempDir(), 'missing.log')]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^knocktail: cannot read .*missing\.log: ENOENT/);
+    });
+
+    it('bad command lines (exit 2, saying what is wrong)', async () => {
+      const cases: Array<[string[], RegExp]> = [
+        [[], /needs exactly one log file/],
+        [['a', 'b'], /needs exactly one log file/],
+        [['-o', 'xml', 'a'], /--output must be text or json, not "xml"/],
+        [['--regex', 'x', '-f', 'iptables', 'a'], /--regex is a format of its own/],
+        [['--boot-time', 'yesterday', 'a'], /--boot-time "yesterday" is not a date/],
+        [['--nope', 'a'], /Unknown option '--nope'[^]*usage: knocktail test-format/],
+      ];
+      for (const [args, message] of cases) {
+        const result = await testFormat(args);
+        assert.equal(result.code, 2, args.join(' '));
+        assert.match(result.stderr, message, args.join(' '));
+      }
+    });
+  });
+
+  it('--help tells the truth: every option it lists is accepted, and it names exactly the shipped formats', async () => {
+    const help = await testFormat(['--help']);
+    assert.equal(help.code, 0);
+    assert.equal(help.stdout, `${USAGE}\n`);
+    const options = [...new Set(USAGE.match(/--[a-z-]+/g))];
+    assert.ok(options.length >= 9);
+    for (const option of options) {
+      const value = { '--format': 'iptables', '--output': 'json', '--boot-time': '2026-11-21T00:00:00Z', '--config': fixture('conf', 'knocktail.conf'), '--block': recipes, '--regex': '{{kernel}}{{anyprefix}}{{netfilter}}' }[option];
+      const args = option === '--help' ? [option] : [option, ...(value === undefined ? [] : [value]), real('forged.log')];
+      const result = await testFormat(args);
+      assert.notEqual(result.code, 2, `${option}: ${result.stderr}`);
+    }
+    const listed = /Shipped:\s+([^;]+);/.exec(USAGE)![1]!.split(',').map((name) => name.trim()).sort();
+    assert.deepEqual(listed, FormatRegistry.load(null).names());
+  });
+});
