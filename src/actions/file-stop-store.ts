@@ -8,8 +8,9 @@
  * damaged one is reported with its line and text (so a door it kept open can be closed by hand), and
  * the damaged file is kept beside the journal for inspection.
  */
-import { closeSync, copyFileSync, fchmodSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, copyFileSync, fchmodSync, fdatasyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomically } from '../durable.js';
 import type { PendingStop, StopStore } from './stop-store.js';
 
 /** The journal's name in the state directory. */
@@ -82,21 +83,11 @@ export class FileStopStore implements StopStore {
 
   /** Replaces the journal by one save record per pending stop, atomically, and reopens it for appending. */
   private rewrite(): void {
-    const temp = `${this.file}.tmp`;
     let text = '';
     for (const stop of this.stops.values()) text += `${JSON.stringify({ save: stop } satisfies JournalRecord)}\n`;
     try {
-      const fd = openSync(temp, 'w', 0o600);
-      try {
-        writeSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(temp, this.file);
-      syncDirectory(dirname(this.file));
+      writeFileAtomically(this.file, text);
     } catch (error) {
-      rmSync(temp, { force: true });
       throw new Error(`cannot write ${this.file}: ${(error as Error).message} (is the state directory there and writable?)`);
     }
     if (this.fd !== null) closeSync(this.fd);
@@ -188,17 +179,4 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function excerpt(text: string): string {
   return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
-}
-
-/** Makes a rename durable. Some filesystems refuse fsync on a directory; the data itself was fsynced. */
-function syncDirectory(directory: string): void {
-  let fd: number | null = null;
-  try {
-    fd = openSync(directory, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Best effort only.
-  } finally {
-    if (fd !== null) closeSync(fd);
-  }
 }

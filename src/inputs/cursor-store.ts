@@ -3,8 +3,8 @@
  * Saving is atomic (temp file, fsync, rename, fsync of the directory): after a crash the file holds
  * either the old or the new position, never a torn one.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../durable.js';
 
 export class CursorStore {
   /** The text last written or read, so that saving an unchanged position costs nothing. */
@@ -37,34 +37,11 @@ export class CursorStore {
   save(value: unknown): void {
     const text = JSON.stringify(value);
     if (text === this.lastText) return;
-    const temp = `${this.file}.${process.pid}.tmp`;
     try {
-      const fd = openSync(temp, 'w', 0o600);
-      try {
-        writeSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(temp, this.file);
+      writeFileAtomically(this.file, text);
     } catch (error) {
-      rmSync(temp, { force: true });
       throw new Error(`cannot save the cursor file ${this.file}: ${(error as Error).message} (is its directory there and writable?)`);
     }
-    syncDirectory(dirname(this.file));
     this.lastText = text;
-  }
-}
-
-/** Makes a rename durable. Some filesystems refuse fsync on a directory; the rename itself already happened. */
-function syncDirectory(directory: string): void {
-  let fd: number | null = null;
-  try {
-    fd = openSync(directory, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Best effort only: nothing more can be done here, and the data file itself was fsynced.
-  } finally {
-    if (fd !== null) closeSync(fd);
   }
 }

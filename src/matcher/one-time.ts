@@ -7,11 +7,10 @@
  * wrong one) and replaces the file atomically; every other byte stays as it was (CRLF, a missing final
  * newline, comments, bytes that are not UTF-8).
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseSequence, SequenceError } from '../config/sequence.js';
 import type { KnockStep } from '../config/types.js';
+import { writeFileAtomically } from '../durable.js';
 
 /** A valid line that has not been used yet. */
 export interface OneTimeLine {
@@ -84,37 +83,4 @@ export function markSequenceUsed(path: string, used: readonly KnockStep[]): OneT
 
 export function sameSteps(a: readonly KnockStep[], b: readonly KnockStep[]): boolean {
   return a.length === b.length && a.every((step, i) => step.port === b[i]!.port && step.proto === b[i]!.proto);
-}
-
-/**
- * Replaces `path` (following a symlink to the real file) with `data` so that a crash leaves either the
- * old or the new content: temp file in the same directory, fsync, rename, fsync the directory.
- * Keeps the file's permission bits (and, when running as root, its owner).
- */
-export function writeFileAtomically(path: string, data: Uint8Array): void {
-  const real = realpathSync(path);
-  const directory = dirname(real);
-  const original = statSync(real);
-  const temp = join(directory, `.${basename(real)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(temp, 'wx', 0o600);
-  try {
-    try {
-      for (let written = 0; written < data.length; ) written += writeSync(fd, data, written, data.length - written);
-      fchmodSync(fd, original.mode & 0o7777);
-      if (process.getuid?.() === 0) fchownSync(fd, original.uid, original.gid);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, real);
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw error;
-  }
-  const directoryFd = openSync(directory, 'r');
-  try {
-    fsyncSync(directoryFd);
-  } finally {
-    closeSync(directoryFd);
-  }
 }
