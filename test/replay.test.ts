@@ -201,6 +201,15 @@ describe('replay and hostile input', () => {
     assert.equal(readFileSync(marker, 'utf8'), '10.66.0.2\n');
   });
 
+  it('warns that lines in a forgeable log (syslog, messages…) may be forged', async () => {
+    const dir = tempDir();
+    const syslog = join(dir, 'syslog');
+    copyFileSync(fixture('real', 'forged.log'), syslog);
+    const result = await runCli(['replay', '-c', CONF, syslog], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /warning: .*syslog: any local user can write kernel-looking lines into this log/);
+  });
+
   it('refuses a missing file and a broken config with a clear message', async () => {
     const missing = await runCli(['replay', '-c', CONF, '/nonexistent/kern.log'], { env });
     assert.equal(missing.code, 1);

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
+import { isForgeableLog } from '../inputs/trust.js';
 import { formatSummary, replay } from '../replay.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
 
@@ -54,6 +55,9 @@ export async function run(argv: string[]): Promise<number> {
   if (missing.length > 0) {
     process.stderr.write(missing.map((file) => `knocktail: ${file}: no such file\n`).join(''));
     return EXIT.failure;
+  }
+  for (const file of positionals.filter(isForgeableLog)) {
+    process.stderr.write(`warning: ${file}: any local user can write kernel-looking lines into this log (logger -t kernel); doors it opens may come from forged lines\n`);
   }
   const config = loadConfigOrReport(values.config, process.stderr);
   if (config === null) return EXIT.failure;
