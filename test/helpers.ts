@@ -6,6 +6,8 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultDoor } from '../src/config/parse.js';
+import type { DoorConfig } from '../src/config/types.js';
 
 function findRepoRoot(): string {
   const root = process.cwd();
@@ -86,4 +88,9 @@ export function sh(command: string, args: string[]): string {
     throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`);
   }
   return result.stdout;
+}
+
+/** A door as the config parser would make it (knockd's defaults), with `overrides`. */
+export function doorConfig(overrides: Partial<DoorConfig> = {}): DoorConfig {
+  return { ...defaultDoor(overrides.name ?? 'door', { file: 'test.conf', line: 1 }), ...overrides };
 }

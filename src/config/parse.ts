@@ -323,7 +323,8 @@ interface DoorDraft {
 /** Where directives go: nowhere yet, the global section, a door, or a broken header (its lines are skipped). */
 type Section = 'none' | 'options' | 'skip' | DoorDraft;
 
-function newDoor(name: string, at: SourceRef): DoorConfig {
+/** A door with knockd's defaults and no sequence yet. */
+export function defaultDoor(name: string, at: SourceRef): DoorConfig {
   return {
     name,
     at,
@@ -399,7 +400,7 @@ class ConfigParser {
     if (twin !== undefined) {
       this.report.warn(number, `door "${name}" is defined again (first at line ${twin.door.at.line}); both are active, as in knockd`, 'rename one of them');
     }
-    const draft: DoorDraft = { door: newDoor(name, this.report.at(number)), lines: new Map() };
+    const draft: DoorDraft = { door: defaultDoor(name, this.report.at(number)), lines: new Map() };
     this.drafts.push(draft);
     this.section = draft;
   }

@@ -6,27 +6,10 @@ import { type CommandResult, type CommandRunner, ShellRunner } from '../../src/a
 import { MemoryStopStore, type PendingStop, type StopStore } from '../../src/actions/stop-store.js';
 import type { DoorConfig } from '../../src/config/types.js';
 import type { ActionEvent } from '../../src/events.js';
+import { doorConfig } from '../helpers.js';
 
 function door(overrides: Partial<DoorConfig> = {}): DoorConfig {
-  return {
-    name: 'oc',
-    at: { file: 't.conf', line: 1 },
-    sequence: [{ proto: 'tcp', port: 7000 }],
-    oneTimeSequences: null,
-    seqTimeout: 25,
-    tcpFlags: { set: 0, clear: 0 },
-    startCommand: 'open %IP%',
-    startCommand6: null,
-    stopCommand: 'close %IP%',
-    stopCommand6: null,
-    cmdTimeout: 10,
-    target: null,
-    allowFrom: [],
-    ignoreRepeats: false,
-    onReopen: 'extend',
-    commandLimit: null,
-    ...overrides,
-  };
+  return doorConfig({ name: 'oc', sequence: [{ proto: 'tcp', port: 7000 }], startCommand: 'open %IP%', stopCommand: 'close %IP%', ...overrides });
 }
 
 const ok: CommandResult = { status: 0, signal: null, output: '', durationMs: 0, timedOut: false, error: null };

@@ -9,7 +9,7 @@ import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/hit.js';
 import { buildCaptureFilter, type DoorSequence, type LocalAddresses, MATCH_NOTHING_FILTER } from '../../src/packet/bpf.js';
 import { CaptureFileReader } from '../../src/packet/pcap-file.js';
 import { emptyPacketFields, type PacketFields, packetParser } from '../../src/packet/parse.js';
-import { fixture, needs, tempDir } from '../helpers.js';
+import { doorConfig, fixture, needs, tempDir } from '../helpers.js';
 import { buildPacket, type PacketSpec, random, writePcap } from './gen.js';
 
 function door(sequence: string, overrides: Partial<DoorConfig> = {}): DoorSequence {
@@ -17,25 +17,7 @@ function door(sequence: string, overrides: Partial<DoorConfig> = {}): DoorSequen
     const [port, proto = 'tcp'] = item.split(':');
     return { port: Number(port), proto: proto as KnockStep['proto'] };
   });
-  const config: DoorConfig = {
-    name: 'door',
-    at: { file: 't.conf', line: 1 },
-    sequence: steps,
-    oneTimeSequences: null,
-    seqTimeout: 25,
-    tcpFlags: { set: 0, clear: 0 },
-    startCommand: 'true',
-    startCommand6: null,
-    stopCommand: null,
-    stopCommand6: null,
-    cmdTimeout: 10,
-    target: null,
-    allowFrom: [],
-    ignoreRepeats: false,
-    onReopen: 'extend',
-    commandLimit: null,
-    ...overrides,
-  };
+  const config = doorConfig({ sequence: steps, startCommand: 'true', ...overrides });
   return { door: config, sequence: steps };
 }
 
