@@ -4,9 +4,9 @@
  * are merged by event time. Pull-based: replay takes one batch of hits at a time, so commands run with
  * --execute finish before the next knock is read.
  */
+import { isAscii } from 'node:buffer';
 import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { KnockHit } from '../hit.js';
 import type { LineDecoder } from '../formats/registry.js';
@@ -16,7 +16,7 @@ import { PcapFileInput } from './pcap-file.js';
 export interface ArchiveOptions {
   /** A fresh decoder per file (each keeps its own timestamp cache and counters). */
   decoderFor: (file: string) => LineDecoder;
-  /** Lines longer than this many characters are skipped with a warning. */
+  /** Lines longer than this many bytes are skipped with a warning (MaxLineLength, as the follower). */
   maxLineLength: number;
   /** When the machine that wrote printk-uptime stamps booted (ms); 0 when unknown. */
   bootTime: number;
@@ -108,6 +108,11 @@ function head(file: string, bytes: number): Buffer {
   }
 }
 
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+/** Bytes of lines decoded into one string at a time. */
+const BLOCK_BYTES = 64 * 1024;
+
 function isGzip(file: string): boolean {
   const magic = head(file, 2);
   return magic[0] === 0x1f && magic[1] === 0x8b;
@@ -120,49 +125,74 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
   const ctx = { input: file, reference: statSync(file).mtimeMs, bootTime: options.bootTime, fallbackTime: 0 };
   ctx.fallbackTime = ctx.reference;
   const raw = createReadStream(file, { highWaterMark: 1 << 20 });
-  const stream = isGzip(file) ? raw.pipe(createGunzip()) : raw;
-  const text = new StringDecoder('utf8');
-  let rest = '';
-  let skipping = false;
+  const stream = isGzip(file) ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
+  const maxLineLength = options.maxLineLength;
   let lineNumber = 0;
-  const take = (line: string, batch: KnockHit[]): void => {
+  const skipLongLine = (): void => {
+    options.onWarning(`${file}: line ${lineNumber} is longer than ${maxLineLength} bytes; skipped`);
+  };
+  /** One complete line; `ascii` when it came from bytes below 0x80 (then its length is its size in bytes). */
+  const take = (line: string, ascii: boolean, batch: KnockHit[]): void => {
     lineNumber++;
-    if (line.length > options.maxLineLength) {
-      options.onWarning(`${file}: line ${lineNumber} is longer than ${options.maxLineLength} characters; skipped`);
+    if (line.length > maxLineLength || (!ascii && Buffer.byteLength(line) > maxLineLength)) {
+      skipLongLine();
       return;
     }
-    const hit = decoder.decode(line.endsWith('\r') ? line.slice(0, -1) : line, ctx);
+    const hit = decoder.decode(line.charCodeAt(line.length - 1) === CARRIAGE_RETURN ? line.slice(0, -1) : line, ctx);
     if (hit !== null) batch.push(hit);
   };
+  // Lines are split on bytes, so a UTF-8 character cut by a chunk boundary is never decoded in halves, and
+  // whole chunks of complete lines are decoded at once.
+  let carry: Buffer | null = null;
+  let skipping = false;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let data = text.write(chunk);
+      let start = 0;
       if (skipping) {
         // Still inside an over-long line: drop up to its end.
-        const end = data.indexOf('\n');
+        const end = chunk.indexOf(NEWLINE);
         if (end < 0) continue;
-        data = data.slice(end + 1);
+        start = end + 1;
         skipping = false;
       }
-      const lines = (rest + data).split('\n');
-      rest = lines.pop()!;
+      const last = chunk.lastIndexOf(NEWLINE);
       const batch: KnockHit[] = [];
-      for (const line of lines) take(line, batch);
-      if (rest.length > options.maxLineLength) {
-        lineNumber++;
-        options.onWarning(`${file}: line ${lineNumber} is longer than ${options.maxLineLength} characters; skipped`);
-        rest = '';
-        skipping = true;
+      if (last >= start) {
+        if (carry !== null) {
+          const end = chunk.indexOf(NEWLINE, start);
+          take(Buffer.concat([carry, chunk.subarray(start, end)]).toString('utf8'), false, batch);
+          carry = null;
+          start = end + 1;
+        }
+        while (start <= last) {
+          // Blocks of whole lines small enough to stay in V8's young generation (a 1 MB string would go straight
+          // to the old one, and 250 of them per million lines made full collections the main cost).
+          let end = start + BLOCK_BYTES >= last ? last : chunk.lastIndexOf(NEWLINE, start + BLOCK_BYTES);
+          if (end < start) end = chunk.indexOf(NEWLINE, start + BLOCK_BYTES);
+          const block = chunk.subarray(start, end);
+          // ASCII, by far the usual case, decodes fastest as latin1, which means the same for it.
+          const ascii = isAscii(block);
+          for (const line of block.toString(ascii ? 'latin1' : 'utf8').split('\n')) take(line, ascii, batch);
+          start = end + 1;
+        }
+      }
+      if (start < chunk.length) {
+        carry = carry === null ? chunk.subarray(start) : Buffer.concat([carry, chunk.subarray(start)]);
+        if (carry.length > maxLineLength) {
+          lineNumber++;
+          skipLongLine();
+          carry = null;
+          skipping = true;
+        }
       }
       if (batch.length > 0) yield batch;
     }
   } catch (error) {
     throw new Error(`${file}: ${(error as Error).message}`);
   }
-  const tail = rest + text.end();
-  if (tail !== '' && !skipping) {
+  if (carry !== null) {
     const batch: KnockHit[] = [];
-    take(tail, batch);
+    take(carry.toString('utf8'), false, batch);
     if (batch.length > 0) yield batch;
   }
 }

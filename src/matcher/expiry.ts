@@ -3,8 +3,9 @@
  * that is sorted by construction: expiring is popping its head, O(1). An attempt whose deadline is earlier
  * than the FIFO's tail (an out-of-order hit time: two inputs, a replay of several files) goes into a
  * min-heap instead, O(log n), so disorder of any size keeps deadlines exact and cheap.
- * Attempts that end early (completed, failed, evicted) are deleted lazily; both are compacted when such
- * attempts make up half of them, so a flood of evicted attempts cannot pile up here.
+ * Attempts that end early (completed, failed, evicted) are deleted lazily, at once when they are at the front,
+ * else by compacting when they make up half of what is queued, so a flood of evicted attempts cannot pile up
+ * here. The FIFO is a ring that only grows: a flood pushes a million attempts through it without allocating.
  */
 
 export interface Expiring {
@@ -14,40 +15,44 @@ export interface Expiring {
 }
 
 const COMPACT_MIN = 1024;
+const INITIAL_RING = 64;
 
 export class ExpiryQueue<T extends Expiring> {
-  private fifo: T[] = [];
+  /** The FIFO: `count` items from `head` on, wrapping around; the length is a power of two. */
+  private ring: Array<T | undefined> = new Array<T | undefined>(INITIAL_RING).fill(undefined);
   private head = 0;
+  private count = 0;
   /** Binary min-heap by deadline. */
   private late: T[] = [];
   /** Queued items that are no longer live. */
   private dead = 0;
 
-  constructor(readonly timeoutMs: number) {}
+  /** `dropped` gets every item the queue lets go of after it ended early: the queue held its last reference. */
+  constructor(
+    readonly timeoutMs: number,
+    private readonly dropped: (item: T) => void = () => undefined,
+  ) {}
 
   /** Live items still queued. */
   get pending(): number {
-    return this.fifo.length - this.head + this.late.length - this.dead;
+    return this.count + this.late.length - this.dead;
   }
 
   push(item: T): void {
-    const fifo = this.fifo;
-    if (fifo.length === this.head || fifo[fifo.length - 1]!.deadline <= item.deadline) fifo.push(item);
-    else this.heapPush(item);
+    const mask = this.ring.length - 1;
+    if (this.count > 0 && this.ring[(this.head + this.count - 1) & mask]!.deadline > item.deadline) {
+      this.heapPush(item);
+      return;
+    }
+    if (this.count === this.ring.length) this.growRing();
+    this.ring[(this.head + this.count) & (this.ring.length - 1)] = item;
+    this.count++;
   }
 
   /** The live item with the earliest deadline, or undefined. */
   peek(): T | undefined {
-    const fifo = this.fifo;
-    while (this.head < fifo.length && !fifo[this.head]!.live) {
-      this.head++;
-      this.dead--;
-    }
-    while (this.late.length > 0 && !this.late[0]!.live) {
-      this.heapPop();
-      this.dead--;
-    }
-    const first = fifo[this.head];
+    this.dropEndedHeads();
+    const first = this.ring[this.head];
     const late = this.late[0];
     if (late === undefined) return first;
     return first === undefined || late.deadline < first.deadline ? late : first;
@@ -55,34 +60,72 @@ export class ExpiryQueue<T extends Expiring> {
 
   /** Removes the item `peek()` just returned. */
   shift(): void {
-    const first = this.fifo[this.head];
+    const first = this.ring[this.head];
     const late = this.late[0];
     if (late !== undefined && (first === undefined || late.deadline < first.deadline)) {
       this.heapPop();
       return;
     }
-    this.head++;
-    if (this.head >= COMPACT_MIN && this.head * 2 >= this.fifo.length) {
-      this.fifo = this.fifo.slice(this.head);
-      this.head = 0;
+    this.dropHead();
+  }
+
+  /** Removes the FIFO's head (its slot is cleared: the queue must not keep what it let go of). */
+  private dropHead(): void {
+    this.ring[this.head] = undefined;
+    this.head = (this.head + 1) & (this.ring.length - 1);
+    this.count--;
+  }
+
+  private growRing(): void {
+    const ring = new Array<T | undefined>(this.ring.length * 2).fill(undefined);
+    for (let i = 0; i < this.count; i++) ring[i] = this.ring[(this.head + i) & (this.ring.length - 1)];
+    this.ring = ring;
+    this.head = 0;
+  }
+
+  /**
+   * Tells the queue that one of its items stopped being live without being shifted. Ended items at the front
+   * are let go of at once: an evicted attempt is usually the oldest, and its owner can reuse it right away.
+   */
+  noteEnded(): void {
+    this.dead++;
+    this.dropEndedHeads();
+    if (this.dead >= COMPACT_MIN && this.dead * 2 >= this.count + this.late.length) this.compact();
+  }
+
+  private dropEndedHeads(): void {
+    for (let item = this.ring[this.head]; item !== undefined && !item.live; item = this.ring[this.head]) {
+      this.dropHead();
+      this.dead--;
+      this.dropped(item);
+    }
+    for (let item = this.late[0]; item !== undefined && !item.live; item = this.late[0]) {
+      this.heapPop();
+      this.dead--;
+      this.dropped(item);
     }
   }
 
-  /** Tells the queue that one of its items stopped being live without being shifted. */
-  noteEnded(): void {
-    this.dead++;
-    if (this.dead >= COMPACT_MIN && this.dead * 2 >= this.fifo.length - this.head + this.late.length) this.compact();
-  }
-
   private compact(): void {
-    const fifo: T[] = [];
-    for (let i = this.head; i < this.fifo.length; i++) if (this.fifo[i]!.live) fifo.push(this.fifo[i]!);
-    this.fifo = fifo;
-    this.head = 0;
-    const late = this.late.filter((item) => item.live);
+    const ended: T[] = [];
+    // In place: live items move towards the head, keeping their order.
+    const mask = this.ring.length - 1;
+    let kept = 0;
+    for (let i = 0; i < this.count; i++) {
+      const item = this.ring[(this.head + i) & mask]!;
+      this.ring[(this.head + i) & mask] = undefined;
+      if (item.live) this.ring[(this.head + kept++) & mask] = item;
+      else ended.push(item);
+    }
+    this.count = kept;
+    const late = this.late;
     this.late = [];
-    for (const item of late) this.heapPush(item);
+    for (const item of late) {
+      if (item.live) this.heapPush(item);
+      else ended.push(item);
+    }
     this.dead = 0;
+    for (const item of ended) this.dropped(item);
   }
 
   private heapPush(item: T): void {

@@ -20,10 +20,14 @@ import { detachedCopy } from '../address.js';
 import { formatSequence } from '../config/sequence.js';
 import type { DoorConfig, KnockStep } from '../config/types.js';
 import type { KnockHit, Protocol } from '../hit.js';
+import { type SourceKey, sourceKey, storedSourceKey } from './address-map.js';
 import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
 import { ExpiryQueue } from './expiry.js';
 import { markSequenceUsed, type OneTimeScan, readOneTimeFile } from './one-time.js';
+
+/** Most ended attempts kept for reuse (see Matcher.spare). */
+const SPARE_ATTEMPTS = 4096;
 
 export interface MatcherOptions {
   /** Hard cap on sources with a knock in progress; beyond it the oldest are evicted (fresh ones first). */
@@ -84,6 +88,12 @@ export class Matcher {
   /** stepKey → enabled doors whose first step it is, in file order. */
   private starters = new Map<number, Door[]>();
   private readonly sources = new SourceTable();
+  /**
+   * Ended attempts nothing refers to any more, made into new ones: under a flood of new sources, attempts live
+   * long enough to reach V8's old generation, and allocating one per source would pile up garbage there
+   * (hundreds of MB of RSS before a full collection) although MaxSources bounds what is live.
+   */
+  private readonly spare: Attempt[] = [];
   /** One queue per Seq_Timeout value. */
   private readonly queues = new Map<number, ExpiryQueue<Attempt>>();
   /** No pending deadline is earlier (exact after `expire`): a hit before it costs one comparison. */
@@ -115,7 +125,7 @@ export class Matcher {
     const watchers = this.watchers.get(key);
     if (watchers === undefined || !anyAdmits(watchers, hit)) return;
     this.counters.visible++;
-    const first = this.sources.first(hit.src);
+    const first = this.sources.first(sourceKey(hit.src));
     if (first === undefined || !this.continueKnocks(first, hit, key)) this.startKnocks(first !== undefined, hit, key);
   }
 
@@ -131,6 +141,7 @@ export class Matcher {
       this.end(attempt);
       this.counters.timeouts++;
       this.emit({ type: 'timeout', time: attempt.deadline, door: attempt.door.config, ip: attempt.ip, stage: attempt.stage });
+      this.recycle(attempt);
     }
     this.earliestDeadline = Infinity;
   }
@@ -211,19 +222,19 @@ export class Matcher {
     const doors = this.starters.get(key);
     if (doors === undefined) return;
     let stored = sourceKnown;
-    // Stored attempts keep their own copy of the address, not a slice of the log line it came from.
-    let ip: string | null = null;
+    let source: SourceKey | null = null;
     for (const door of doors) {
       if (!door.admits(hit)) continue;
       if (door.sequence.length === 1) {
         this.reachStage(door, hit.src, 1, hit.time);
-        this.open(door, hit.src, hit.time);
+        // What an open carries is kept while its stop is pending: a copy, not a slice of the log text.
+        this.open(door, detachedCopy(hit.src), hit.time);
         continue;
       }
       if (!stored) this.makeRoom(hit.time);
       stored = true;
-      ip ??= detachedCopy(hit.src);
-      const attempt = new Attempt(door, ip, hit.time);
+      source ??= storedSourceKey(hit.src);
+      const attempt = this.newAttempt(door, source, hit.time);
       this.sources.add(attempt);
       door.queue.push(attempt);
       if (attempt.deadline < this.earliestDeadline) this.earliestDeadline = attempt.deadline;
@@ -239,7 +250,7 @@ export class Matcher {
       this.discard(attempt);
       this.open(door, attempt.ip, time);
     } else if (attempt.stage === 2) {
-      this.sources.promote(attempt.ip);
+      this.sources.promote(attempt.source);
     }
   }
 
@@ -266,6 +277,18 @@ export class Matcher {
     this.counters.evicted++;
     this.emit({ type: 'evicted', time, ip: victim.ip, count: 1 });
   }
+
+  private newAttempt(door: Door, source: SourceKey, started: number): Attempt {
+    const attempt = this.spare.pop();
+    if (attempt === undefined) return new Attempt(door, source, started);
+    attempt.reuse(door, source, started);
+    return attempt;
+  }
+
+  /** Keeps an ended attempt that its queue let go of (or shifted) for reuse; a few thousand are plenty. */
+  private readonly recycle = (attempt: Attempt): void => {
+    if (this.spare.length < SPARE_ATTEMPTS) this.spare.push(attempt);
+  };
 
   /** Ends an attempt that is still queued (completed, failed or dropped). */
   private discard(attempt: Attempt): void {
@@ -360,7 +383,7 @@ export class Matcher {
   private queueFor(timeoutMs: number): ExpiryQueue<Attempt> {
     let queue = this.queues.get(timeoutMs);
     if (queue === undefined) {
-      queue = new ExpiryQueue<Attempt>(timeoutMs);
+      queue = new ExpiryQueue<Attempt>(timeoutMs, this.recycle);
       this.queues.set(timeoutMs, queue);
     }
     return queue;

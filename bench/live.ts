@@ -1,0 +1,237 @@
+/**
+ * The live daemon (`node dist/src/cli.js -c CONF`, file mode) following a log that grows by 50,000 lines/s.
+ *
+ * Latency: 1,000 knocks on a one-step door, one every 10 ms, each from its own address in 198.18.0.0/15 (the
+ * benchmarking range), so the address is the knock's sequence number. The door's start command is
+ * `date "+%s%N %IP%" >> started`: it writes the wall-clock time it ran with the address, and the latency of
+ * knock k is that time minus the moment the line was appended (taken just before the write). It therefore
+ * includes reading, parsing, matching, spawning /bin/sh and the exec of `date` (measured separately as
+ * `commandSpawnMs`). The measured knocks follow one second of the same traffic whose 100 knocks are not
+ * counted: the first knocks after start-up also pay for compiling the code they run (reported apart).
+ *
+ * Memory: RSS at idle, then the peak while 1,000,000 distinct sources each knock the first port of a
+ * three-step door (a spoofed flood: MaxSources caps what is kept), written as fast as the disk takes them.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { corpusConfig } from './throughput.js';
+import { logBody, type Packet, packets, rfc3339Stamp } from './generate.js';
+import { cpuMs, DaemonProcess, median, percentile, procStatusKb, sleep, waitFor, wallClockMs } from './harness.js';
+
+const LATENCY_PORT = 7100;
+const FLOOD_PORT = 7500;
+const MARKER_PORT = 7200;
+
+/** The corpus doors plus the benchmark's own; file mode, state, cursors and the log in `dir`. */
+function daemonConfig(dir: string, doors: string): string {
+  return corpusConfig().replace(
+    '[options]\n',
+    `[options]\n\tFirewallLog = ${join(dir, 'fw.log')}\n\tStateDir = ${join(dir, 'state')}\n\tLogFile = ${join(dir, 'knocktail.log')}\n`,
+  ) + doors;
+}
+
+async function startDaemon(dir: string, doors: string): Promise<DaemonProcess> {
+  writeFileSync(join(dir, 'fw.log'), '');
+  const conf = join(dir, 'live.conf');
+  writeFileSync(conf, daemonConfig(dir, doors));
+  const daemon = new DaemonProcess(conf, { logFile: join(dir, 'knocktail.log') });
+  await daemon.ready;
+  return daemon;
+}
+
+/** The start of a kernel line as Debian 12's rsyslog writes it (RFC 3339 stamp with µs) at the moment `ms`. */
+function kernelPrefix(ms: number): string {
+  return `${rfc3339Stamp(ms)} host kernel: [${(ms / 1000 - 1.7e9).toFixed(6)}] `;
+}
+
+function knockBody(src: string, dport: number, sport: number): string {
+  const p: Packet = { time: 0, knock: true, v6: src.includes(':'), udp: false, src, dst: src.includes(':') ? '2001:0db8:0000:0000:0000:0000:0000:0001' : '203.0.113.1', sport, dport, ttl: 64, id: sport, window: 64240, mac: '52:54:00:12:34:56:02:00:00:00:00:01:08:00' };
+  return logBody(p, 'knock: ');
+}
+
+export interface LatencyResult {
+  knocks: number;
+  recorded: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+  /** Lines per second actually appended around the knocks, and how many in all. */
+  noiseLinesPerSecond: number;
+  linesWritten: number;
+  durationMs: number;
+  /** CPU the daemon used over the run, in % of one core. */
+  daemonCpuPercent: number;
+  /** Median time from spawn() of `/bin/sh -c 'date +%s%N'` in Node to `date` reading the clock: part of every latency. */
+  commandSpawnMs: number;
+  /** The warm-up knocks (not counted above): the very first one, and the slowest. */
+  firstKnockMs: number;
+  warmupMaxMs: number;
+}
+
+/** Knocks sent before the measured ones, one second's worth. */
+const WARMUP_KNOCKS = 100;
+
+export async function liveLatency(dir: string, knocks: number, noisePerSecond: number): Promise<LatencyResult> {
+  const started = join(dir, 'started');
+  const daemon = await startDaemon(dir, `
+[benchLatency]
+	sequence      = ${LATENCY_PORT}
+	tcpflags      = syn
+	start_command = date "+%s%N %IP%" >> ${started}
+`);
+  try {
+    // The noise: corpus lines (a quarter of them partial knocks on the corpus doors' ports), bodies made beforehand.
+    const pool: string[] = [];
+    for (const p of packets()) {
+      if (p.dport === LATENCY_PORT) continue;
+      pool.push(logBody(p, p.knock ? 'knock: ' : 'drop: '));
+      if (pool.length === noisePerSecond) break;
+    }
+    const knockEveryMs = 10;
+    const total = WARMUP_KNOCKS + knocks;
+    const appendedAt = new Float64Array(total);
+    const fd = openSync(join(dir, 'fw.log'), 'a');
+    let written = 0;
+    let next = 0;
+    const cpuBefore = cpuMs(daemon.pid);
+    const t0 = performance.now();
+    try {
+      while (next < total) {
+        const elapsed = performance.now() - t0;
+        const due = Math.floor((elapsed / 1000) * noisePerSecond);
+        const prefix = kernelPrefix(wallClockMs());
+        const parts: string[] = [];
+        for (; written < due; written++) parts.push(prefix + pool[written % pool.length]!);
+        // The knock goes last: everything appended before it has to be read first.
+        const knock = elapsed >= next * knockEveryMs ? next : -1;
+        if (knock >= 0) parts.push(prefix + knockBody(`198.18.${knock >> 8}.${knock & 255}`, LATENCY_PORT, 40000 + (knock % 20000)));
+        if (parts.length > 0) {
+          if (knock >= 0) appendedAt[knock] = wallClockMs();
+          writeSync(fd, `${parts.join('\n')}\n`);
+          if (knock >= 0) next++;
+        }
+        await sleep(1);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const durationMs = performance.now() - t0;
+    const cpu = cpuMs(daemon.pid) - cpuBefore;
+    const startedLines = (): string[] => (existsSync(started) ? readFileSync(started, 'utf8').split('\n').filter((l) => l !== '') : []);
+    const recorded = await waitFor('the start commands of every knock', 30_000, () => {
+      const lines = startedLines();
+      return lines.length >= total ? lines : undefined;
+    }, 20).catch(startedLines);
+    const latencies: number[] = [];
+    const warmup = new Float64Array(WARMUP_KNOCKS);
+    for (const line of recorded) {
+      const [ns, ip] = line.split(' ');
+      const octets = ip!.split('.').map(Number);
+      const knock = (octets[2]! << 8) | octets[3]!;
+      const latency = Number(BigInt(ns!) / 1000n) / 1000 - appendedAt[knock]!;
+      if (knock < WARMUP_KNOCKS) warmup[knock] = latency;
+      else latencies.push(latency);
+    }
+    if (recorded.length < total) throw new Error(`only ${recorded.length} of ${total} knocks ran their command within 30 s: ${daemon.errors.slice(-1000)}`);
+    return {
+      knocks,
+      recorded: latencies.length,
+      p50Ms: median(latencies),
+      p99Ms: percentile(latencies, 99),
+      maxMs: Math.max(...latencies),
+      meanMs: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+      noiseLinesPerSecond: (written / durationMs) * 1000,
+      linesWritten: written + total,
+      durationMs,
+      daemonCpuPercent: (cpu / durationMs) * 100,
+      commandSpawnMs: commandSpawnMs(),
+      firstKnockMs: warmup[0]!,
+      warmupMaxMs: Math.max(...warmup),
+    };
+  } finally {
+    await daemon.stop();
+  }
+}
+
+/** What spawning `/bin/sh -c 'date +%s%N'` costs until date reads the clock (median of 30). */
+function commandSpawnMs(): number {
+  const samples: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const before = wallClockMs();
+    const out = spawnSync('/bin/sh', ['-c', 'date +%s%N'], { encoding: 'utf8' }).stdout.trim();
+    samples.push(Number(BigInt(out) / 1000n) / 1000 - before);
+  }
+  return median(samples);
+}
+
+export interface MemoryResult {
+  /** RSS after start-up and 2 s of idling, MB. */
+  idleRssMb: number;
+  sources: number;
+  /** Peak RSS (VmHWM) by the end of the flood, MB. */
+  floodPeakRssMb: number;
+  /** RSS once the flood has been processed, MB. */
+  afterFloodRssMb: number;
+  /** How fast the daemon took in the flood (it was written faster than that). */
+  floodLinesPerSecond: number;
+  floodMs: number;
+}
+
+/** The i-th flood source: 95 % IPv4 in 10.0.0.0/8, 5 % IPv6 in 2001:db8::/32, all distinct. */
+function floodSource(i: number): string {
+  if (i % 20 === 19) return `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`;
+  return `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
+}
+
+export async function memory(dir: string, sources: number): Promise<MemoryResult> {
+  const done = join(dir, 'done');
+  const daemon = await startDaemon(dir, `
+[benchFlood]
+	sequence      = ${FLOOD_PORT},8000,9000
+	seq_timeout   = 5
+	tcpflags      = syn
+	start_command = /usr/sbin/iptables -I INPUT -s %IP% -p tcp --dport 22 -j ACCEPT
+
+[benchMarker]
+	sequence      = ${MARKER_PORT}
+	start_command = : > ${done}
+`);
+  try {
+    await sleep(2000);
+    const idleRssMb = procStatusKb(daemon.pid, 'VmRSS') / 1024;
+    const fd = openSync(join(dir, 'fw.log'), 'a');
+    const t0 = performance.now();
+    try {
+      let parts: string[] = [];
+      let prefix = kernelPrefix(wallClockMs());
+      for (let i = 0; i < sources; i++) {
+        parts.push(prefix + knockBody(floodSource(i), FLOOD_PORT, 1024 + (i % 64000)));
+        if (parts.length === 4096) {
+          writeSync(fd, `${parts.join('\n')}\n`);
+          parts = [];
+          prefix = kernelPrefix(wallClockMs());
+        }
+      }
+      parts.push(kernelPrefix(wallClockMs()) + knockBody('198.18.255.255', MARKER_PORT, 40000));
+      writeSync(fd, `${parts.join('\n')}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    await waitFor('the daemon to take in the flood', 120_000, () => (existsSync(done) ? true : undefined), 10);
+    const floodMs = performance.now() - t0;
+    const floodPeakRssMb = procStatusKb(daemon.pid, 'VmHWM') / 1024;
+    await sleep(1000);
+    return {
+      idleRssMb,
+      sources,
+      floodPeakRssMb,
+      afterFloodRssMb: procStatusKb(daemon.pid, 'VmRSS') / 1024,
+      floodLinesPerSecond: ((sources + 1) / floodMs) * 1000,
+      floodMs,
+    };
+  } finally {
+    await daemon.stop();
+  }
+}
