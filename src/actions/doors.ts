@@ -263,6 +263,11 @@ export class DoorActions {
     }
   }
 
+  /** Whether some command is still running (or about to). */
+  get busy(): boolean {
+    return this.inFlight.size > 0;
+  }
+
   /** Resolves when every command started so far has finished. */
   async settled(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);

@@ -21,6 +21,8 @@ export interface ArchiveOptions {
   /** When the machine that wrote printk-uptime stamps booted (ms); 0 when unknown. */
   bootTime: number;
   onWarning: (message: string) => void;
+  /** Whether some door uses this protocol and port: captures skip other packets before decoding addresses. */
+  watches?: (proto: KnockHit['proto'], port: number) => boolean;
 }
 
 /** Rotation rank of a file name: `kern.log` 0, `kern.log.1` 1, `kern.log.2.gz` 2, `kern.log-20261121` by date. */
@@ -48,7 +50,7 @@ export function rotationSets(files: readonly string[]): string[][] {
 
 /** The hits of one rotated set: its files one after the other (packet captures by their own reader). */
 async function* readRotationSet(files: readonly string[], options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
-  for (const file of files) yield* isCaptureMagic(head(file, 4)) ? new PcapFileInput(file).batches() : readLogFile(file, options);
+  for (const file of files) yield* isCaptureMagic(head(file, 4)) ? new PcapFileInput(file, options.watches ?? null).batches() : readLogFile(file, options);
 }
 
 interface MergeSource {

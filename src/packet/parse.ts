@@ -24,8 +24,12 @@ export const LINKTYPE_LINUX_SLL2 = 276;
 
 /** What a TCP/UDP packet says about itself. Filled in place by a PacketParser. */
 export interface PacketFields {
+  /** Addresses as text: filled by fillAddresses() (packetParser does it unless asked not to). */
   src: string;
   dst: string;
+  /** IP version and where the source address starts in the buffer (the destination follows it). */
+  family: 4 | 6;
+  addressAt: number;
   proto: Protocol;
   sport: number;
   dport: number;
@@ -37,7 +41,7 @@ export interface PacketFields {
 
 /** A result object to reuse across calls (the parser overwrites every field it reports). */
 export function emptyPacketFields(): PacketFields {
-  return { src: '', dst: '', proto: 'tcp', sport: 0, dport: 0, flags: 0, ifindex: -1 };
+  return { src: '', dst: '', family: 4, addressAt: 0, proto: 'tcp', sport: 0, dport: 0, flags: 0, ifindex: -1 };
 }
 
 /**
@@ -83,8 +87,32 @@ export class UnsupportedLinkTypeError extends Error {
   }
 }
 
-/** The parser for one link type; throws UnsupportedLinkTypeError for any other. */
-export function packetParser(linkType: number): PacketParser {
+/**
+ * The parser for one link type; throws UnsupportedLinkTypeError for any other. With `withAddresses` false the
+ * addresses stay bytes until fillAddresses(): a replay skips the text for packets to ports no door uses.
+ */
+export function packetParser(linkType: number, withAddresses = true): PacketParser {
+  const parse = linkParser(linkType);
+  if (!withAddresses) return parse;
+  return (buf, start, end, out) => {
+    if (!parse(buf, start, end, out)) return false;
+    fillAddresses(buf, out);
+    return true;
+  };
+}
+
+/** Sets `out.src` and `out.dst` (canonical text) from the packet a parser just read from `buf`. */
+export function fillAddresses(buf: Uint8Array, out: PacketFields): void {
+  if (out.family === 4) {
+    out.src = ipv4FromBytes(buf, out.addressAt);
+    out.dst = ipv4FromBytes(buf, out.addressAt + 4);
+  } else {
+    out.src = ipv6FromBytes(buf, out.addressAt);
+    out.dst = ipv6FromBytes(buf, out.addressAt + 16);
+  }
+}
+
+function linkParser(linkType: number): PacketParser {
   switch (linkType) {
     case LINKTYPE_ETHERNET:
       return parseEthernet;
@@ -205,8 +233,8 @@ function parseIpv4(buf: Uint8Array, at: number, capturedEnd: number, out: Packet
   if ((((buf[at + 6] << 8) | buf[at + 7]) & 0x1fff) !== 0) return false;
   const datagramEnd = at + totalLength;
   if (!parseTransport(buf, buf[at + 9], at + headerLength, Math.min(datagramEnd, capturedEnd), datagramEnd, out)) return false;
-  out.src = ipv4FromBytes(buf, at + 12);
-  out.dst = ipv4FromBytes(buf, at + 16);
+  out.family = 4;
+  out.addressAt = at + 12;
   return true;
 }
 
@@ -224,8 +252,8 @@ function parseIpv6(buf: Uint8Array, at: number, capturedEnd: number, out: Packet
       case IPPROTO_TCP:
       case IPPROTO_UDP:
         if (!parseTransport(buf, next, offset, end, datagramEnd, out)) return false;
-        out.src = ipv6FromBytes(buf, at + 8);
-        out.dst = ipv6FromBytes(buf, at + 24);
+        out.family = 6;
+        out.addressAt = at + 8;
         return true;
       case IPPROTO_HOPOPTS:
       case IPPROTO_ROUTING:

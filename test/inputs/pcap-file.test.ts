@@ -188,6 +188,16 @@ describe('pcap file input', () => {
     assert.deepEqual(input.status(), { id: path, kind: 'pcap-file', format: 'pcapng', packets: 3, hits: 3, offset: input.status().offset, done: true });
   });
 
+  test('with a port check, batches() delivers only packets to watched ports, addresses and all', async () => {
+    const all = (await replay(fixture('real', 'knocks.pcap'))).hits.filter((h) => h.dport === 8000 && h.proto === 'tcp');
+    const input = new PcapFileInput(fixture('real', 'knocks.pcap'), (proto, port) => proto === 'tcp' && port === 8000);
+    const watched: KnockHit[] = [];
+    for await (const batch of input.batches()) watched.push(...batch);
+    assert.ok(all.length > 0);
+    assert.deepEqual(watched, all);
+    assert.equal((await input.done).hits, all.length);
+  });
+
   test('a corrupt file: the hits before the damage, then `done` rejects naming the byte offset', async () => {
     const dir = tempDir();
     const frame = buildPacket({ link: 'ethernet', src: '192.0.2.2', dst: '192.0.2.1', proto: 'tcp', dport: 7000, flags: SYN }).bytes;

@@ -10,11 +10,16 @@ const TAGGABLE: ReadonlySet<Link> = new Set(['ethernet', 'sll', 'sll2']);
 const VLAN_TPIDS = [0x8100, 0x88a8, 0x9100];
 const AF_INET6_VALUES = [10, 24, 28, 30];
 
-type Expected = Omit<PacketFields, 'ifindex'> & { ifindex: number };
+/** What a parse tells about a packet (where its addresses sit in the buffer is internal). */
+type Expected = Omit<PacketFields, 'family' | 'addressAt'>;
 
-function parse(link: Link, bytes: Uint8Array, length = bytes.length): PacketFields | null {
+function reported({ family: _family, addressAt: _addressAt, ...fields }: PacketFields): Expected {
+  return fields;
+}
+
+function parse(link: Link, bytes: Uint8Array, length = bytes.length): Expected | null {
   const out = emptyPacketFields();
-  return packetParser(LINK_TYPES[link])(bytes, 0, length, out) ? out : null;
+  return packetParser(LINK_TYPES[link])(bytes, 0, length, out) ? reported(out) : null;
 }
 
 function tcp(overrides: Partial<PacketSpec> = {}): PacketSpec {
@@ -244,7 +249,7 @@ describe('packet parser', () => {
       const ok = parser(bytes, 0, bytes.length, out);
       parsed++;
       assert.equal(ok, expected !== null, `packet ${i}: ${JSON.stringify(spec)}`);
-      if (expected !== null) assert.deepEqual({ ...out }, expected, `packet ${i}: ${JSON.stringify(spec)}`);
+      if (expected !== null) assert.deepEqual(reported(out), expected, `packet ${i}: ${JSON.stringify(spec)}`);
       samples.push({ link: spec.link, bytes });
       if (i % 10 !== 0) continue;
       // Every captured length: the fields appear exactly when the transport header is complete.
@@ -253,7 +258,7 @@ describe('packet parser', () => {
         const truncatedOk = parser(bytes, 0, length, out);
         parsed++;
         assert.equal(truncatedOk, expected !== null && length >= needed, `packet ${i} cut at ${length}: ${JSON.stringify(spec)}`);
-        if (truncatedOk) assert.deepEqual({ ...out }, expected);
+        if (truncatedOk) assert.deepEqual(reported(out), expected);
       }
     }
     // Mutations: random bytes overwritten (often the length, offset and next-header fields), random capture lengths.
@@ -283,7 +288,7 @@ describe('packet parser', () => {
     padded.set(bytes, 100);
     const out = emptyPacketFields();
     assert.equal(packetParser(1)(padded, 100, 100 + bytes.length, out), true);
-    assert.deepEqual({ ...out }, fieldsOf(spec));
+    assert.deepEqual(reported(out), fieldsOf(spec));
     // Cut one byte short of the transport header: the 0xff bytes after `end` must not be used.
     assert.equal(packetParser(1)(padded, 100, 100 + bytes.length - 1, out), true, 'TCP header still complete');
     assert.equal(packetParser(1)(padded, 100, 100 + 14 + 40 + 16 + 19, out), false);
