@@ -20,7 +20,7 @@ export interface ReplayOptions {
   execute: boolean;
   /** One JSON object per line instead of a table. */
   json: boolean;
-  /** Also report every stage reached (the table; JSON always has them). */
+  /** Also list every stage reached and every timeout (the table; JSON always has them). */
   verbose: boolean;
   /** Log formats to use instead of the config's LogFormat. */
   formats: string[] | null;
@@ -40,6 +40,8 @@ export interface ReplaySummary {
   hits: number;
   /** door name → ip → number of opens. */
   opens: Map<string, Map<string, number>>;
+  /** Knocks that gave up before the door's last step (Seq_Timeout passed). */
+  timeouts: number;
   events: number;
 }
 
@@ -85,7 +87,8 @@ export function eventRecord(event: KnockEvent): Record<string, unknown> {
 
 /** One line of the human report, or null for events it leaves out. */
 function tableLine(event: KnockEvent, verbose: boolean): string | null {
-  if (!verbose && (event.type === 'stage' || event.type === 'sequence')) return null;
+  // Scanners leave thousands of knocks that time out at stage 1: the table lists them with -v only (and counts them).
+  if (!verbose && (event.type === 'stage' || event.type === 'sequence' || event.type === 'timeout')) return null;
   const record = eventRecord(event);
   const head = `${record.time}  ${String(record.event).padEnd(7)}`;
   switch (event.type) {
@@ -119,12 +122,13 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const formatsAt: SourceRef = config.optionsAt.logFormats ?? { file: config.path, line: 0 };
   const formats = registry.resolve(options.formats ?? config.options.logFormats, formatsAt);
   const clock = new VirtualClock();
-  const summary: ReplaySummary = { files: [], hits: 0, opens: new Map(), events: 0 };
+  const summary: ReplaySummary = { files: [], hits: 0, opens: new Map(), timeouts: 0, events: 0 };
   const output = new LineBuffer(out);
   const report = (event: KnockEvent): void => {
     // A dry run's "exit" would only echo the dry runner.
     if (event.type === 'exit' && !options.execute) return;
     summary.events++;
+    if (event.type === 'timeout') summary.timeouts++;
     if (event.type === 'open') {
       let byIp = summary.opens.get(event.door.name);
       if (byIp === undefined) summary.opens.set(event.door.name, (byIp = new Map()));
@@ -164,7 +168,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const decoders: Array<{ file: string; decoder: LineDecoder }> = [];
   const archiveOptions = {
     decoderFor: (file: string): LineDecoder => {
-      const decoder = new LineDecoder(formats, (proto, port) => matcher.watches(proto, port));
+      const decoder = new LineDecoder(formats, matcher);
       decoders.push({ file, decoder });
       return decoder;
     },
@@ -229,6 +233,7 @@ export function formatSummary(summary: ReplaySummary): string {
       `${f.file}: ${f.lines} lines: ${f.matched} knock lines parsed, ${f.skipped} skipped (no port any door uses), ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed`,
     );
   }
+  if (summary.timeouts > 0) lines.push(`${summary.timeouts} knock${summary.timeouts === 1 ? '' : 's'} timed out before the last step (-v lists them)`);
   if (summary.opens.size === 0) {
     lines.push('no door opened');
   } else {

@@ -20,7 +20,7 @@ in. Time comes from the log lines and the packet headers.
       --boot-time ISO when the logging machine booted, for uptime-stamped formats (dmesg, kmsg)
       --local ADDRS   the capturing host's own addresses (repeatable): doors without Target then count
                       only knocks to these, as the live daemon does (default: every destination counts)
-  -v, --verbose       also list every stage reached (the table; --json always has them)
+  -v, --verbose       also list every stage reached and every timeout (the table; --json always has them)
   -h, --help          this help
 
 Exit status: 0 done, 1 bad config or unreadable file, 2 bad command line.`;

@@ -8,7 +8,7 @@
  * groups in `required`, so a line costs one native `exec` and no field can reach into another.
  * All of that is resolved here, once; the per-line path only runs native regexes and validates values.
  */
-import XRegExp from 'xregexp';
+import { createRequire } from 'node:module';
 import { canonicalIp } from '../address.js';
 import { type Diagnostic, type LogField, type LogFormatBlock, ConfigError, LOG_FIELDS } from '../config/types.js';
 import { type KnockHit, type Protocol, parseFlagWords } from '../hit.js';
@@ -92,6 +92,19 @@ export const enum Outcome {
   Skipped,
 }
 
+/** Which ports matter (the matcher is one): lines for other ports need not be decoded. */
+export interface PortWatch {
+  /** Some door uses this protocol and port. */
+  watches(proto: Protocol, port: number): boolean;
+  /** Some door uses this port over either protocol: the cheap pre-check before a line is parsed. */
+  watchesPort(port: number): boolean;
+}
+
+/** A PortWatch from a (proto, port) predicate. */
+export function portWatch(watches: (proto: Protocol, port: number) => boolean): PortWatch {
+  return { watches, watchesPort: (port) => watches('tcp', port) || watches('udp', port) };
+}
+
 export interface DecodeContext extends TimeReference {
   /** KnockHit.input for hits from this line. */
   input: string;
@@ -144,13 +157,7 @@ export class CompiledFormat {
     for (const key of keys) {
       const entry = block.fields[key]!;
       try {
-        const built = XRegExp.build(entry.pattern, SUBPATTERNS);
-        const re = new RegExp(built.source, built.flags);
-        // xregexp lists names only when there are named groups; count the groups themselves.
-        const groupCount = new RegExp(`${built.source}|`, built.flags).exec('')!.length - 1;
-        const listed = (built as RegExp & { xregexp: { captureNames: Array<string | null> | null } }).xregexp.captureNames ?? [];
-        const names = Array.from({ length: groupCount }, (_, i) => listed[i] ?? null);
-        compiled.push({ key, re, names });
+        compiled.push({ key, ...compilePattern(entry.pattern) });
       } catch (error) {
         problems.push({
           at: entry.at,
@@ -232,7 +239,10 @@ export class CompiledFormat {
   }
 
   private value(field: Exclude<LogField, 'required'>): string | undefined {
-    const slot = this.slot[field];
+    return this.valueAt(this.slot[field]);
+  }
+
+  private valueAt(slot: number): string | undefined {
     return slot < 0 ? undefined : this.values[slot];
   }
 
@@ -252,7 +262,7 @@ export class CompiledFormat {
   }
 
   /**
-   * Decodes one line. On Outcome.Matched, `result.hit` holds the hit. `watches` lets callers that only feed
+   * Decodes one line. On Outcome.Matched, `result.hit` holds the hit. `watch` lets callers that only feed
    * a matcher skip the costly part (addresses, time) for ports no door uses; such lines count as Matched
    * with `result.hit = null`.
    */
@@ -261,24 +271,25 @@ export class CompiledFormat {
     ctx: DecodeContext,
     timestamps: TimestampParser,
     result: { hit: KnockHit | null },
-    watches: ((proto: Protocol, port: number) => boolean) | null,
+    watch: PortWatch | null,
   ): Outcome {
     result.hit = null;
-    if (watches !== null && this.portMarker !== null && !mayCarryWatchedPort(line, this.portMarker, watches)) return Outcome.Skipped;
+    if (watch !== null && this.portMarker !== null && !mayCarryWatchedPort(line, this.portMarker, watch)) return Outcome.Skipped;
     const failed = this.capture(line);
     // The first regex (`required` when there is one) decides whether the line is this format's at all.
     if (failed > 0) return this.missed(`its ${this.probes[failed]!.key} regex does not match`);
     if (failed === 0) return Outcome.Ignored;
-    const protoText = this.value('protocol');
+    const slot = this.slot;
+    const protoText = this.valueAt(slot.protocol);
     const proto = protocolOf(protoText);
     if (proto === null) return protoText === undefined ? this.missed('no protocol') : Outcome.NotKnock;
-    const portText = this.value('port');
+    const portText = this.valueAt(slot.port);
     const port = portOf(portText);
     if (port < 0) return this.missed(`port "${portText ?? ''}" is not a number 0-65535`);
-    if (watches !== null && !watches(proto, port)) return Outcome.Matched;
+    if (watch !== null && !watch.watches(proto, port)) return Outcome.Matched;
 
-    const srcText = this.value('ipclient') ?? '';
-    const dstText = this.value('ipserver') ?? '';
+    const srcText = this.valueAt(slot.ipclient) ?? '';
+    const dstText = this.valueAt(slot.ipserver) ?? '';
     const src = canonicalIp(srcText);
     const dst = canonicalIp(dstText);
     if (src === null) return this.missed(`ipclient "${srcText}" is not an IP address`);
@@ -286,7 +297,7 @@ export class CompiledFormat {
 
     let flags: number | null = proto === 'udp' ? 0 : null;
     if (proto === 'tcp' && this.hasFlags) {
-      const text = this.value('flags');
+      const text = this.valueAt(slot.flags);
       if (text !== undefined) {
         flags = parseFlagWords(text);
         if (flags === null) return this.missed(`flags "${text}" has a word other than CWR ECE URG ACK PSH RST SYN FIN`);
@@ -294,11 +305,11 @@ export class CompiledFormat {
     }
     let time = ctx.fallbackTime;
     if (this.hasTime) {
-      const text = this.value('time') ?? '';
+      const text = this.valueAt(slot.time) ?? '';
       time = timestamps.parse(text, ctx);
       if (Number.isNaN(time)) return this.missed(`time "${text}" is not a timestamp knocktail reads`);
     }
-    const sportText = this.value('sport');
+    const sportText = this.valueAt(slot.sport);
     const sport = sportText === undefined ? null : portOf(sportText);
     result.hit = {
       time,
@@ -309,7 +320,7 @@ export class CompiledFormat {
       sport: sport === null || sport < 0 ? null : sport,
       flags,
       input: ctx.input,
-      iface: this.value('interface') ?? null,
+      iface: this.valueAt(slot.interface) ?? null,
     };
     return Outcome.Matched;
   }
@@ -350,13 +361,88 @@ function portMarker(block: LogFormatBlock, key: LogField): string | null {
   return marker.length >= MIN_MARKER ? marker : null;
 }
 
+/** A pattern ready for the hot path: a native regex with plain groups, and the field name (or null) of each group. */
+interface CompiledPattern {
+  re: RegExp;
+  names: Array<string | null>;
+}
+
+/** A leading mode modifier such as `(?x)` or `(?is)`: XRegExp syntax native regexes lack. */
+const MODE_MODIFIER = /^\(\?[A-Za-z]+\)/;
+
+/**
+ * Compiles a pattern. Plain patterns (the shipped formats) need no library: sub-patterns are expanded and named
+ * groups turned into plain ones here (a native `exec` then skips building a `groups` object per line). Patterns
+ * that use XRegExp syntax — a leading `(?x)` for free spacing and `#` comments, other mode modifiers, or anything
+ * the native parser rejects — go through XRegExp, loaded only then (it costs ~12 MB and ~60 ms at start-up).
+ */
+function compilePattern(pattern: string): CompiledPattern {
+  if (!MODE_MODIFIER.test(pattern)) {
+    const native = nativePattern(expandSubpatterns(pattern));
+    if (native !== null) return native;
+  }
+  const XRegExp = loadXRegExp();
+  const built = XRegExp.build(pattern, SUBPATTERNS);
+  // xregexp lists names only when there are named groups; count the groups themselves.
+  const groupCount = new RegExp(`${built.source}|`, built.flags).exec('')!.length - 1;
+  const listed = (built as RegExp & { xregexp: { captureNames: Array<string | null> | null } }).xregexp.captureNames ?? [];
+  return { re: new RegExp(built.source, built.flags), names: Array.from({ length: groupCount }, (_, i) => listed[i] ?? null) };
+}
+
+/** `source` with `(?<name>` turned into `(`, and the names in group order; null when the native parser disagrees. */
+function nativePattern(source: string): CompiledPattern | null {
+  if (source.includes('\\k<')) return null; // named back-references would need renumbering: leave them to XRegExp
+  const names: Array<string | null> = [];
+  let plain = '';
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\') {
+      plain += source.slice(i, i + 2);
+      i++;
+    } else if (inClass) {
+      plain += c;
+      if (c === ']') inClass = false;
+    } else if (c === '[') {
+      plain += c;
+      inClass = true;
+    } else if (c === '(' && source[i + 1] !== '?') {
+      names.push(null);
+      plain += c;
+    } else if (c === '(' && source[i + 2] === '<' && source[i + 3] !== '=' && source[i + 3] !== '!') {
+      const end = source.indexOf('>', i + 3);
+      if (end < 0) return null;
+      names.push(source.slice(i + 3, end));
+      plain += '(';
+      i = end;
+    } else {
+      plain += c;
+    }
+  }
+  let re: RegExp;
+  try {
+    re = new RegExp(plain);
+  } catch {
+    return null;
+  }
+  return new RegExp(`${plain}|`).exec('')!.length - 1 === names.length ? { re, names } : null;
+}
+
+type XRegExpModule = typeof import('xregexp');
+let xregexp: XRegExpModule | null = null;
+
+function loadXRegExp(): XRegExpModule {
+  xregexp ??= createRequire(import.meta.url)('xregexp') as XRegExpModule;
+  return xregexp;
+}
+
 /** `pattern` with each `{{name}}` replaced by its sub-pattern, named groups kept (XRegExp.build renumbers them). */
 function expandSubpatterns(pattern: string): string {
   return pattern.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => (Object.hasOwn(SUBPATTERNS, name) ? `(?:${SUBPATTERNS[name]})` : whole));
 }
 
 /** Whether some occurrence of `marker` in the line is followed by a port a door watches (either protocol). */
-function mayCarryWatchedPort(line: string, marker: string, watches: (proto: Protocol, port: number) => boolean): boolean {
+function mayCarryWatchedPort(line: string, marker: string, watch: PortWatch): boolean {
   for (let at = line.indexOf(marker); at >= 0; at = line.indexOf(marker, at + 1)) {
     let port = 0;
     let digits = 0;
@@ -365,7 +451,7 @@ function mayCarryWatchedPort(line: string, marker: string, watches: (proto: Prot
       if (d < 0 || d > 9) break;
       port = port * 10 + d;
     }
-    if (digits > 0 && digits <= 5 && port <= 65535 && (watches('tcp', port) || watches('udp', port))) return true;
+    if (digits > 0 && digits <= 5 && port <= 65535 && watch.watchesPort(port)) return true;
   }
   return false;
 }

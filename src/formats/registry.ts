@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFormatFile } from '../config/parse.js';
 import { type Config, type Diagnostic, type LogFormatBlock, type SourceRef, ConfigError } from '../config/types.js';
-import type { KnockHit, Protocol } from '../hit.js';
-import { type DecodeContext, CompiledFormat, Outcome } from './logformat.js';
+import type { KnockHit } from '../hit.js';
+import { type DecodeContext, CompiledFormat, Outcome, type PortWatch } from './logformat.js';
 import { TimestampParser } from './timestamp.js';
 
 /** The `formats/` directory of the installed package (dist/src/formats/ → ../../../formats). */
@@ -111,7 +111,7 @@ export class LineDecoder {
 
   constructor(
     readonly formats: readonly CompiledFormat[],
-    private readonly watches: ((proto: Protocol, port: number) => boolean) | null = null,
+    private readonly watch: PortWatch | null = null,
   ) {
     for (const format of formats) this.perFormat.set(format.name, 0);
   }
@@ -121,7 +121,7 @@ export class LineDecoder {
     this.counters.lines++;
     let skipped = false;
     for (const format of this.formats) {
-      const outcome = format.decode(line, ctx, this.timestamps, this.result, this.watches);
+      const outcome = format.decode(line, ctx, this.timestamps, this.result, this.watch);
       if (outcome === Outcome.Ignored) continue;
       // Another format might still read a watched port from this line.
       if (outcome === Outcome.Skipped) {

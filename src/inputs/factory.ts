@@ -41,7 +41,7 @@ export function createInputs(ctx: InputContext): InputSet {
   const { options } = config;
   if (options.mode === 'pcap') return pcapInputs(ctx);
   const formats = FormatRegistry.load(config).resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
-  const decoder = (): LineDecoder => new LineDecoder(formats, (proto, port) => ctx.matcher.watches(proto, port));
+  const decoder = (): LineDecoder => new LineDecoder(formats, ctx.matcher);
   const common = { cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
   const bootTime = Date.now() - uptime() * 1000;
   const inputs = options.firewallLogs.map((path) =>

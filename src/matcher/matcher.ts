@@ -85,6 +85,8 @@ export class Matcher {
   private doors: Door[] = [];
   /** stepKey → enabled doors with that step anywhere: a hit on any other key is invisible. */
   private watchers = new Map<number, Door[]>();
+  /** Per port: bit 1 = some door watches it over TCP, bit 2 = over UDP (the per-line pre-check of the inputs). */
+  private readonly watchedPorts = new Uint8Array(65536);
   /** stepKey → enabled doors whose first step it is, in file order. */
   private starters = new Map<number, Door[]>();
   private readonly sources = new SourceTable();
@@ -178,7 +180,12 @@ export class Matcher {
 
   /** Whether some enabled door has this protocol/port in its current sequence. */
   watches(proto: Protocol, port: number): boolean {
-    return this.watchers.has(stepKey(proto, port));
+    return (this.watchedPorts[port]! & (proto === 'tcp' ? 1 : 2)) !== 0;
+  }
+
+  /** Whether some enabled door has this port in its current sequence, over either protocol. */
+  watchesPort(port: number): boolean {
+    return this.watchedPorts[port] !== 0;
   }
 
   /** The current sequence of every enabled door, in file order. */
@@ -406,10 +413,12 @@ export class Matcher {
   private rebuildTables(): void {
     this.watchers = new Map();
     this.starters = new Map();
+    this.watchedPorts.fill(0);
     for (const door of this.doors) {
       if (!door.enabled) continue;
       for (const key of new Set(door.stepKeys)) pushTo(this.watchers, key, door);
       pushTo(this.starters, door.stepKeys[0]!, door);
+      for (const step of door.sequence) this.watchedPorts[step.port]! |= step.proto === 'tcp' ? 1 : 2;
     }
   }
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseFormatFile } from '../../src/config/parse.js';
+import { portWatch } from '../../src/formats/logformat.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import type { KnockHit } from '../../src/hit.js';
 import { fixture } from '../helpers.js';
@@ -204,7 +205,7 @@ describe('the port prefilter works through the sub-patterns', () => {
     const watched = (proto: string, port: number) => proto === 'tcp' && port === 8000;
     for (const [file, format] of [['kmsg.log', 'kmsg'], ['nftables-log.log', 'nft-knock'], ['ulogd-logemu.log', 'ulogd']] as const) {
       const all = read(file, format).hits.filter((hit) => watched(hit.proto, hit.dport));
-      const decoder = new LineDecoder([registry.get(format)], watched);
+      const decoder = new LineDecoder([registry.get(format)], portWatch(watched));
       const lines = readFileSync(fixture('real', file), 'utf8').split('\n').filter((line) => line !== '');
       const hits = lines.map((line) => decoder.decode(line, ctx)).filter((hit) => hit !== null);
       assert.ok(all.length > 0);

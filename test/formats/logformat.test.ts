@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { LogFormatBlock, LogField } from '../../src/config/types.js';
 import { ConfigError } from '../../src/config/types.js';
-import { CompiledFormat } from '../../src/formats/logformat.js';
+import { CompiledFormat, portWatch } from '../../src/formats/logformat.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TCP_URG } from '../../src/hit.js';
 import { fixture } from '../helpers.js';
@@ -146,7 +147,7 @@ describe('logformat blocks (Perl prototype form)', () => {
   });
 
   it('skips lines for ports no door watches without parsing the rest', () => {
-    const decoder = new LineDecoder([FormatRegistry.load(null).get('iptables')], (proto, port) => proto === 'tcp' && port === 8000);
+    const decoder = new LineDecoder([FormatRegistry.load(null).get('iptables')], portWatch((proto, port) => proto === 'tcp' && port === 8000));
     const all = lines('iptables-kernlog.log');
     const hits = all.map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
     assert.ok(hits.length > 0);
@@ -173,12 +174,36 @@ describe('logformat blocks (Perl prototype form)', () => {
   it('never skips a line whose real port is watched, whatever appears earlier in it', () => {
     const anchored = new CompiledFormat(block('a', { ipclient: ' SRC=(\\S+)', ipserver: ' DST=(\\S+)', protocol: 'PROTO=(\\w+)', port: 'DPT=(\\d+) WINDOW' }));
     assert.equal(anchored.portMarker, 'DPT=');
-    const decoder = new LineDecoder([anchored], (proto, port) => proto === 'tcp' && port === 7000);
+    const decoder = new LineDecoder([anchored], portWatch((proto, port) => proto === 'tcp' && port === 7000));
     const real = lines('iptables-kernlog.log')[2]!;
     const decoy = real.replace('KNOCK ', 'KNOCK DPT=1 DPT=x DPT=123456 ');
     assert.equal(decoder.decode(decoy, ctx)?.dport, 7000);
     assert.equal(decoder.decode(real.replace('DPT=7000', 'DPT=7001'), ctx), null);
     assert.equal(decoder.counters.skipped, 1);
+  });
+
+  it('reads groups right around classes, escapes and lookarounds without XRegExp', () => {
+    const format = new CompiledFormat(
+      block('g', { required: String.raw`[(]SRC=(?<ipclient>\S+) \((x|y)\) (?<=\) )(?<!z)DST=(?<ipserver>\S+) (?:PROTO=)(?<protocol>\w+) DPT=(?<port>\d+)` }),
+    );
+    assert.deepEqual(format.fields('(SRC=10.0.0.1 (x) DST=10.0.0.2 PROTO=TCP DPT=7000'), { ipclient: '10.0.0.1', ipserver: '10.0.0.2', protocol: 'TCP', port: '7000' });
+  });
+
+  it('loads XRegExp only for patterns that need it (the shipped formats do not)', () => {
+    const probe = `
+      import { createRequire } from 'node:module';
+      const { FormatRegistry } = await import(${JSON.stringify(new URL('../../src/formats/registry.js', import.meta.url).href)});
+      const registry = FormatRegistry.load(null);
+      for (const name of registry.names()) registry.get(name);
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/xregexp/'));
+      const before = loaded();
+      const { CompiledFormat } = await import(${JSON.stringify(new URL('../../src/formats/logformat.js', import.meta.url).href)});
+      const at = { file: 'x', line: 1 };
+      new CompiledFormat({ name: 'x', at, fields: { required: { pattern: '(?x) SRC=(?<ipclient>\\S+) [ ] DST=(?<ipserver>\\S+) [ ] PROTO=(?<protocol>\\w+) [ ] DPT=(?<port>\\d+)', at } } });
+      console.log(JSON.stringify({ before, after: loaded() }));`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), { before: false, after: true });
   });
 
   const compileErrors: Array<[string, Partial<Record<LogField, string>>, RegExp]> = [

@@ -4,8 +4,9 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { portWatch } from '../../src/formats/logformat.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
-import type { KnockHit } from '../../src/hit.js';
+import type { KnockHit, Protocol } from '../../src/hit.js';
 import { cursorFileName, LogFileInput } from '../../src/inputs/log-file.js';
 import { fixture, tempDir } from '../helpers.js';
 import { stopAfterTests, waitFor } from './follower-harness.js';
@@ -13,12 +14,12 @@ import { stopAfterTests, waitFor } from './follower-harness.js';
 const iptables = FormatRegistry.load(null).get('iptables');
 const realLines = readFileSync(fixture('real', 'iptables-kernlog-rfc3339.log'), 'utf8').split('\n').filter((line) => line !== '');
 
-function following(path: string, cursorDir: string | null, watches: ((proto: string, port: number) => boolean) | null = null) {
+function following(path: string, cursorDir: string | null, watches: ((proto: Protocol, port: number) => boolean) | null = null) {
   const hits: KnockHit[] = [];
   const warnings: string[] = [];
   const input = stopAfterTests(new LogFileInput({
     path,
-    decoder: new LineDecoder([iptables], watches),
+    decoder: new LineDecoder([iptables], watches === null ? null : portWatch(watches)),
     cursorDir,
     fromEnd: false,
     maxLineLength: 65536,
