@@ -520,7 +520,7 @@ export class Daemon {
   }
 
   status(): DaemonStatus {
-    const snapshot = this.pipeline.matcher.snapshot();
+    const summary = this.pipeline.matcher.summary();
     const inputs = this.inputs.map((input) => input.status());
     let linesRead = 0;
     let linesMatched = 0;
@@ -541,9 +541,9 @@ export class Daemon {
       stateDir: options.stateDir,
       open: this.pipeline.actions.pending().map((stop) => ({ door: stop.door, ip: stop.ip, openedAt: stop.openedAt, closesAt: stop.due, stopCommand: stop.command })),
       running: this.pipeline.actions.running(),
-      attempts: { count: snapshot.attempts.length, sources: snapshot.sources, oldest: snapshot.attempts[0] ?? null },
+      attempts: { count: summary.attempts, sources: summary.sources, oldest: summary.oldest },
       inputs,
-      counters: { ...snapshot.counters, ...this.counters, linesRead, linesMatched },
+      counters: { ...summary.counters, ...this.counters, linesRead, linesMatched },
       memory: { rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed },
     };
   }

@@ -73,6 +73,14 @@ export interface AttemptSnapshot {
   deadline: number;
 }
 
+export interface MatcherSummary {
+  attempts: number;
+  sources: number;
+  /** The attempt in progress that started first. */
+  oldest: AttemptSnapshot | null;
+  counters: MatcherCounters;
+}
+
 export interface MatcherSnapshot {
   /** Attempts in progress, oldest first. */
   attempts: AttemptSnapshot[];
@@ -193,12 +201,29 @@ export class Matcher {
     return this.doors.filter((door) => door.enabled).map((door) => ({ door: door.config, sequence: door.sequence }));
   }
 
+  /** What `knocktail status` shows, without listing every attempt (a flood holds MaxSources of them). */
+  summary(): MatcherSummary {
+    let count = 0;
+    let oldest: Attempt | null = null;
+    for (const first of this.sources) {
+      for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
+        count++;
+        if (oldest === null || attempt.started < oldest.started) oldest = attempt;
+      }
+    }
+    return {
+      attempts: count,
+      sources: this.sources.size,
+      oldest: oldest === null ? null : describeAttempt(oldest),
+      counters: { ...this.counters },
+    };
+  }
+
   snapshot(): MatcherSnapshot {
     const attempts: AttemptSnapshot[] = [];
     for (const first of this.sources) {
       for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
-        const door = attempt.door;
-        attempts.push({ door: door.config.name, ip: attempt.ip, stage: attempt.stage, of: door.sequence.length, started: attempt.started, deadline: attempt.deadline });
+        attempts.push(describeAttempt(attempt));
       }
     }
     attempts.sort((a, b) => a.started - b.started);
@@ -421,6 +446,11 @@ export class Matcher {
       for (const step of door.sequence) this.watchedPorts[step.port]! |= step.proto === 'tcp' ? 1 : 2;
     }
   }
+}
+
+function describeAttempt(attempt: Attempt): AttemptSnapshot {
+  const door = attempt.door;
+  return { door: door.config.name, ip: attempt.ip, stage: attempt.stage, of: door.sequence.length, started: attempt.started, deadline: attempt.deadline };
 }
 
 function anyAdmits(doors: readonly Door[], hit: KnockHit): boolean {

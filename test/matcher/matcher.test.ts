@@ -307,6 +307,18 @@ describe('queries', () => {
     rig.matcher.expire(at(11));
     assert.deepEqual(rig.matcher.snapshot(), { attempts: [], sources: 0, counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 1, evicted: 0 } });
   });
+
+  it('summary(): counts and the oldest attempt, without listing them', () => {
+    const rig = new Rig([door('D', '7000,8000,9000'), door('E', '7000,6000')]);
+    rig.knock(B, 'tcp/7000', 1).knock(A, 'tcp/7000', 0.5).knock(C, 'tcp/7000', 2);
+    assert.deepEqual(rig.matcher.summary(), {
+      attempts: 6,
+      sources: 3,
+      oldest: { door: 'D', ip: A, stage: 1, of: 3, started: at(0.5), deadline: at(25.5) },
+      counters: rig.matcher.snapshot().counters,
+    });
+    assert.deepEqual(rig.matcher.snapshot().attempts[0], rig.matcher.summary().oldest);
+  });
 });
 
 describe('events', () => {
