@@ -177,9 +177,10 @@ export class LogFollower {
     if (this.pollTimer) clearInterval(this.pollTimer);
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
-    // Called from inside onLine: let that wake-up finish before the final one (they share the read buffer).
+    // Called from inside onLine: let that wake-up finish before the cursor is taken (they share the read buffer).
     while (this.inWake) await new Promise((done) => setImmediate(done));
-    this.wake(true);
+    // No final read: a backlog would delay the stop and open doors during shutdown. The cursor keeps the
+    // position, and the next start reads from there.
     this.persistCursor();
     for (const file of this.openFiles()) closeSync(file.fd);
     this.current = null;
