@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { knockLine, linesOf, scratch, startDaemon, statusOf, waitFor } from '../daemon/harness.js';
 
 /** The documented cap (README: "Resources under attack"): peak RSS of the daemon during this flood. */
-const FLOOD_RSS_CAP_MB = 384;
+const FLOOD_RSS_CAP_MB = 200;
 const SPOOFED = 1_000_000;
 const CHUNK = 50_000;
 
