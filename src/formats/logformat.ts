@@ -441,17 +441,22 @@ function expandSubpatterns(pattern: string): string {
   return pattern.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => (Object.hasOwn(SUBPATTERNS, name) ? `(?:${SUBPATTERNS[name]})` : whole));
 }
 
-/** Whether some occurrence of `marker` in the line is followed by a port a door watches (either protocol). */
+/** Whether the digits at `text[at…]` (before `end`) are a port a door watches over either protocol. */
+export function watchedPortAt(text: string, at: number, end: number, watch: PortWatch): boolean {
+  let port = 0;
+  let digits = 0;
+  for (let i = at; i < end && digits <= 5; i++, digits++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) break;
+    port = port * 10 + d;
+  }
+  return digits > 0 && digits <= 5 && port <= 65535 && watch.watchesPort(port);
+}
+
+/** Whether some occurrence of `marker` in `line` is followed by a port a door watches. */
 function mayCarryWatchedPort(line: string, marker: string, watch: PortWatch): boolean {
   for (let at = line.indexOf(marker); at >= 0; at = line.indexOf(marker, at + 1)) {
-    let port = 0;
-    let digits = 0;
-    for (let i = at + marker.length; i < line.length && digits <= 5; i++, digits++) {
-      const d = line.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) break;
-      port = port * 10 + d;
-    }
-    if (digits > 0 && digits <= 5 && port <= 65535 && watch.watchesPort(port)) return true;
+    if (watchedPortAt(line, at + marker.length, line.length, watch)) return true;
   }
   return false;
 }

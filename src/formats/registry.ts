@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseFormatFile } from '../config/parse.js';
 import { type Config, type Diagnostic, type LogFormatBlock, type SourceRef, ConfigError } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
-import { type DecodeContext, CompiledFormat, Outcome, type PortWatch } from './logformat.js';
+import { type DecodeContext, CompiledFormat, Outcome, type PortWatch, watchedPortAt } from './logformat.js';
 import { TimestampParser } from './timestamp.js';
 
 /** The `formats/` directory of the installed package (dist/src/formats/ → ../../../formats). */
@@ -99,6 +99,8 @@ export interface DecoderCounters {
 }
 
 /** One input's line → KnockHit step: tries each format in order, first that owns the line wins. */
+const CARRIAGE_RETURN = 0x0d;
+
 export class LineDecoder {
   readonly counters: DecoderCounters = { lines: 0, matched: 0, ignored: 0, notKnock: 0, missed: 0, skipped: 0 };
   /** Matches per format name. */
@@ -114,6 +116,40 @@ export class LineDecoder {
     private readonly watch: PortWatch | null = null,
   ) {
     for (const format of formats) this.perFormat.set(format.name, 0);
+  }
+
+  /**
+   * Decodes a block of whole lines (`\n`-separated, no final newline; a trailing `\r` is dropped) and calls `onHit`
+   * per hit; returns how many lines it held. Lines longer than `maxLineLength` characters are reported with their
+   * index in the block and skipped. With one format whose port marker is known and a port watch, lines that carry
+   * no watched port are counted without being cut out of the block: on a busy firewall that is most of them.
+   */
+  decodeLines(text: string, ctx: DecodeContext, onHit: (hit: KnockHit) => void, maxLineLength: number, onLongLine: (index: number) => void): number {
+    const marker = this.formats.length === 1 && this.watch !== null ? this.formats[0]!.portMarker : null;
+    // The next occurrence of the marker in the block: every character is searched once, whatever the lines.
+    let next = marker === null ? -1 : text.indexOf(marker);
+    let index = 0;
+    for (let start = 0; ; index++) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      let watched = marker === null;
+      while (next >= 0 && next < end) {
+        if (!watched && watchedPortAt(text, next + marker!.length, end, this.watch!)) watched = true;
+        next = text.indexOf(marker!, next + 1);
+      }
+      if (end - start > maxLineLength) {
+        this.counters.lines++;
+        onLongLine(index);
+      } else if (!watched) {
+        this.counters.lines++;
+        this.counters.skipped++;
+      } else {
+        const hit = this.decode(text.slice(start, text.charCodeAt(end - 1) === CARRIAGE_RETURN ? end - 1 : end), ctx);
+        if (hit !== null) onHit(hit);
+      }
+      if (end === text.length) return index + 1;
+      start = end + 1;
+    }
   }
 
   /** The hit on this line, or null (foreign line, non-knock, malformed, or a port no door watches). */

@@ -130,14 +130,18 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
   const stream = isGzip(file) ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
   const maxLineLength = options.maxLineLength;
   let lineNumber = 0;
-  const skipLongLine = (): void => {
-    options.onWarning(`${file}: line ${lineNumber} is longer than ${maxLineLength} bytes; skipped`);
+  const skipLongLine = (number: number): void => {
+    options.onWarning(`${file}: line ${number} is longer than ${maxLineLength} bytes; skipped`);
   };
-  /** One complete line; `ascii` when it came from bytes below 0x80 (then its length is its size in bytes). */
-  const take = (line: string, ascii: boolean, batch: KnockHit[]): void => {
+  let batch: KnockHit[] = [];
+  const collect = (hit: KnockHit): void => {
+    batch.push(hit);
+  };
+  /** One complete line that may hold multi-byte characters. */
+  const take = (line: string): void => {
     lineNumber++;
-    if (line.length > maxLineLength || (!ascii && Buffer.byteLength(line) > maxLineLength)) {
-      skipLongLine();
+    if (line.length > maxLineLength || Buffer.byteLength(line) > maxLineLength) {
+      skipLongLine(lineNumber);
       return;
     }
     const hit = decoder.decode(line.charCodeAt(line.length - 1) === CARRIAGE_RETURN ? line.slice(0, -1) : line, ctx);
@@ -158,11 +162,11 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
         skipping = false;
       }
       const last = chunk.lastIndexOf(NEWLINE);
-      const batch: KnockHit[] = [];
+      batch = [];
       if (last >= start) {
         if (carry !== null) {
           const end = chunk.indexOf(NEWLINE, start);
-          take(Buffer.concat([carry, chunk.subarray(start, end)]).toString('utf8'), false, batch);
+          take(Buffer.concat([carry, chunk.subarray(start, end)]).toString('utf8'));
           carry = null;
           start = end + 1;
         }
@@ -172,9 +176,13 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
           let end = start + BLOCK_BYTES >= last ? last : chunk.lastIndexOf(NEWLINE, start + BLOCK_BYTES);
           if (end < start) end = chunk.indexOf(NEWLINE, start + BLOCK_BYTES);
           const block = chunk.subarray(start, end);
-          // ASCII, by far the usual case, decodes fastest as latin1, which means the same for it.
-          const ascii = isAscii(block);
-          for (const line of block.toString(ascii ? 'latin1' : 'utf8').split('\n')) take(line, ascii, batch);
+          // ASCII, by far the usual case, decodes fastest as latin1, which means the same for it; its lengths are bytes.
+          if (isAscii(block)) {
+            const first = lineNumber + 1;
+            lineNumber += decoder.decodeLines(block.toString('latin1'), ctx, collect, maxLineLength, (index) => skipLongLine(first + index));
+          } else {
+            for (const line of block.toString('utf8').split('\n')) take(line);
+          }
           start = end + 1;
         }
       }
@@ -182,7 +190,7 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
         carry = carry === null ? chunk.subarray(start) : Buffer.concat([carry, chunk.subarray(start)]);
         if (carry.length > maxLineLength) {
           lineNumber++;
-          skipLongLine();
+          skipLongLine(lineNumber);
           carry = null;
           skipping = true;
         }
@@ -193,8 +201,8 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
     throw new Error(`${file}: ${(error as Error).message}`);
   }
   if (carry !== null) {
-    const batch: KnockHit[] = [];
-    take(carry.toString('utf8'), false, batch);
+    batch = [];
+    take(carry.toString('utf8'));
     if (batch.length > 0) yield batch;
   }
 }

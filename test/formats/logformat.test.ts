@@ -158,6 +158,26 @@ describe('logformat blocks (Perl prototype form)', () => {
     assert.equal(decoder.counters.ignored, 0);
   });
 
+  it('decodes a block of lines exactly as line by line, with or without the port pre-check', () => {
+    const registry = FormatRegistry.load(null);
+    const real = [...lines('iptables-kernlog.log'), ...lines('ip6tables-kernlog.log')];
+    const tricky = [real[2]!.replace('KNOCK ', 'DPT=1 '), real[3]!.replace('DPT=8000', 'DPT=8000x'), `${real[4]!}\r`, 'DPT=7000', '', 'x'.repeat(500)];
+    const all = [...real, ...tricky];
+    for (const formats of [[registry.get('iptables')], [registry.get('ufw'), registry.get('iptables')]]) {
+      for (const watch of [portWatch((proto, port) => proto === 'tcp' && port === 7000), null]) {
+        const oneByOne = new LineDecoder(formats, watch);
+        const expected = all.map((line) => line.replace(/\r$/, '')).filter((line) => line.length <= 400).map((line) => oneByOne.decode(line, ctx)).filter((hit) => hit !== null);
+        const block = new LineDecoder(formats, watch);
+        const hits: unknown[] = [];
+        const long: number[] = [];
+        assert.equal(block.decodeLines(all.join('\n'), ctx, (hit) => hits.push(hit), 400, (index) => long.push(index)), all.length);
+        assert.deepEqual(hits, expected);
+        assert.deepEqual(long, [all.length - 1]);
+        assert.deepEqual(block.counters, { ...oneByOne.counters, lines: oneByOne.counters.lines + 1 });
+      }
+    }
+  });
+
   it('derives the literal text before the port from the patterns, or none when unsure', () => {
     const marker = (fields: Partial<Record<LogField, string>>) =>
       new CompiledFormat(block('m', { ipclient: '(x)', ipserver: '(x)', protocol: '(x)', ...fields })).portMarker;

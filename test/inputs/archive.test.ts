@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import type { LineDecoder } from '../../src/formats/registry.js';
+import { LineDecoder } from '../../src/formats/registry.js';
 import type { KnockHit } from '../../src/hit.js';
 import { readLogFile } from '../../src/inputs/archive.js';
 import { tempDir } from '../helpers.js';
@@ -20,12 +20,13 @@ async function linesOf(content: string | Buffer, options: { maxLineLength?: numb
   const lines: string[] = [];
   const warnings: string[] = [];
   // Every line reaches decode(), which records it; no line is a hit, so no batch comes out.
-  const decoder = {
-    decode(line: string): KnockHit | null {
+  class RecordingDecoder extends LineDecoder {
+    override decode(line: string): KnockHit | null {
       lines.push(line);
       return null;
-    },
-  } as unknown as LineDecoder;
+    }
+  }
+  const decoder = new RecordingDecoder([]);
   const batches = readLogFile(file, { decoderFor: () => decoder, maxLineLength: options.maxLineLength ?? 65536, bootTime: 0, onWarning: (m) => warnings.push(m) });
   for await (const batch of batches) assert.fail(`unexpected hits ${JSON.stringify(batch)}`);
   return { lines, warnings };
