@@ -5,18 +5,8 @@
  * traffic mix. Same seed, same bytes (the PRNG is not Python's, so not the Python script's bytes).
  */
 import { closeSync, openSync, utimesSync, writeSync } from 'node:fs';
+import { random } from '../test/random.js';
 
-/** mulberry32: tiny, fast and good enough to shape a corpus; the same seed gives the same sequence. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface CorpusOptions {
   seed: number;
@@ -60,17 +50,17 @@ const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
 
 /** An endless deterministic stream of packets with the corpus mix. */
 export function* packets(options: CorpusOptions = CORPUS_DEFAULTS): Generator<Packet> {
-  const random = prng(options.seed);
-  const below = (n: number): number => Math.floor(random() * n);
+  const next = random(options.seed);
+  const below = (n: number): number => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[below(items.length)]!;
   let time = 0;
   for (;;) {
-    time += random() * (2 / options.rate);
-    const knock = random() < options.knockFraction;
+    time += next() * (2 / options.rate);
+    const knock = next() < options.knockFraction;
     const dport = knock ? pick(KNOCK_PORTS) : 1 + below(65535);
     const sport = 1024 + below(64512);
-    const v6 = random() < options.ipv6Fraction;
-    const udp = random() < options.udpFraction;
+    const v6 = next() < options.ipv6Fraction;
+    const udp = next() < options.udpFraction;
     let mac = '52:54:00:12:34:56:';
     for (let i = 0; i < 6; i++) mac += `${hex2(below(256))}:`;
     mac += v6 ? '86:dd' : '08:00';

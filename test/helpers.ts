@@ -94,3 +94,33 @@ export function sh(command: string, args: string[]): string {
 export function doorConfig(overrides: Partial<DoorConfig> = {}): DoorConfig {
   return { ...defaultDoor(overrides.name ?? 'door', { file: 'test.conf', line: 1 }), ...overrides };
 }
+
+/** Whether a process runs (a zombie, killed but not yet reaped, counts as gone). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** One event of `knocktail replay --json`. */
+export interface ReplayEvent {
+  time: string;
+  event: string;
+  door?: string;
+  ip?: string;
+  command?: string;
+  stage?: number;
+}
+
+/** Runs `knocktail replay --json ARGS`, which must succeed, and returns its events. */
+export async function replayEvents(args: string[], env: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC' }): Promise<ReplayEvent[]> {
+  const result = await runCli(['replay', '--json', ...args], { env });
+  if (result.code !== 0) throw new Error(`knocktail replay exited ${result.code}: ${result.stderr}`);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as ReplayEvent);
+}

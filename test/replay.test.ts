@@ -7,29 +7,11 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, utimesSync, writeF
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { fixture, runCli, tempDir } from './helpers.js';
+import { fixture, runCli, tempDir, replayEvents, type ReplayEvent } from './helpers.js';
+import { stepAt } from './steps.js';
 
 const env = { ...process.env, TZ: 'UTC' };
 const CONF = fixture('conf', 'manifest.conf');
-
-interface Step {
-  id: string;
-  start: number;
-  end: number;
-}
-
-const steps: Step[] = readFileSync(fixture('real', 'groundtruth.tsv'), 'utf8')
-  .trim()
-  .split('\n')
-  .map((row) => row.split('\t'))
-  .filter((cols) => cols[2] !== '-')
-  .map((cols) => ({ id: cols[0]!.split('.')[0]!, start: Date.parse(cols[1]!), end: Date.parse(cols[2]!) }));
-
-/** The ground-truth step a log time belongs to (second-resolution stamps may precede the step by < 1 s). */
-function stepAt(time: number): string {
-  const step = steps.find((s) => time >= Math.floor(s.start / 1000) * 1000 && time <= s.end + 1000);
-  return step?.id ?? `none@${new Date(time).toISOString()}`;
-}
 
 /** A copy of a fixture with a known mtime (year-less stamps take their year from it). */
 function copyWithMtime(name: string, dir: string): string {
@@ -40,19 +22,8 @@ function copyWithMtime(name: string, dir: string): string {
   return path;
 }
 
-type Event = { time: string; event: string; door?: string; ip?: string; command?: string; stage?: number };
 
-async function replayJson(args: string[]): Promise<Event[]> {
-  const result = await runCli(['replay', '--json', '-c', CONF, ...args], { env });
-  assert.equal(result.code, 0, result.stderr);
-  return result.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((line) => JSON.parse(line) as Event);
-}
-
-const opens = (events: Event[]) => events.filter((e) => e.event === 'open').map((e) => `${e.door} ${e.ip} ${stepAt(Date.parse(e.time))}`);
+const opens = (events: ReplayEvent[]) => events.filter((e) => e.event === 'open').map((e) => `${e.door} ${e.ip} ${stepAt(Date.parse(e.time), true)}`);
 
 // Phase A and C (MANIFEST): S1 with syn,!ack opens for A01, A04 (1 s apart, within 5 s), A20 (hping3 SYNs)
 // and A25; FIN/ACK/SYN+ACK/RST/PSH/URG/xmas/null knocks (A12-A19) are invisible to it; A05, A06 (wrong
@@ -72,23 +43,23 @@ const expectedV4 = [
 describe('knocktail replay on the real kernel logs', () => {
   for (const file of ['iptables-kernlog.log', 'iptables-kernlog-rfc3339.log']) {
     it(`opens exactly what the ground truth implies for ${file}`, async () => {
-      const events = await replayJson([copyWithMtime(file, tempDir())]);
+      const events = await replayEvents(['-c', CONF, copyWithMtime(file, tempDir())]);
       assert.deepEqual(opens(events), expectedV4);
     });
   }
 
   it('opens exactly what the ground truth implies for the IPv6 log (B01-B03, B11, C03)', async () => {
-    const events = await replayJson([copyWithMtime('ip6tables-kernlog-rfc3339.log', tempDir())]);
+    const events = await replayEvents(['-c', CONF, copyWithMtime('ip6tables-kernlog-rfc3339.log', tempDir())]);
     assert.deepEqual(opens(events), ['S1 fd66::2 B01', 'S2 fd66::2 B02', 'S3 fd66::2 B03', 'S1 fd66::2 B11', 'S1 fd66::1 C03']);
   });
 
   it('reports stages, timeouts, expanded commands and stops Cmd_Timeout after their start, in time order', async () => {
-    const events = await replayJson([copyWithMtime('iptables-kernlog-rfc3339.log', tempDir())]);
+    const events = await replayEvents(['-c', CONF, copyWithMtime('iptables-kernlog-rfc3339.log', tempDir())]);
     const times = events.map((e) => Date.parse(e.time));
     assert.deepEqual(times, [...times].sort((a, b) => a - b), 'event-time order');
     for (const e of events) assert.ok(['stage', 'open', 'timeout', 'start', 'stop', 'extend'].includes(e.event), e.event);
 
-    const a01 = events.filter((e) => stepAt(Date.parse(e.time)) === 'A01' && e.door === 'S1');
+    const a01 = events.filter((e) => stepAt(Date.parse(e.time), true) === 'A01' && e.door === 'S1');
     assert.deepEqual(
       a01.map((e) => [e.event, e.stage ?? e.command ?? '']),
       [['stage', 1], ['stage', 2], ['stage', 3], ['open', ''], ['start', 'open-ssh 10.66.0.2']],
@@ -97,7 +68,7 @@ describe('knocktail replay on the real kernel logs', () => {
     // was open extended it: A25 comes 9.2 s after A20, so A20's stop moves to 10 s after A25 (no second start).
     const s1 = events.filter((e) => e.door === 'S1' && ['start', 'stop', 'extend'].includes(e.event));
     assert.deepEqual(
-      s1.map((e) => `${e.event} ${e.ip} ${stepAt(Date.parse(e.time) - (e.event === 'stop' ? 10_000 : 0))}`),
+      s1.map((e) => `${e.event} ${e.ip} ${stepAt(Date.parse(e.time) - (e.event === 'stop' ? 10_000 : 0), true)}`),
       [
         'start 10.66.0.2 A01', 'stop 10.66.0.2 A01',
         'start 10.66.0.2 A04', 'stop 10.66.0.2 A04',
@@ -109,13 +80,13 @@ describe('knocktail replay on the real kernel logs', () => {
     // S3 has no stop command: no stop event.
     assert.equal(events.filter((e) => e.event === 'stop' && e.door === 'S3').length, 0);
     // C04 (9000, 8000, 7000 on lo) leaves an S1 attempt at stage 1 that times out 5 s after its knock.
-    const timeouts = events.filter((e) => e.event === 'timeout').map((e) => `${e.door} ${e.ip} ${e.stage} ${stepAt(Date.parse(e.time) - 5000)}`);
+    const timeouts = events.filter((e) => e.event === 'timeout').map((e) => `${e.door} ${e.ip} ${e.stage} ${stepAt(Date.parse(e.time) - 5000, true)}`);
     assert.ok(timeouts.includes('S1 10.66.0.1 1 C04'), timeouts.join('; '));
   });
 
   it('merges separate logs by event time (iptables and ip6tables beside each other)', async () => {
     const dir = tempDir();
-    const events = await replayJson([copyWithMtime('ip6tables-kernlog-rfc3339.log', dir), copyWithMtime('iptables-kernlog-rfc3339.log', dir)]);
+    const events = await replayEvents(['-c', CONF, copyWithMtime('ip6tables-kernlog-rfc3339.log', dir), copyWithMtime('iptables-kernlog-rfc3339.log', dir)]);
     const times = events.map((e) => Date.parse(e.time));
     assert.deepEqual(times, [...times].sort((a, b) => a - b));
     assert.equal(events.filter((e) => e.event === 'open').length, 8 + 5);
@@ -131,7 +102,7 @@ describe('knocktail replay on the real kernel logs', () => {
     writeFileSync(join(dir, 'kern.log.1'), text.slice(30, 60).join('\n') + '\n');
     writeFileSync(join(dir, 'kern.log'), text.slice(60).join('\n'));
     const files = ['kern.log', 'kern.log.2.gz', 'kern.log.1'].map((f) => join(dir, f));
-    const events = await replayJson(files);
+    const events = await replayEvents(['-c', CONF, ...files]);
     assert.deepEqual(opens(events), expectedV4);
   });
 
@@ -153,7 +124,7 @@ describe('replay and hostile input', () => {
     const junk = ['', 'garbage', '\u0000\u0001binary\uffff', 'x'.repeat(100_000), `${real.split('\n')[2]!.replace('SRC=10.66.0.2', 'SRC=999.1.1.1')}`];
     const path = join(dir, 'kern.log');
     writeFileSync(path, `${junk.join('\n')}\n${real}`);
-    const events = await replayJson([path]);
+    const events = await replayEvents(['-c', CONF, path]);
     assert.deepEqual(opens(events), expectedV4);
   });
 

@@ -4,19 +4,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ShellRunner } from '../../src/actions/runner.js';
-import { tempDir } from '../helpers.js';
+import { isAlive, tempDir } from '../helpers.js';
 
 const runner = new ShellRunner();
 
-/** Running (a killed orphan may linger as a zombie until something reaps it: that counts as dead). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('ShellRunner', () => {
   it('runs through /bin/sh -c with pipelines and the given environment', async () => {
@@ -46,8 +37,8 @@ describe('ShellRunner', () => {
     assert.equal(result.signal, 'SIGTERM');
     const childPid = Number(readFileSync(pidFile, 'utf8'));
     // The whole process group got the signal: the background sleep is gone too.
-    for (let i = 0; i < 50 && alive(childPid); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(alive(childPid), false);
+    for (let i = 0; i < 50 && isAlive(childPid); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(isAlive(childPid), false);
   });
 
   it('uses SIGKILL when SIGTERM is ignored', async () => {

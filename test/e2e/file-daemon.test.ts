@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cliPath, needs, sh, tempDir } from '../helpers.js';
+import { cliPath, needs, sh, tempDir, isAlive } from '../helpers.js';
 
 const LOG_ALL_NETNS = '/proc/sys/net/netfilter/nf_log_all_netns';
 /** Who holds nf_log_all_netns at 1 (a file per test process) and the value to restore: runs may overlap. */
@@ -42,14 +42,6 @@ function holdLogAllNetns(): () => void {
   };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Whether a process other than ours holds /proc/kmsg open: two imklog readers would split the kernel's messages between them. */
 function otherKmsgReader(): boolean {

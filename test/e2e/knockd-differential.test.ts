@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cliPath, needs, tempDir } from '../helpers.js';
 import { type Daemon, fileLines, ip, Lab, type Link, type RawEvent, sleep, until, waitForLine } from '../inputs/pcap-lab.js';
+import { random } from '../random.js';
 
 const KNOCKD = '/usr/sbin/knockd';
 const lab = new Lab('kdf', 236);
@@ -294,17 +295,6 @@ const DIFFERENCES: Case[] = [
   },
 ];
 
-/** Deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface PoolDoor {
   name: string;

@@ -7,42 +7,15 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { fixture, runCli } from '../helpers.js';
+import { fixture, runCli, replayEvents, type ReplayEvent } from '../helpers.js';
+import { stepAt } from '../steps.js';
 
 const env = { ...process.env, TZ: 'UTC' };
 const CONF = fixture('conf', 'manifest.conf');
 
-interface Step {
-  id: string;
-  start: number;
-  end: number;
-}
 
-const steps: Step[] = readFileSync(fixture('real', 'groundtruth.tsv'), 'utf8')
-  .trim()
-  .split('\n')
-  .map((row) => row.split('\t'))
-  .filter((cols) => cols[2] !== '-')
-  .map((cols) => ({ id: cols[0]!.split('.')[0]!, start: Date.parse(cols[1]!), end: Date.parse(cols[2]!) }));
 
-/** The ground-truth step an event time falls in (capture times lie inside the step's start and end). */
-function stepAt(time: number): string {
-  return steps.find((s) => time >= s.start && time <= s.end)?.id ?? `none@${new Date(time).toISOString()}`;
-}
-
-type Event = { time: string; event: string; door?: string; ip?: string; command?: string; stage?: number };
-
-async function replayJson(args: string[]): Promise<Event[]> {
-  const result = await runCli(['replay', '--json', '-c', CONF, ...args], { env });
-  assert.equal(result.code, 0, result.stderr);
-  return result.stdout
-    .trim()
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Event);
-}
-
-const opens = (events: Event[]): string[] => events.filter((e) => e.event === 'open').map((e) => `${e.door} ${e.ip} ${stepAt(Date.parse(e.time))}`);
+const opens = (events: ReplayEvent[]): string[] => events.filter((e) => e.event === 'open').map((e) => `${e.door} ${e.ip} ${stepAt(Date.parse(e.time))}`);
 
 // Phase A (IPv4): S1 (syn,!ack) opens for A01, A04 (1 s apart), A20 (hping3 SYNs ~1.05 s apart) and A25; the
 // FIN/ACK/SYN+ACK/RST/PSH/URG/xmas/null knocks (A12-A19) are invisible to it; A05, A06 (wrong order), A07
@@ -76,17 +49,17 @@ describe('knocktail replay on the real packet captures', () => {
 
   for (const [file, expected] of Object.entries(CAPTURES)) {
     it(`${file}: opens exactly what the ground truth implies`, async () => {
-      assert.deepEqual(opens(await replayJson([fixture('real', file)])), expected);
+      assert.deepEqual(opens(await replayEvents(['-c', CONF, fixture('real', file)])), expected);
     });
   }
 
   it('event time is the capture time: the A01 open, its start command, and the stop Cmd_Timeout (10 s) later', async () => {
-    const events = await replayJson([fixture('real', 'knocks.pcap')]);
+    const events = await replayEvents(['-c', CONF, fixture('real', 'knocks.pcap')]);
     // A01's 9000 SYN, the knock that opens S1, as tcpdump decoded it from the same file.
     const decode = readFileSync(fixture('real', 'pcap-decodes', 'knocks.txt'), 'utf8');
     const knock = /^2026-11-21 (04:16:16\.\d{3})\d{3} .*\n.*10\.66\.0\.2\.\d+ > 10\.66\.0\.1\.9000: Flags \[S\]/m.exec(decode);
     assert.ok(knock, 'the 9000 SYN of A01 in the tcpdump decode');
-    const first = (type: string): Event => events.find((e) => e.event === type && e.door === 'S1')!;
+    const first = (type: string): ReplayEvent => events.find((e) => e.event === type && e.door === 'S1')!;
     assert.deepEqual(
       ['open', 'start', 'stop'].map((type) => [type, first(type).ip, first(type).command ?? '', first(type).time]),
       [
@@ -98,15 +71,15 @@ describe('knocktail replay on the real packet captures', () => {
   });
 
   it('captures given together are merged by time (knocks.pcap and knocks6.pcap = phases A and B in order)', async () => {
-    const events = await replayJson([fixture('real', 'knocks6.pcap'), fixture('real', 'knocks.pcap')]);
+    const events = await replayEvents(['-c', CONF, fixture('real', 'knocks6.pcap'), fixture('real', 'knocks.pcap')]);
     assert.deepEqual(opens(events), [...PHASE_A, ...PHASE_B]);
   });
 
   it('--local: only knocks to the capturing host count for doors without Target, as the live daemon judges them', async () => {
     const capture = fixture('real', 'knocks-any.pcap');
-    assert.deepEqual(opens(await replayJson(['--local', '10.66.0.1', capture])), [...PHASE_A, 'S1 10.66.0.1 C01', 'S2 10.66.0.1 C02']);
-    assert.deepEqual(opens(await replayJson(['--local', 'fd66:0::1', '--local', '192.0.2.1', capture])), [...PHASE_B, 'S1 fd66::1 C03']);
-    assert.deepEqual(opens(await replayJson(['--local', '10.66.0.99,fd66::99', capture])), []);
+    assert.deepEqual(opens(await replayEvents(['-c', CONF, '--local', '10.66.0.1', capture])), [...PHASE_A, 'S1 10.66.0.1 C01', 'S2 10.66.0.1 C02']);
+    assert.deepEqual(opens(await replayEvents(['-c', CONF, '--local', 'fd66:0::1', '--local', '192.0.2.1', capture])), [...PHASE_B, 'S1 fd66::1 C03']);
+    assert.deepEqual(opens(await replayEvents(['-c', CONF, '--local', '10.66.0.99,fd66::99', capture])), []);
     const bad = await runCli(['replay', '--local', '10.66.0', '-c', CONF, capture], { env });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--local "10\.66\.0" is not an IP address/);

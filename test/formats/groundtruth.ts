@@ -3,9 +3,8 @@
  * packet) and groundtruth.tsv (when each step ran). Format tests compare what a format reads from the real
  * log lines with this, so a format that misses, invents, duplicates or misreads a knock fails.
  */
-import { readFileSync } from 'node:fs';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, type KnockHit, type Protocol } from '../../src/hit.js';
-import { fixture } from '../helpers.js';
+import { STEP_TIMES } from '../steps.js';
 
 /** What a log line must say about one packet. */
 export interface Packet {
@@ -151,21 +150,6 @@ export const PHASE_G_REAL: Packet[] = step('G07', V4, '7000', 'KNOCK');
 
 /** The kernel ring buffer during phases A–C in time order (dmesg, kmsg and journalctl -k show all of them). */
 export const RING_ABC: Packet[] = [...PHASE_A, ...PHASE_B, ...PHASE_C4.slice(0, 6), ...PHASE_C6, ...PHASE_C4.slice(6)];
-
-interface StepTime {
-  start: number;
-  end: number;
-}
-
-/** groundtruth.tsv: UTC start and end of each step. */
-export const STEP_TIMES: ReadonlyMap<string, StepTime> = new Map(
-  readFileSync(fixture('real', 'groundtruth.tsv'), 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => line.split('\t'))
-    .filter((columns) => columns[2] !== '-')
-    .map((columns) => [columns[0]!, { start: Date.parse(columns[1]!), end: Date.parse(columns[2]!) }]),
-);
 
 /** The printk clock's zero: printk 446.351538 s was the packet captured at 04:16:16.716852Z (README, "Boot-time mapping"). */
 export const FIXTURE_BOOT_TIME = Date.parse('2026-11-21T04:16:16.716Z') + 0.852 - 446_351.538;

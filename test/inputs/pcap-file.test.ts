@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { formatFlags, type KnockHit, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../../src/hit.js';
 import { PcapFileInput } from '../../src/inputs/pcap-file.js';
 import { fixture, tempDir } from '../helpers.js';
+import { STEP_TIMES } from '../steps.js';
 import { buildPacket, type NgBlock, writePcap, writePcapng } from '../packet/gen.js';
 
 /** One expected packet of a step: a knock (dport/proto, flags) or the server's RST/ACK reply to the knock before it. */
@@ -92,13 +93,9 @@ function endpoints(step: string): { src: string; dst: string } {
   return v6 ? { src: 'fd66::2', dst: 'fd66::1' } : { src: '10.66.0.2', dst: '10.66.0.1' };
 }
 
-/** Step windows from groundtruth.tsv (UTC start and end of each command), in ms. */
+/** Step windows from groundtruth.tsv, for the steps of the table above. */
 function stepWindows(): Array<{ id: string; start: number; end: number }> {
-  return readFileSync(fixture('real', 'groundtruth.tsv'), 'utf8')
-    .split('\n')
-    .map((line) => line.split('\t'))
-    .filter((cols) => GROUND_TRUTH.has(cols[0]) && cols[2] !== '-')
-    .map((cols) => ({ id: cols[0], start: Date.parse(cols[1]), end: Date.parse(cols[2]) }));
+  return [...STEP_TIMES].filter(([id]) => GROUND_TRUTH.has(id)).map(([id, { start, end }]) => ({ id, start, end }));
 }
 
 async function replay(path: string): Promise<{ hits: KnockHit[]; input: PcapFileInput }> {

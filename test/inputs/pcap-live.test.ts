@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_SYN } from '../../src/hit.js';
-import { needs, repoRoot, tempDir } from '../helpers.js';
+import { needs, repoRoot, tempDir, isAlive } from '../helpers.js';
 import { ip, Lab, type Link, type RawEvent, SENDER } from './pcap-lab.js';
 import type { DriverConfig, DriverDoor } from './pcap-live-driver.js';
 
@@ -153,14 +153,6 @@ async function marker(driver: Driver, sport: number, dst = SERVER1, src = CLIENT
   await driver.hit((h) => h.sport === sport, `marker ${sport}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const skipLive = needs({ root: true, tools: ['ip', 'knock', 'python3'] });
 

@@ -3,6 +3,9 @@
  * writes classic pcap and pcapng files (tcpdump cannot write pcapng).
  */
 import { parseIpv6 } from '../../src/address.js';
+import { random } from '../random.js';
+
+export { random };
 
 export type Link = 'ethernet' | 'sll' | 'sll2' | 'raw' | 'raw-ipv4' | 'raw-ipv6' | 'null-le' | 'null-be' | 'loop';
 
@@ -144,17 +147,6 @@ export function buildPacket(spec: PacketSpec): BuiltPacket {
   return { bytes, transportOffset: link.length + ipHeaderLength };
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface FilePacket {
   /** ms since the epoch. */
