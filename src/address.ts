@@ -190,13 +190,37 @@ function addressGroups(canonical: string): number[] | null {
 
 /** Whether canonical address `ip` lies in `cidr` (families never mix). */
 export function cidrContains(cidr: Cidr, ip: string): boolean {
-  if (ip.includes(':') !== cidr.v6) return false;
-  const groups = addressGroups(ip);
-  if (groups === null) return false;
-  for (let i = 0; i < groups.length; i++) {
-    if ((groups[i]! & groupMask(cidr.prefix, i)) !== cidr.groups[i]) return false;
-  }
-  return true;
+  return cidrSetMatcher([cidr])(ip);
+}
+
+/**
+ * A test for "is `ip` (canonical) in any of `cidrs`", with the masks worked out once: the address is parsed
+ * once per call, not once per range, and the last answer is remembered (a knock's steps share a source).
+ */
+export function cidrSetMatcher(cidrs: readonly Cidr[]): (ip: string) => boolean {
+  const ranges = cidrs.map((cidr) => ({ v6: cidr.v6, network: cidr.groups, mask: cidr.groups.map((_, i) => groupMask(cidr.prefix, i)) }));
+  let lastIp = '';
+  let lastAnswer = false;
+  return (ip) => {
+    if (ip === lastIp) return lastAnswer;
+    const v6 = ip.includes(':');
+    const groups = addressGroups(ip);
+    let answer = false;
+    if (groups !== null) {
+      for (const range of ranges) {
+        if (range.v6 !== v6) continue;
+        let inside = true;
+        for (let i = 0; i < groups.length && inside; i++) inside = (groups[i]! & range.mask[i]!) === range.network[i];
+        if (inside) {
+          answer = true;
+          break;
+        }
+      }
+    }
+    lastIp = ip;
+    lastAnswer = answer;
+    return answer;
+  };
 }
 
 /**

@@ -15,6 +15,12 @@ const COMMANDS: Record<string, () => Promise<{ run: (argv: string[]) => Promise<
 async function main(argv: string[]): Promise<number> {
   const command = argv[0];
   if (command !== undefined && Object.hasOwn(COMMANDS, command)) {
+    // `knocktail replay … | head` closes stdout early: stop quietly, as other command-line tools do. (Not the
+    // daemon: a lost stdout must not end it with status 0, which a service manager would not restart.)
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(EXIT.ok);
+      throw error;
+    });
     const module = await COMMANDS[command]!();
     return module.run(argv.slice(1));
   }
@@ -24,12 +30,6 @@ async function main(argv: string[]): Promise<number> {
   }
   return daemon.run(argv);
 }
-
-// `knocktail replay … | head` closes stdout early: stop quietly, as other command-line tools do.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(EXIT.ok);
-  throw error;
-});
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -22,9 +22,9 @@ import { type Config, ConfigError, formatDiagnostic, type Mode, type Options, ty
 import type { KnockEvent } from './events.js';
 import { type DecoderCounters, FormatRegistry } from './formats/registry.js';
 import type { KnockHit } from './hit.js';
-import { createInputs } from './inputs/factory.js';
+import { createInputs, type InputSet } from './inputs/factory.js';
 import type { HitSink, Input, InputStatus } from './inputs/input.js';
-import { untrustedLogProblems } from './inputs/trust.js';
+import { uncertainLogWarnings, untrustedLogProblems } from './inputs/trust.js';
 import { Logger, type LoggerOptions } from './logging.js';
 import type { AttemptSnapshot, MatcherCounters } from './matcher/matcher.js';
 import { Pipeline } from './pipeline.js';
@@ -107,6 +107,13 @@ export interface DaemonStatus {
 const EXPIRY_GRACE_MS = 1000;
 
 /**
+ * While hits keep coming (a backlog read after a restart, or live traffic) their own times drive expiry:
+ * the clock expires knocks only once no hit came for this long. Otherwise a sequence in a backlog logged an
+ * hour ago would be timed out by the clock between two reads, although its knocks were seconds apart.
+ */
+const HIT_FLOW_IDLE_MS = 2000;
+
+/**
  * Housekeeping (node-cron, wall-clock based): save input positions, run stops whose time has come
  * while their monotonic timers still wait (suspend, forward clock step), expire stale knocks.
  */
@@ -143,6 +150,8 @@ export class Daemon {
   private localAddresses: ReadonlySet<string> = new Set();
   /** Id of the input whose hit is being handled (its position is saved before an open runs commands). */
   private hitInput = '';
+  /** Clock time of the last hit handled (see HIT_FLOW_IDLE_MS). */
+  private lastHitAt = 0;
   private readonly sink: HitSink = (hit) => this.hit(hit);
   private deadlineTimer: NodeJS.Timeout | null = null;
   private deadlineDue = Infinity;
@@ -302,6 +311,7 @@ export class Daemon {
     if (this.flags.ipv4Only && hit.src.includes(':')) return;
     if (this.logger.debugging) this.logger.debugHit(hit);
     this.hitInput = hit.input;
+    this.lastHitAt = this.clock.now();
     this.pipeline.hit(hit);
     // The armed timer stays right unless this hit may have added an earlier deadline (per line, this
     // comparison is all it costs).
@@ -356,18 +366,26 @@ export class Daemon {
     if (next === null || next >= this.deadlineDue) return;
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     this.deadlineDue = next;
+    const now = this.clock.now();
+    const due = Math.max(next + EXPIRY_GRACE_MS, this.lastHitAt + HIT_FLOW_IDLE_MS);
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
       this.deadlineDue = Infinity;
-      this.pipeline.matcher.expire(this.clock.now() - EXPIRY_GRACE_MS);
+      this.expireByClock();
       this.armDeadline();
-    }, Math.max(0, next + EXPIRY_GRACE_MS - this.clock.now()));
+    }, clampDelay(due - now));
+  }
+
+  /** Expires knocks by the clock, unless hits are still flowing (then their own times do it). */
+  private expireByClock(): void {
+    const now = this.clock.now();
+    if (now - this.lastHitAt >= HIT_FLOW_IDLE_MS) this.pipeline.matcher.expire(now - EXPIRY_GRACE_MS);
   }
 
   private houseKeep(): void {
     for (const input of this.inputs) input.persist?.();
     this.pipeline.actions.reconcile();
-    this.pipeline.matcher.expire(this.clock.now() - EXPIRY_GRACE_MS);
+    this.expireByClock();
     this.armDeadline();
   }
 
@@ -389,7 +407,14 @@ export class Daemon {
    * log file is re-opened either way (logrotate). Reloads run one at a time.
    */
   reload(): Promise<boolean> {
-    this.reloading = this.reloading.then(() => this.reloadNow());
+    this.reloading = this.reloading
+      .then(() => this.reloadNow())
+      .catch((error: unknown) => {
+        // Never fatal: whatever failed, the daemon goes on with what it has.
+        this.counters.failedReloads++;
+        this.logger.error(`error: reload failed: ${(error as Error).message}`);
+        return false;
+      });
     return this.reloading;
   }
 
@@ -398,8 +423,11 @@ export class Daemon {
     const path = this.flags.configPath;
     this.logger.log(`re-reading config file: ${path}`);
     let loaded: Config;
+    let next: InputSet;
     try {
       loaded = loadUsableConfig(path);
+      // Built before anything changes: an input the new config cannot have leaves the daemon as it was.
+      next = this.createInputs(this.keepRestartOnlyOptions(loaded, false));
     } catch (error) {
       this.logger.reopen();
       this.counters.failedReloads++;
@@ -407,12 +435,12 @@ export class Daemon {
       return false;
     }
     this.logger.reopen(loggerOptions(this.flags, loaded, {}));
-    const config = this.keepRestartOnlyOptions(loaded);
+    const config = this.keepRestartOnlyOptions(loaded, true);
     this.config = config;
     this.shortestTimeoutMs = shortestTimeout(config);
     for (const warning of config.warnings) this.logger.error(`warning: ${formatDiagnostic(warning)}`);
     this.pipeline.reload(config);
-    await this.reconcileInputs(config);
+    await this.reconcileInputs(config, next);
     this.doorsChanged();
     this.armDeadline();
     this.counters.reloads++;
@@ -421,23 +449,22 @@ export class Daemon {
   }
 
   /** A reload cannot move the state directory, switch modes, resize the matcher or move the pid file. */
-  private keepRestartOnlyOptions(config: Config): Config {
+  private keepRestartOnlyOptions(config: Config, say: boolean): Config {
     const options = { ...config.options };
     for (const [key, directive] of RESTART_ONLY) {
       const running = this.config.options[key];
       if (options[key] === running) continue;
-      this.warn(`${where(config.optionsAt[key])}${directive} changed; knocktail keeps ${JSON.stringify(running)} until it is restarted`);
+      if (say) this.warn(`${where(config.optionsAt[key])}${directive} changed; knocktail keeps ${JSON.stringify(running)} until it is restarted`);
       Object.assign(options, { [key]: running });
     }
     return { ...config, options };
   }
 
   /** Keeps the inputs the new config still defines the same way, stops the others and starts the new ones. */
-  private async reconcileInputs(config: Config): Promise<void> {
+  private async reconcileInputs(config: Config, next: InputSet): Promise<void> {
     const definition = inputDefinition(config);
     const unchanged = definition === this.inputDefinition;
     this.inputDefinition = definition;
-    const next = this.createInputs(config);
     const running = new Map(this.inputs.map((input) => [input.id, input]));
     const kept: Input[] = [];
     const added: Input[] = [];
@@ -487,6 +514,8 @@ export class Daemon {
 
   private async shutDown(runOnStop: boolean): Promise<void> {
     this.state = 'stopping';
+    // A reload under way finishes first, so every input it started is in the list stopped below.
+    await this.reloading;
     this.housekeeping?.destroy();
     this.housekeeping = null;
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
@@ -568,6 +597,7 @@ function loadUsableConfig(path: string): Config {
   inputDefinition(config);
   const problems = untrustedLogProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
+  config.warnings.push(...uncertainLogWarnings(config));
   return config;
 }
 
@@ -734,4 +764,9 @@ class ControlServer {
     this.server.close();
     rmSync(this.path, { force: true });
   }
+}
+
+/** setTimeout delays above about 24.8 days overflow to 1 ms: wait at most that long and check again. */
+function clampDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), 2 ** 31 - 1);
 }

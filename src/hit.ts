@@ -30,7 +30,10 @@ export const TCP_FLAG_NAMES: ReadonlyArray<readonly [name: string, bit: number]>
 const FLAG_BIT_BY_NAME = new Map<string, number>(TCP_FLAG_NAMES);
 
 export interface KnockHit {
-  /** Event time in ms since the Unix epoch: from the log line or the packet header, not arrival. */
+  /**
+   * Event time in ms since the Unix epoch, from the log line or the packet header (a whole-second log stamp
+   * read within its second is refined with the arrival time).
+   */
   time: number;
   /** Source address, canonical text (IPv4 dotted quad, IPv6 RFC 5952). */
   src: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalIp, canonicalIpv4, canonicalIpv6, cidrContains, ipv6FromBytes, parseCidr } from '../src/address.js';
+import { canonicalIp, canonicalIpv4, canonicalIpv6, cidrContains, cidrSetMatcher, ipv6FromBytes, parseCidr } from '../src/address.js';
 
 describe('canonicalIpv4', () => {
   it('accepts dotted quads', () => {
@@ -80,5 +80,14 @@ describe('CIDR', () => {
     assert.equal(cidrContains(parseCidr('0.0.0.0/0'), '203.0.113.9'), true);
     assert.equal(cidrContains(parseCidr('2001:db8:8000::/33'), '2001:db8:8000::1'), true);
     assert.equal(cidrContains(parseCidr('2001:db8:8000::/33'), '2001:db8:7fff::1'), false);
+  });
+  it('matches a set of ranges of both families, also when the same address is asked again', () => {
+    const allowed = cidrSetMatcher(['192.0.2.0/24', '10.0.0.0/8', '2001:db8::/32'].map(parseCidr));
+    const cases: Array<[string, boolean]> = [
+      ['192.0.2.9', true], ['192.0.2.9', true], ['192.0.3.9', false], ['10.255.0.1', true], ['2001:db8:1::7', true],
+      ['2001:db9::7', false], ['2001:db9::7', false], ['192.0.2.9', true], ['::ffff:192.0.2.9', false],
+    ];
+    for (const [ip, expected] of cases) assert.equal(allowed(ip), expected, ip);
+    assert.equal(cidrSetMatcher([])('192.0.2.9'), false);
   });
 });

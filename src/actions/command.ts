@@ -22,8 +22,6 @@ const PLACEHOLDER_PATTERN = /%(IP|DOOR|TIMEOUT)%/g;
 
 /** Canonical address text only: digits, hex letters, dots and colons. */
 const SAFE_IP = /^[0-9a-f.:]{2,39}$/;
-/** The door-name check config load applies to doors whose commands use %DOOR%. */
-export const SAFE_DOOR_NAME = /^[A-Za-z0-9_.@+-]+$/;
 
 export class CommandTemplate {
   private readonly parts: Array<string | Placeholder> = [];
@@ -35,11 +33,6 @@ export class CommandTemplate {
       last = match.index! + match[0].length;
     }
     this.parts.push(text.slice(last));
-  }
-
-  /** Whether the template uses a placeholder (config load checks %DOOR% against SAFE_DOOR_NAME). */
-  uses(placeholder: Placeholder): boolean {
-    return this.parts.includes(placeholder);
   }
 
   /** The command with placeholders replaced; throws if a value is not in its safe form (never reaches a shell). */
@@ -70,7 +63,7 @@ function assertSafe(values: CommandValues): void {
   if (!Number.isSafeInteger(values.timeout) || values.timeout < 0) throw new Error(`refusing to run a command with timeout ${values.timeout}`);
 }
 
-/** Environment variables that carry the same values (the door name only when it is shell-safe). */
+/** Environment variables that carry the same values. */
 export function commandEnvironment(values: CommandValues): Record<string, string> {
   assertSafe(values);
   return {

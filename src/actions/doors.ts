@@ -55,12 +55,14 @@ interface Armed {
   timer: Timer | null;
   /** Latest time an extension asked for (0 = none). */
   extendedUntil: number;
+  /** closeAll() came while the start command ran: the stop runs as soon as the start has finished. */
+  closeWhenStarted: boolean;
 }
 
 export class DoorActions {
   private commands = new Map<DoorConfig, DoorCommands>();
   private readonly armed = new Map<string, Armed>();
-  /** knockerKey(door, ip) → ids of its pending stops. */
+  /** knockerKey(door, section, ip) → ids of its pending stops. */
   private readonly byKnocker = new Map<string, Set<string>>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly runningCommands = new Set<RunningCommand>();
@@ -89,7 +91,7 @@ export class DoorActions {
     const stop = v6 ? commands.stop.v6 : commands.stop.v4;
     const now = this.options.clock.now();
     if (stop !== null && door.onReopen === 'extend') {
-      const pendingId = this.byKnocker.get(knockerKey(door.name, ip))?.values().next().value;
+      const pendingId = this.byKnocker.get(knockerKey(door.name, door.at.line, ip))?.values().next().value;
       if (pendingId !== undefined) {
         this.extend(this.armed.get(pendingId)!, now + door.cmdTimeout * 1000);
         return;
@@ -107,12 +109,14 @@ export class DoorActions {
         pending = {
           id: randomUUID(),
           door: door.name,
+          section: door.at.line,
           ip,
           command: stop.expand(stopValues),
           env: commandEnvironment(stopValues),
           // Provisional: if we die while the start command runs, the stop still comes.
           due: now + limitMs + door.cmdTimeout * 1000,
           openedAt: now,
+          limitMs,
         };
         try {
           this.options.store.save(pending);
@@ -134,16 +138,21 @@ export class DoorActions {
     emit({ type: 'exit', time: clock.now(), door: door.name, ip, action: 'start', command, result });
     if (pending === null) return;
     const entry = this.armed.get(pending.id);
-    if (entry === undefined) return; // ran already (CloseOnExit) while the start command was running
+    if (entry === undefined) return;
+    // Never before the start has finished: a stop racing its start would leave the rule in place.
+    if (entry.closeWhenStarted) {
+      this.fire(pending.id);
+      return;
+    }
     // knockd: the stop runs Cmd_Timeout after the start command *finished*; an extension may ask for later.
     this.reschedule(entry, Math.max(clock.now() + door.cmdTimeout * 1000, entry.extendedUntil));
   }
 
   /** Remembers a pending stop (not yet armed) under its door and knocker. */
   private index(stop: PendingStop): Armed {
-    const entry: Armed = { stop, timer: null, extendedUntil: 0 };
+    const entry: Armed = { stop, timer: null, extendedUntil: 0, closeWhenStarted: false };
     this.armed.set(stop.id, entry);
-    const key = knockerKey(stop.door, stop.ip);
+    const key = knockerKey(stop.door, stop.section, stop.ip);
     let ids = this.byKnocker.get(key);
     if (ids === undefined) this.byKnocker.set(key, (ids = new Set()));
     ids.add(stop.id);
@@ -193,7 +202,7 @@ export class DoorActions {
     const now = clock.now();
     emit({ type: 'stop', time: now, door: stop.door, ip: stop.ip, command: stop.command, lateMs: Math.max(0, now - stop.due) });
     if (stop.command !== '') {
-      const result = await this.run({ door: stop.door, ip: stop.ip, action: 'stop', command: stop.command, since: now }, stop.env, this.commandLimit * 1000);
+      const result = await this.run({ door: stop.door, ip: stop.ip, action: 'stop', command: stop.command, since: now }, stop.env, stop.limitMs);
       emit({ type: 'exit', time: clock.now(), door: stop.door, ip: stop.ip, action: 'stop', command: stop.command, result });
     }
     // Deleted only after it ran: a crash in between runs it again at the next start (at least once).
@@ -202,7 +211,7 @@ export class DoorActions {
 
   private forget(stop: PendingStop): void {
     this.armed.delete(stop.id);
-    const key = knockerKey(stop.door, stop.ip);
+    const key = knockerKey(stop.door, stop.section, stop.ip);
     const ids = this.byKnocker.get(key);
     ids?.delete(stop.id);
     if (ids?.size === 0) this.byKnocker.delete(key);
@@ -252,7 +261,10 @@ export class DoorActions {
 
   /** Runs every pending stop now (CloseOnExit); settled() tells when they are done. */
   closeAll(): void {
-    for (const id of [...this.armed.keys()]) this.fire(id);
+    for (const [id, entry] of [...this.armed]) {
+      if (entry.timer === null) entry.closeWhenStarted = true; // its start command is still running
+      else this.fire(id);
+    }
   }
 
   /** Disarms every timer without running anything (daemon exit: the store keeps the stops for the next start). */
@@ -282,6 +294,6 @@ export class DoorActions {
   }
 }
 
-function knockerKey(door: string, ip: string): string {
-  return `${door}\0${ip}`;
+function knockerKey(door: string, section: number, ip: string): string {
+  return `${door}\0${section}\0${ip}`;
 }

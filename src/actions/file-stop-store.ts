@@ -155,7 +155,7 @@ function parseRecord(line: string): JournalRecord | string {
   for (const field of ['id', 'door', 'ip', 'command'] as const) {
     if (typeof stop[field] !== 'string') return `bad ${field}`;
   }
-  for (const field of ['due', 'openedAt'] as const) {
+  for (const field of ['due', 'openedAt', 'section', 'limitMs'] as const) {
     if (typeof stop[field] !== 'number' || !Number.isFinite(stop[field])) return `bad ${field}`;
   }
   if (!isObject(stop.env) || !Object.values(stop.env).every((v) => typeof v === 'string')) return 'bad env';
@@ -167,8 +167,10 @@ function parseRecord(line: string): JournalRecord | string {
       ip: stop.ip as string,
       command: stop.command as string,
       env: { ...(stop.env as Record<string, string>) },
+      section: stop.section as number,
       due: stop.due as number,
       openedAt: stop.openedAt as number,
+      limitMs: stop.limitMs as number,
     },
   };
 }

@@ -9,6 +9,8 @@ export interface PendingStop {
   id: string;
   /** Door name (the door may be gone from the config by the time the stop runs). */
   door: string;
+  /** Line of the door's section header: tells apart doors that share a name (knockd allows that). */
+  section: number;
   ip: string;
   /** Expanded stop command; '' runs nothing (knockd logs it anyway). */
   command: string;
@@ -18,6 +20,8 @@ export interface PendingStop {
   due: number;
   /** When the door opened. */
   openedAt: number;
+  /** How long the stop command may run, ms (the door's Command_Limit, else CommandLimit; 0 = no limit). */
+  limitMs: number;
 }
 
 export interface StopStore {

@@ -2,7 +2,7 @@
 import { explainConfig } from '../config/explain.js';
 import { type Diagnostic, ConfigError, formatDiagnostic } from '../config/types.js';
 import { FormatRegistry } from '../formats/registry.js';
-import { untrustedLogProblems } from '../inputs/trust.js';
+import { uncertainLogWarnings, untrustedLogProblems } from '../inputs/trust.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseCommandLine } from './common.js';
 
 export const USAGE = `usage: knocktail check-config [-c FILE]
@@ -39,6 +39,7 @@ export async function run(argv: string[]): Promise<number> {
     problems.push(...error.diagnostics);
   }
   problems.push(...untrustedLogProblems(config));
+  config.warnings.push(...uncertainLogWarnings(config));
   process.stdout.write(explainConfig(config));
   if (problems.length > 0) {
     process.stderr.write(`${problems.map(formatDiagnostic).join('\n')}\n${path}: ${problems.length} error${problems.length === 1 ? '' : 's'}\n`);

@@ -114,16 +114,26 @@ function yesNo(value: string): boolean {
   throw new InvalidValue(`expected yes or no, got "${value}"`, 'write yes or no (true/false, on/off and 1/0 work too)');
 }
 
-function wholeNumber(value: string, min: number, unit: string): number {
+function wholeNumber(value: string, min: number, max: number, unit: string): number {
   const number = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(number) || number < min) {
-    throw new InvalidValue(`expected a whole number of ${unit}${min > 0 ? ` (at least ${min})` : ''}, got "${value}"`, 'write a plain decimal number');
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw new InvalidValue(
+      `expected a whole number of ${unit} from ${min} to ${max}, got "${value}"`,
+      number > max ? `${max} is the most knocktail accepts here` : 'write a plain decimal number',
+    );
   }
   return number;
 }
 
+/** Upper bounds that keep every value usable by timers and buffers (setTimeout holds about 24.8 days). */
+const MAX_TIMER_SECONDS = 2_147_483;
+const MAX_DOOR_OPEN_SECONDS = 366 * 86_400;
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
+const MAX_SOURCES = 10_000_000;
+
+/** Seconds a timer or command limit can wait. */
 function seconds(value: string): number {
-  return wholeNumber(value, 0, 'seconds');
+  return wholeNumber(value, 0, MAX_TIMER_SECONDS, 'seconds');
 }
 
 function oneOf<T extends string>(value: string, choices: readonly T[]): T {
@@ -187,7 +197,7 @@ const DOOR_DIRECTIVES: DoorDirective[] = [
   { name: 'TCPFlags', accumulates: true, apply: (door, value) => { door.tcpFlags = mergeFlagRules(door.tcpFlags, parseTcpFlags(value)); } },
   { name: 'Start_Command', aliases: ['Command'], apply: (door, value) => { door.startCommand = value; } },
   { name: 'Start_Command_6', aliases: ['Command_6'], apply: (door, value) => { door.startCommand6 = value; } },
-  { name: 'Cmd_Timeout', apply: (door, value) => { door.cmdTimeout = seconds(value); } },
+  { name: 'Cmd_Timeout', apply: (door, value) => { door.cmdTimeout = wholeNumber(value, 0, MAX_DOOR_OPEN_SECONDS, 'seconds'); } },
   { name: 'Stop_Command', apply: (door, value) => { door.stopCommand = value; } },
   { name: 'Stop_Command_6', apply: (door, value) => { door.stopCommand6 = value; } },
   { name: 'Target', apply: (door, value) => { door.target = target(value); } },
@@ -244,9 +254,9 @@ const OPTION_DIRECTIVES: OptionDirective[] = [
     },
   },
   { name: 'StateDir', property: 'stateDir', apply: (options, value, context) => { options.stateDir = path(value, context); } },
-  { name: 'MaxSources', property: 'maxSources', apply: (options, value) => { options.maxSources = wholeNumber(value, 1, 'sources'); } },
+  { name: 'MaxSources', property: 'maxSources', apply: (options, value) => { options.maxSources = wholeNumber(value, 1, MAX_SOURCES, 'sources'); } },
   { name: 'CommandLimit', property: 'commandLimit', apply: (options, value) => { options.commandLimit = seconds(value); } },
-  { name: 'MaxLineLength', property: 'maxLineLength', apply: (options, value) => { options.maxLineLength = wholeNumber(value, 256, 'bytes'); } },
+  { name: 'MaxLineLength', property: 'maxLineLength', apply: (options, value) => { options.maxLineLength = wholeNumber(value, 256, MAX_LINE_BYTES, 'bytes'); } },
   { name: 'AllowForgeableLog', property: 'allowForgeableLog', apply: (options, value) => { options.allowForgeableLog = yesNo(value); } },
   { name: 'OnStart', property: 'onStartCommand', apply: (options, value) => { options.onStartCommand = value; } },
   { name: 'OnStop', property: 'onStopCommand', apply: (options, value) => { options.onStopCommand = value; } },

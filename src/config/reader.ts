@@ -141,7 +141,8 @@ function readField(physical: string[], index: number, block: LogFormatBlock, rep
       break;
     }
     const more = fieldText(physical[next]!);
-    value += more.text;
+    // In a free-spacing (?x) pattern a line break is blank space and ends a # comment, as the layout shows.
+    value += /^\(\?[a-z]*x/i.test(value) ? `\n${more.text}` : more.text;
     continues = more.continues;
     last = next;
   }

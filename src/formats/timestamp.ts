@@ -45,6 +45,8 @@ export class TimestampParser {
       ms = this.syslog(text, ref);
     } else {
       ms = parseNumberStamp(text, ref);
+      // Hundreds of digits make Infinity: no time at all, not one that expires every knock.
+      if (!Number.isFinite(ms)) return NaN;
       if (!Number.isNaN(ms)) {
         this.note(text.charCodeAt(0) === 64 /* @ */ || isEpochMicroseconds(text) ? 'epoch' : 'uptime');
         this.lastPrecision = 1e-3;

@@ -166,7 +166,7 @@ export class LogFollower {
       this.syncWatchers();
       this.scheduleWake();
     }, this.pollIntervalMs);
-    this.wake(false); // at once: the status is right when start() resolves, and a catch-up begins (within the budget)
+    this.wake(); // at once: the status is right when start() resolves, and a catch-up begins (within the budget)
   }
 
   /** Drains what is readable, persists the cursor and releases fds, watchers and timers. */
@@ -224,26 +224,23 @@ export class LogFollower {
   private scheduleWake(): void {
     if (this.wakeScheduled || this.state !== 'running') return;
     this.wakeScheduled = true;
-    setImmediate(() => this.wake(false));
+    setImmediate(() => this.wake());
   }
 
   /** Notices what the path names now, then reads: old files to their end first, the current file up to its size before that. */
-  private wake(final: boolean): void {
+  private wake(): void {
     this.wakeScheduled = false;
-    if (this.state !== 'running' && !final) return;
+    if (this.state !== 'running') return;
     this.inWake = true;
-    this.budget = final ? Infinity : WAKE_BUDGET_BYTES;
+    this.budget = WAKE_BUDGET_BYTES;
     try {
-      let more: boolean;
-      do {
-        this.followPath();
-        const current = this.current;
-        // The last drain reads the current file to its end; the cursor keeps the old files' offsets anyway.
-        const currentLimit = current && !final ? fstatSync(current.fd).size : Infinity;
-        more = false;
-        for (const old of this.retiring) more ||= this.drain(old, Infinity);
-        if (current && !more) more = this.drain(current, currentLimit);
-      } while (more && final); // only a copy found after a truncation makes the last drain go round again
+      this.followPath();
+      const current = this.current;
+      // Up to the size seen now: what the writer adds meanwhile waits for the next wake-up, after the old files.
+      const currentLimit = current ? fstatSync(current.fd).size : 0;
+      let more = false;
+      for (const old of this.retiring) more ||= this.drain(old, Infinity);
+      if (current && !more) more = this.drain(current, currentLimit);
       this.closeQuietOldFiles(Date.now());
       if (more) this.scheduleWake();
       this.lastProblem = null;

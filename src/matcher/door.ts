@@ -1,7 +1,7 @@
 /**
  * A door as the matcher uses it: the config plus everything a hit is tested against, computed once.
  */
-import { cidrContains } from '../address.js';
+import { cidrSetMatcher } from '../address.js';
 import { formatSequence } from '../config/sequence.js';
 import type { DoorConfig, KnockStep } from '../config/types.js';
 import type { KnockHit, Protocol } from '../hit.js';
@@ -39,7 +39,7 @@ export class Door {
     const target = config.target;
     this.acceptsDestination = target !== null ? (dst) => dst === target : (isLocal ?? (() => true));
     const allowed = config.allowFrom;
-    this.allowsSource = allowed.length === 0 ? () => true : (src) => allowed.some((cidr) => cidrContains(cidr, src));
+    this.allowsSource = allowed.length === 0 ? () => true : cidrSetMatcher(allowed);
     this.flagsSet = config.tcpFlags.set;
     this.flagsClear = config.tcpFlags.clear;
   }

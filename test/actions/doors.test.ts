@@ -115,7 +115,7 @@ describe('DoorActions', () => {
 
   it('re-arms stored stops: overdue ones run at once and say how late, later ones at their time', async () => {
     const { clock, store, actions, events, runner, advance } = setup([]);
-    const base = { ip: '10.66.0.2', env: {}, openedAt: 0 };
+    const base = { ip: '10.66.0.2', env: {}, openedAt: 0, section: 1, limitMs: 60_000 };
     store.save({ ...base, id: 'a', door: 'gone', command: 'close-late', due: clock.now() - 5_000 });
     store.save({ ...base, id: 'b', door: 'oc', command: 'close-later', due: clock.now() + 5_000 });
     assert.equal(actions.restore().length, 2);
@@ -139,6 +139,71 @@ describe('DoorActions', () => {
     assert.deepEqual(runner.commands.slice(2).sort(), ['close 10.66.0.2', 'close 10.66.0.3']);
     assert.deepEqual(store.load(), []);
     assert.deepEqual(actions.pending(), []);
+  });
+
+  it('closeAll while a start command still runs: its stop runs after it, never before (the rule would stay)', async () => {
+    const d = door();
+    const clock = new VirtualClock(1_000_000);
+    const store = new MemoryStopStore();
+    const order: string[] = [];
+    let finishStart: () => void = () => undefined;
+    const runner: CommandRunner = {
+      run: (command) => {
+        order.push(`begin ${command}`);
+        if (!command.startsWith('open')) return Promise.resolve(ok);
+        return new Promise((resolve) => {
+          finishStart = () => {
+            order.push(`end ${command}`);
+            resolve(ok);
+          };
+        });
+      },
+    };
+    const actions = new DoorActions([d], { clock, runner, store, emit: () => undefined, commandLimit: 60 });
+    actions.open(d, '192.0.2.7');
+    await new Promise((r) => setImmediate(r));
+    actions.closeAll();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(order, ['begin open 192.0.2.7'], 'no stop while the start runs');
+    finishStart();
+    await actions.settled();
+    assert.deepEqual(order, ['begin open 192.0.2.7', 'end open 192.0.2.7', 'begin close 192.0.2.7']);
+    assert.deepEqual(store.load(), []);
+  });
+
+  it('keeps two doors that share a name apart (knockd allows it): each runs its own start', async () => {
+    const first = door({ name: 'web', at: { file: 'k.conf', line: 3 }, startCommand: 'open-a %IP%', stopCommand: 'close-a %IP%' });
+    const second = door({ name: 'web', at: { file: 'k.conf', line: 9 }, startCommand: 'open-b %IP%', stopCommand: 'close-b %IP%' });
+    const { actions, runner, advance } = setup([first, second]);
+    actions.open(first, '192.0.2.7');
+    actions.open(second, '192.0.2.7');
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['open-a 192.0.2.7', 'open-b 192.0.2.7']);
+    await advance(10_000);
+    assert.deepEqual(runner.commands.slice(2).sort(), ['close-a 192.0.2.7', 'close-b 192.0.2.7']);
+  });
+
+  it("gives the stop command the door's Command_Limit, also after a restart", async () => {
+    const limits: number[] = [];
+    const clock = new VirtualClock(1_000_000);
+    const store = new MemoryStopStore();
+    const runner: CommandRunner = {
+      run: (_command, _env, limitMs) => {
+        limits.push(limitMs);
+        return Promise.resolve(ok);
+      },
+    };
+    const d = door({ commandLimit: 300 });
+    const actions = new DoorActions([d], { clock, runner, store, emit: () => undefined, commandLimit: 60 });
+    actions.open(d, '192.0.2.7');
+    await actions.settled();
+    assert.equal(store.load()[0]!.limitMs, 300_000);
+    // A new process: same store, fresh clock and action layer.
+    const later = new VirtualClock(clock.now());
+    const restarted = new DoorActions([], { clock: later, runner, store, emit: () => undefined, commandLimit: 60 });
+    restarted.restore();
+    await later.advanceTo(later.now() + 10_000, () => restarted.settled());
+    assert.deepEqual(limits, [300_000, 300_000]);
   });
 
   it('never runs a command for a non-canonical address', async () => {
@@ -243,7 +308,7 @@ describe('DoorActions', () => {
   it('extends a stop restored from the store instead of opening again', async () => {
     const d = door();
     const { clock, store, actions, runner } = setup([d]);
-    store.save({ id: 'kept', door: 'oc', ip: '10.66.0.2', command: 'close 10.66.0.2', env: {}, due: clock.now() + 3_000, openedAt: clock.now() - 7_000 });
+    store.save({ id: 'kept', door: 'oc', section: 1, ip: '10.66.0.2', command: 'close 10.66.0.2', env: {}, due: clock.now() + 3_000, openedAt: clock.now() - 7_000, limitMs: 60_000 });
     actions.restore();
     actions.open(d, '10.66.0.2');
     await actions.settled();

@@ -7,7 +7,7 @@ import type { PendingStop } from '../../src/actions/stop-store.js';
 import { tempDir } from '../helpers.js';
 
 function stop(id: string, due = 1_000_000): PendingStop {
-  return { id, door: 'oc', ip: '10.66.0.2', command: `close ${id}`, env: { KNOCK_IP: '10.66.0.2' }, due, openedAt: due - 10_000 };
+  return { id, door: 'oc', section: 3, ip: '10.66.0.2', command: `close ${id}`, env: { KNOCK_IP: '10.66.0.2' }, due, openedAt: due - 10_000, limitMs: 60_000 };
 }
 
 function open(dir: string): { store: FileStopStore; problems: string[] } {

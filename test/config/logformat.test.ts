@@ -78,6 +78,11 @@ test('an escaped trailing blank is kept; an even number of trailing backslashes 
   });
 });
 
+test('in a free-spacing (?x) pattern the lines stay apart, so a # comment ends with its line', () => {
+  const block = parse(['<logformat f>', 'required = (?x) SRC=(?<ipclient>\\S+) # the source \\', '  [ ] DPT=(?<port>\\d+)', '</logformat>'].join('\n')).logFormats[0]!;
+  assert.equal(block.fields.required!.pattern, '(?x) SRC=(?<ipclient>\\S+) # the source \n[ ] DPT=(?<port>\\d+)');
+});
+
 test('continuation works in CRLF files', () => {
   const block = parse('<logformat f>\r\nrequired = a\\\r\n  b\r\n</logformat>\r\n').logFormats[0]!;
   assert.equal(block.fields.required!.pattern, 'ab');

@@ -194,8 +194,21 @@ test('Seq_Timeout / Cmd_Timeout / Command_Limit: negatives and words are errors 
     ['seq_timeout', ''],
   ] as const) {
     const p = doorProblem(`${key} = ${value}`);
-    assert.match(p.message, new RegExp(`expected a whole number of seconds, got "${value.replace('.', '\\.')}"`), `${key} = ${value}`);
+    assert.match(p.message, new RegExp(`expected a whole number of seconds from 0 to \\d+, got "${value.replace('.', '\\.')}"`), `${key} = ${value}`);
   }
+});
+
+test('numbers too large for timers and buffers are errors with the bound (they would overflow setTimeout)', () => {
+  for (const [line, bound] of [
+    ['seq_timeout = 2147484', '2147483'],
+    ['command_limit = 99999999', '2147483'],
+    ['cmd_timeout = 9999999999999', '31622400'],
+  ] as const) {
+    const p = doorProblem(line);
+    assert.match(p.message, new RegExp(`from 0 to ${bound}, got`), line);
+    assert.equal(p.hint, `${bound} is the most knocktail accepts here`);
+  }
+  assert.equal(doorProblem('cmd_timeout = 31622401').hint, '31622400 is the most knocktail accepts here');
 });
 
 test('Seq_Timeout 0: a multi-step door warns it can never open; a one-step door does not', () => {
@@ -413,8 +426,9 @@ test('relative paths resolve against the config file directory, not the working 
 
 test('option values are validated', () => {
   const cases: Array<[string, RegExp]> = [
-    ['MaxSources = 0', /^MaxSources: expected a whole number of sources \(at least 1\), got "0"/],
-    ['MaxLineLength = 255', /^MaxLineLength: expected a whole number of bytes \(at least 256\)/],
+    ['MaxSources = 0', /^MaxSources: expected a whole number of sources from 1 to 10000000, got "0"/],
+    ['MaxLineLength = 255', /^MaxLineLength: expected a whole number of bytes from 256 to 16777216/],
+    ['MaxLineLength = 10000000000', /from 256 to 16777216, got "10000000000"/],
     ['CommandLimit = -1', /^CommandLimit: expected a whole number of seconds/],
     ['MaxSources = 1e5', /got "1e5"/],
     ['Mode = tail', /^Mode: expected file or pcap, got "tail"/],

@@ -103,7 +103,7 @@ describe('daemon: the state directory', () => {
     const s = scratch(recordingDoor('door', '7000'));
     mkdirSync(s.stateDir, { mode: 0o700 });
     const stop = (id: string, ip: string, due: number) =>
-      JSON.stringify({ save: { id, door: 'door', ip, command: `echo "stop door ${ip}" >> ${s.commands}`, env: {}, due, openedAt: due - 10_000 } });
+      JSON.stringify({ save: { id, door: 'door', section: 1, ip, command: `echo "stop door ${ip}" >> ${s.commands}`, env: {}, due, openedAt: due - 10_000, limitMs: 60_000 } });
     const file = join(s.stateDir, STOPS_FILE);
     const damaged = [
       stop('a', '192.0.2.20', Date.now() - 1000),

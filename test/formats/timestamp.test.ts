@@ -66,6 +66,13 @@ describe('TimestampParser', () => {
     assert.equal(p.parse('1763698576719457', ref), 1763698576719.457);
     assert.equal(p.lastForm, 'epoch');
   });
+  it('returns NaN for numbers too large to be a time (never Infinity)', () => {
+    const p = new TimestampParser();
+    assert.ok(Number.isNaN(p.parse(`[${'9'.repeat(400)}.5]`, ref)));
+    assert.ok(Number.isNaN(p.parse('9'.repeat(400), ref)));
+    assert.ok(Number.isNaN(p.parse(`@${'9'.repeat(400)}`, ref)));
+  });
+
   it('returns NaN for anything else', () => {
     const p = new TimestampParser();
     for (const bad of ['', 'Foo 21 04:16:16', 'Nov 32 04:16:16', 'Nov 21 24:16:16', 'Nov 21 04:16', '2026-13-21T04:16:16Z', '2026-11-21T04:16:16+25', 'x2026', '[abc]', '2026-11-21T04:16:16.+00:00']) {

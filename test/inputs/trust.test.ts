@@ -4,13 +4,13 @@ import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../../src/config/parse.js';
-import { isForgeableLog, untrustedLogProblems } from '../../src/inputs/trust.js';
+import { isForgeableLog, uncertainLogWarnings, untrustedLogProblems } from '../../src/inputs/trust.js';
 import { tempDir } from '../helpers.js';
 
 describe('isForgeableLog', () => {
   it('names the files syslog(3) writes for every user, rotated generations included', () => {
     for (const path of ['/var/log/syslog', '/var/log/messages', '/var/log/user.log', '/var/log/daemon.log', '/var/log/auth.log', '/var/log/debug',
-      '/var/log/ufw.log', '/var/log/syslog.1', '/var/log/messages.2.gz', '/var/log/syslog-20261121', '/srv/copy/syslog']) {
+      '/var/log/ufw.log', '/var/log/mail.log', '/var/log/cron.log', '/var/log/syslog.1', '/var/log/messages.2.gz', '/var/log/syslog-20261121', '/srv/copy/syslog']) {
       assert.equal(isForgeableLog(path), true, path);
     }
   });
@@ -47,5 +47,17 @@ describe('untrustedLogProblems', () => {
   it('accepts kern.log and the journal, and anything once AllowForgeableLog = yes', () => {
     assert.deepEqual(untrustedLogProblems(conf('  FirewallLog = /var/log/kern.log, journal')), []);
     assert.deepEqual(untrustedLogProblems(conf('  FirewallLog = /var/log/syslog\n  AllowForgeableLog = yes')), []);
+  });
+});
+
+describe('uncertainLogWarnings', () => {
+  const conf = (options: string) => parseConfigText(`[options]\n${options}\n[door]\n  sequence = 7000\n`, '/etc/knocktail.conf');
+
+  it('warns about a followed file it cannot place, and only about that one', () => {
+    const warnings = uncertainLogWarnings(conf('  FirewallLog = /var/log/kern.log, /var/log/ulog/syslogemu.log, journal, /srv/logs/fw-custom.txt, /var/log/kern.log.1'));
+    assert.deepEqual(warnings.map((w) => [w.at.line, w.message]), [
+      [2, '/srv/logs/fw-custom.txt: make sure only the kernel (or ulogd) writes this file: anyone who can put a line into it can knock'],
+    ]);
+    assert.match(warnings[0]!.hint!, /Trust model/);
   });
 });
