@@ -150,8 +150,8 @@ export class Daemon {
   private localAddresses: ReadonlySet<string> = new Set();
   /** Id of the input whose hit is being handled (its position is saved before an open runs commands). */
   private hitInput = '';
-  /** Clock time of the last hit handled (see HIT_FLOW_IDLE_MS). */
-  private lastHitAt = 0;
+  /** The clock expires no knock before this time: hits are flowing, or a backlog is read (HIT_FLOW_IDLE_MS). */
+  private clockExpiryHeldUntil = 0;
   private readonly sink: HitSink = (hit) => this.hit(hit);
   private deadlineTimer: NodeJS.Timeout | null = null;
   private deadlineDue = Infinity;
@@ -311,7 +311,7 @@ export class Daemon {
     if (this.flags.ipv4Only && hit.src.includes(':')) return;
     if (this.logger.debugging) this.logger.debugHit(hit);
     this.hitInput = hit.input;
-    this.lastHitAt = this.clock.now();
+    this.clockExpiryHeldUntil = this.clock.now() + HIT_FLOW_IDLE_MS;
     this.pipeline.hit(hit);
     // The armed timer stays right unless this hit may have added an earlier deadline (per line, this
     // comparison is all it costs).
@@ -367,7 +367,7 @@ export class Daemon {
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     this.deadlineDue = next;
     const now = this.clock.now();
-    const due = Math.max(next + EXPIRY_GRACE_MS, this.lastHitAt + HIT_FLOW_IDLE_MS);
+    const due = Math.max(next + EXPIRY_GRACE_MS, this.clockExpiryHeldUntil);
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
       this.deadlineDue = Infinity;
@@ -376,10 +376,15 @@ export class Daemon {
     }, clampDelay(due - now));
   }
 
-  /** Expires knocks by the clock, unless hits are still flowing (then their own times do it). */
+  /** Expires knocks by the clock, unless hits are still flowing or a backlog is being read (then their own times do it). */
   private expireByClock(): void {
     const now = this.clock.now();
-    if (now - this.lastHitAt >= HIT_FLOW_IDLE_MS) this.pipeline.matcher.expire(now - EXPIRY_GRACE_MS);
+    if (now < this.clockExpiryHeldUntil) return;
+    if (!this.inputs.every((input) => input.caughtUp?.() ?? true)) {
+      this.clockExpiryHeldUntil = now + HIT_FLOW_IDLE_MS;
+      return;
+    }
+    this.pipeline.matcher.expire(now - EXPIRY_GRACE_MS);
   }
 
   private houseKeep(): void {

@@ -23,4 +23,6 @@ export interface Input {
   status(): InputStatus;
   /** Saves its position now, where it has one (the daemon calls it periodically). */
   persist?(): void;
+  /** False while it still has a backlog to read (then the clock must not expire knocks its backlog may finish). */
+  caughtUp?(): boolean;
 }

@@ -74,6 +74,10 @@ export class LogFileInput implements Input {
     this.follower.persistCursor();
   }
 
+  caughtUp(): boolean {
+    return this.follower.status().lagBytes === 0;
+  }
+
   status(): InputStatus {
     return { id: this.id, kind: 'file', ...this.follower.status(), decoder: { ...this.options.decoder.counters } };
   }
