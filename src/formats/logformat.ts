@@ -9,7 +9,7 @@
  * All of that is resolved here, once; the per-line path only runs native regexes and validates values.
  */
 import { createRequire } from 'node:module';
-import { canonicalIp } from '../address.js';
+import { canonicalIp, detachedCopy } from '../address.js';
 import { type Diagnostic, type LogField, type LogFormatBlock, ConfigError, LOG_FIELDS } from '../config/types.js';
 import { type KnockHit, type Protocol, parseFlagWords } from '../hit.js';
 import { type TimeReference, TimestampParser } from './timestamp.js';
@@ -131,6 +131,9 @@ export class CompiledFormat {
   /** Whether lines carry their own time (else DecodeContext.fallbackTime is used). */
   readonly hasTime: boolean;
   private readonly hasFlags: boolean;
+  /** The last flag text parsed and its bits: most knocks carry the same words (`SYN `), so one compare replaces a parse. */
+  private lastFlagText = '';
+  private lastFlagBits: number | null = 0;
   /** Why the last decode() returned Outcome.Missed (test-format shows it); only set on that outcome. */
   missReason = '';
   /**
@@ -264,7 +267,7 @@ export class CompiledFormat {
   /**
    * Decodes one line. On Outcome.Matched, `result.hit` holds the hit. `watch` lets callers that only feed
    * a matcher skip the costly part (addresses, time) for ports no door uses; such lines count as Matched
-   * with `result.hit = null`.
+   * with `result.hit = null`. `portChecked`: the caller has already found a watched port after `portMarker`.
    */
   decode(
     line: string,
@@ -272,9 +275,10 @@ export class CompiledFormat {
     timestamps: TimestampParser,
     result: { hit: KnockHit | null },
     watch: PortWatch | null,
+    portChecked = false,
   ): Outcome {
     result.hit = null;
-    if (watch !== null && this.portMarker !== null && !mayCarryWatchedPort(line, this.portMarker, watch)) return Outcome.Skipped;
+    if (!portChecked && watch !== null && this.portMarker !== null && !mayCarryWatchedPort(line, this.portMarker, watch)) return Outcome.Skipped;
     const failed = this.capture(line);
     // The first regex (`required` when there is one) decides whether the line is this format's at all.
     if (failed > 0) return this.missed(`its ${this.probes[failed]!.key} regex does not match`);
@@ -299,7 +303,11 @@ export class CompiledFormat {
     if (proto === 'tcp' && this.hasFlags) {
       const text = this.valueAt(slot.flags);
       if (text !== undefined) {
-        flags = parseFlagWords(text);
+        if (text !== this.lastFlagText) {
+          this.lastFlagBits = parseFlagWords(text);
+          this.lastFlagText = detachedCopy(text);
+        }
+        flags = this.lastFlagBits;
         if (flags === null) return this.missed(`flags "${text}" has a word other than CWR ECE URG ACK PSH RST SYN FIN`);
       }
     }

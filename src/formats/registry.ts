@@ -144,7 +144,7 @@ export class LineDecoder {
         this.counters.lines++;
         this.counters.skipped++;
       } else {
-        const hit = this.decode(text.slice(start, text.charCodeAt(end - 1) === CARRIAGE_RETURN ? end - 1 : end), ctx);
+        const hit = this.decode(text.slice(start, text.charCodeAt(end - 1) === CARRIAGE_RETURN ? end - 1 : end), ctx, marker !== null);
         if (hit !== null) onHit(hit);
       }
       if (end === text.length) return index + 1;
@@ -152,12 +152,15 @@ export class LineDecoder {
     }
   }
 
-  /** The hit on this line, or null (foreign line, non-knock, malformed, or a port no door watches). */
-  decode(line: string, ctx: DecodeContext): KnockHit | null {
+  /**
+   * The hit on this line, or null (foreign line, non-knock, malformed, or a port no door watches).
+   * `portChecked`: the caller has already found a watched port after the format's port marker.
+   */
+  decode(line: string, ctx: DecodeContext, portChecked = false): KnockHit | null {
     this.counters.lines++;
     let skipped = false;
     for (const format of this.formats) {
-      const outcome = format.decode(line, ctx, this.timestamps, this.result, this.watch);
+      const outcome = format.decode(line, ctx, this.timestamps, this.result, this.watch, portChecked);
       if (outcome === Outcome.Ignored) continue;
       // Another format might still read a watched port from this line.
       if (outcome === Outcome.Skipped) {

@@ -24,10 +24,9 @@ export function sourceKey(ip: string): SourceKey {
   return v4 === null ? ip : v4;
 }
 
-/** The key to store for canonical address text: IPv6 text is copied off the log line it may be a slice of. */
-export function storedSourceKey(ip: string): SourceKey {
-  const v4 = ipv4Number(ip);
-  return v4 === null ? detachedCopy(ip) : v4;
+/** The key to store, from a lookup key: IPv6 text is copied off the log line it may be a slice of. */
+export function storedSourceKey(key: SourceKey): SourceKey {
+  return typeof key === 'number' ? key : detachedCopy(key);
 }
 
 /** The canonical text of a key. */

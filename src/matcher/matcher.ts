@@ -135,8 +135,9 @@ export class Matcher {
     const watchers = this.watchers.get(key);
     if (watchers === undefined || !anyAdmits(watchers, hit)) return;
     this.counters.visible++;
-    const first = this.sources.first(sourceKey(hit.src));
-    if (first === undefined || !this.continueKnocks(first, hit, key)) this.startKnocks(first !== undefined, hit, key);
+    const source = sourceKey(hit.src);
+    const first = this.sources.first(source);
+    if (first === undefined || !this.continueKnocks(first, hit, key)) this.startKnocks(first !== undefined, hit, key, source);
   }
 
   /** Expires attempts due by `now` (ms), emitting timeouts in deadline order. */
@@ -250,7 +251,7 @@ export class Matcher {
   }
 
   /** knockd §3.3 step 3: every door whose first step this is starts an attempt (a one-step door opens at once). */
-  private startKnocks(sourceKnown: boolean, hit: KnockHit, key: number): void {
+  private startKnocks(sourceKnown: boolean, hit: KnockHit, key: number, lookupKey: SourceKey): void {
     const doors = this.starters.get(key);
     if (doors === undefined) return;
     let stored = sourceKnown;
@@ -265,7 +266,7 @@ export class Matcher {
       }
       if (!stored) this.makeRoom(hit.time);
       stored = true;
-      source ??= storedSourceKey(hit.src);
+      source ??= storedSourceKey(lookupKey);
       const attempt = this.newAttempt(door, source, hit.time);
       this.sources.add(attempt);
       door.queue.push(attempt);

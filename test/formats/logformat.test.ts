@@ -100,6 +100,15 @@ describe('logformat blocks (Perl prototype form)', () => {
     assert.equal(hits[0]!.iface, null);
   });
 
+  it('judges repeated flag words the same each time (the last words parsed are remembered)', () => {
+    const decoder = new LineDecoder([new CompiledFormat(perl)]);
+    const line = (flags: string) =>
+      `2026-11-21T04:16:16Z vm kernel: KNOCK IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TTL=64 PROTO=TCP SPT=1000 DPT=7000 WINDOW=1 RES=0x00 ${flags}URGP=0`;
+    const flags = ['SYN ', 'SYN ', 'SYN XYZ ', 'SYN XYZ ', '', 'ACK SYN ', 'SYN '].map((words) => decoder.decode(line(words), ctx)?.flags ?? 'missed');
+    assert.deepEqual(flags, [TCP_SYN, TCP_SYN, 'missed', 'missed', 0, TCP_SYN | TCP_ACK, TCP_SYN]);
+    assert.equal(decoder.counters.missed, 2);
+  });
+
   it('uses the fallback time when the format has no time field', () => {
     const { time: _time, ...noTime } = perl.fields;
     const decoder = new LineDecoder([new CompiledFormat({ ...perl, fields: noTime })]);
