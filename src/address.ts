@@ -35,6 +35,10 @@ export function canonicalIpv4(text: string): string | null {
 
 /** The eight 16-bit groups of an IPv6 address, or null. Accepts `::`, an IPv4 tail and a `%zone` (dropped). */
 export function parseIpv6(input: string): number[] | null {
+  if (input.length === EXPANDED_IPV6_LENGTH) {
+    const groups = expandedIpv6Groups(input);
+    if (groups !== null) return groups;
+  }
   let text = input;
   const zone = text.indexOf('%');
   if (zone >= 0) text = text.slice(0, zone);
@@ -50,6 +54,25 @@ export function parseIpv6(input: string): number[] | null {
   const missing = 8 - headGroups.length - tailGroups.length;
   if (missing < 1) return null;
   return [...headGroups, ...new Array<number>(missing).fill(0), ...tailGroups];
+}
+
+/** `2001:0db8:0000:…:0001`: eight groups of four hex digits, as the kernel logs every IPv6 address. */
+const EXPANDED_IPV6_LENGTH = 39;
+
+/** The groups of a fully expanded address without splitting it (the form of every IPv6 knock line), else null. */
+function expandedIpv6Groups(text: string): number[] | null {
+  const groups = new Array<number>(8);
+  for (let g = 0; g < 8; g++) {
+    const at = g * 5;
+    if (g > 0 && text.charCodeAt(at - 1) !== 58 /* : */) return null;
+    const a = hexValue(text.charCodeAt(at));
+    const b = hexValue(text.charCodeAt(at + 1));
+    const c = hexValue(text.charCodeAt(at + 2));
+    const d = hexValue(text.charCodeAt(at + 3));
+    if ((a | b | c | d) < 0) return null;
+    groups[g] = (a << 12) | (b << 8) | (c << 4) | d;
+  }
+  return groups;
 }
 
 function parseGroups(text: string, mayEndWithIpv4: boolean): number[] | null {
@@ -110,7 +133,7 @@ export function formatIpv6(groups: ArrayLike<number>): string {
       i += bestLen - 1;
       continue;
     }
-    if (out !== '' && !out.endsWith(':')) out += ':';
+    if (i > 0 && i !== bestStart + bestLen) out += ':';
     out += groups[i]!.toString(16);
   }
   return out;

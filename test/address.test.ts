@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { canonicalIp, canonicalIpv4, canonicalIpv6, cidrContains, cidrSetMatcher, ipv6FromBytes, parseCidr } from '../src/address.js';
+import { random } from './random.js';
 
 describe('canonicalIpv4', () => {
   it('accepts dotted quads', () => {
@@ -37,6 +38,23 @@ describe('canonicalIpv6 (RFC 5952)', () => {
     for (const bad of ['1:2:3:4:5:6:7:8:9', '1::2::3', 'g::1', '12345::1', ':1', '1:', '1:2:3:4:5:6:7', '::1.2.3', '$(id)::1', '1:2:3:4:5:6:7::8']) {
       assert.equal(canonicalIpv6(bad), null, bad);
     }
+  });
+  it("reads the kernel's fully expanded form exactly as the general parser reads the same address", () => {
+    const next = random(6);
+    for (let n = 0; n < 2000; n++) {
+      // Zero groups are common, so runs of them (and the choice of which run to compress) get exercised.
+      const groups = Array.from({ length: 8 }, () => (next() < 0.4 ? 0 : Math.floor(next() * 65536)));
+      const bytes = new Uint8Array(groups.flatMap((g) => [g >> 8, g & 255]));
+      const expanded = groups.map((g) => g.toString(16).padStart(4, '0')).join(':');
+      const shouted = next() < 0.5 ? expanded.toUpperCase() : expanded;
+      assert.equal(canonicalIpv6(shouted), ipv6FromBytes(bytes, 0), shouted);
+      assert.equal(canonicalIpv6(groups.map((g) => g.toString(16)).join(':')), ipv6FromBytes(bytes, 0), expanded);
+      const at = Math.floor(next() * 39);
+      const broken = expanded.slice(0, at) + (expanded[at] === ':' ? '0' : 'g') + expanded.slice(at + 1);
+      assert.equal(canonicalIpv6(broken), null, broken);
+    }
+    assert.equal(canonicalIpv6('fe80:0000:0000:0000:0000:0000:0000:0001'), 'fe80::1');
+    assert.equal(canonicalIpv6('fe80::3491:8ff:fe52:dc1e%vks01234567890'), 'fe80::3491:8ff:fe52:dc1e'); // 39 characters, not expanded
   });
   it('agrees with bytes', () => {
     const bytes = new Uint8Array(16);

@@ -28,6 +28,9 @@ export class TimestampParser {
   private cachedKey = '';
   private cachedMs = 0;
   private cachedForm: TimestampForm = 'rfc3339';
+  /** The local year of the last TimeReference.reference seen: a year-less stamp starts from it. */
+  private referenceMs = Number.NaN;
+  private referenceYear = 0;
   /** How many stamps of each form were parsed (test-format shows it). */
   readonly formCounts: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0 };
   /** Form of the last stamp parsed. */
@@ -101,7 +104,11 @@ export class TimestampParser {
       fraction = Number(`0${text.slice(dot)}`) * 1000;
     }
     if (head !== this.cachedKey || this.cachedForm !== 'syslog') {
-      const ms = syslogStamp(head, ref.reference);
+      if (ref.reference !== this.referenceMs) {
+        this.referenceMs = ref.reference;
+        this.referenceYear = new Date(ref.reference).getFullYear();
+      }
+      const ms = syslogStamp(head, ref.reference, this.referenceYear);
       if (Number.isNaN(ms)) return NaN;
       this.cachedKey = head;
       this.cachedMs = ms;
@@ -140,8 +147,8 @@ function rfc3339Seconds(head: string, zone: string): number {
   return utc - sign * (offsetHours * 60 + offsetMinutes) * 60_000;
 }
 
-/** `Mmm dd HH:MM:SS` (day may be space-padded) in local time, year inferred from `reference`. */
-function syslogStamp(text: string, reference: number): number {
+/** `Mmm dd HH:MM:SS` (day may be space-padded) in local time, year inferred from `reference` (in local year `year`). */
+function syslogStamp(text: string, reference: number, year: number): number {
   const month = MONTHS.get(text.slice(0, 3));
   if (month === undefined || text.charCodeAt(3) !== 32) return NaN;
   let i = 4;
@@ -153,7 +160,6 @@ function syslogStamp(text: string, reference: number): number {
   const minute = twoDigits(text, i + 4);
   const second = twoDigits(text, i + 7);
   if (text[i + 3] !== ':' || text[i + 6] !== ':' || !(hour <= 23 && minute <= 59 && second <= 60)) return NaN;
-  const year = new Date(reference).getFullYear();
   const thisYear = new Date(year, month, day, hour, minute, second).getTime();
   // A stamp more than a day after the reference was written last year (December lines in a file closed in January).
   return thisYear > reference + DAY_MS ? new Date(year - 1, month, day, hour, minute, second).getTime() : thisYear;
