@@ -8,7 +8,7 @@ import { describeOutcome, DryRunner, ShellRunner } from './actions/runner.js';
 import { MemoryStopStore } from './actions/stop-store.js';
 import type { Config, SourceRef } from './config/types.js';
 import type { KnockEvent } from './events.js';
-import { type DecoderCounters, FormatRegistry, LineDecoder } from './formats/registry.js';
+import { type DecoderCounters, FormatRegistry, LineDecoder, tooLongLines } from './formats/registry.js';
 import type { KnockHit } from './hit.js';
 import { readArchives } from './inputs/archive.js';
 import { Pipeline } from './pipeline.js';
@@ -230,7 +230,7 @@ export function formatSummary(summary: ReplaySummary): string {
   const lines: string[] = [];
   for (const f of summary.files) {
     lines.push(
-      `${f.file}: ${f.lines} lines: ${f.matched} knock lines parsed, ${f.skipped} skipped (no port any door uses), ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed`,
+      `${f.file}: ${f.lines} lines: ${f.matched} knock lines parsed, ${f.skipped} skipped (no port any door uses), ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed${tooLongLines(f) > 0 ? `, ${tooLongLines(f)} too long` : ''}`,
     );
   }
   if (summary.timeouts > 0) lines.push(`${summary.timeouts} knock${summary.timeouts === 1 ? '' : 's'} timed out before the last step (-v lists them)`);

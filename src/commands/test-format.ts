@@ -2,23 +2,23 @@
  * `knocktail test-format`: what fail2ban-regex is to fail2ban. Runs log formats over a log file the way the
  * daemon and replay read it and tells, line by line if asked, what they make of it.
  */
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { uptime } from 'node:os';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
-import { parseFormatFile } from '../config/parse.js';
+import { defaultOptions, parseFormatFile } from '../config/parse.js';
 import { type Config, ConfigError, type LogFormatBlock } from '../config/types.js';
 import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
-import { FormatRegistry, LineDecoder } from '../formats/registry.js';
+import { FormatRegistry, LineDecoder, tooLongLines } from '../formats/registry.js';
 import type { TimestampForm } from '../formats/timestamp.js';
 import { formatFlags, type KnockHit } from '../hit.js';
+import { readLogFile } from '../inputs/archive.js';
 import { EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail test-format [options] FILE
 
 Runs log formats over FILE (plain or .gz) as the daemon and replay would, and reports how many lines they
 read as knocks (TCP/UDP packets), which lines they claimed but could not read, and which timestamp forms
-they found. Nothing is started and no command runs.
+they found. Lines are split as replay splits them; lines longer than MaxLineLength (the config's with -c,
+else 65536 bytes) are skipped and counted. Nothing is started and no command runs.
 
 Which formats (default: iptables):
   -f, --format NAMES    formats to try on each line, in order (first that claims a line wins). Shipped:
@@ -49,13 +49,6 @@ const FORM_TEXT: Record<TimestampForm, string> = {
   epoch: 'seconds or µs since 1970',
 };
 
-interface Totals {
-  lines: number;
-  matched: number;
-  notKnock: number;
-  missed: number;
-  ignored: number;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
@@ -102,18 +95,18 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const file = positionals[0]!;
-  let reference: number;
   try {
-    reference = statSync(file).mtimeMs;
+    statSync(file);
   } catch (error) {
     process.stderr.write(`knocktail: cannot read ${file}: ${(error as Error).message}\n`);
     return EXIT.failure;
   }
   const report = new Report(file, formats, values.output === 'json', values['print-missed'], values['print-ignored']);
   try {
-    await report.read({ input: file, reference, bootTime, fallbackTime: reference });
+    await report.read(bootTime, (config?.options ?? defaultOptions()).maxLineLength);
   } catch (error) {
-    process.stderr.write(`knocktail: cannot read ${file}: ${(error as Error).message}\n`);
+    // The reader's message starts with the file name.
+    process.stderr.write(`knocktail: cannot read ${(error as Error).message}\n`);
     return EXIT.failure;
   }
   report.finish();
@@ -145,10 +138,26 @@ function chooseFormats(config: Config | null, values: { format?: string | undefi
   return names.map((name) => registry.get(name));
 }
 
+/** A LineDecoder that hands each line it decodes, with its number, to the report. */
+class ReportingDecoder extends LineDecoder {
+  constructor(
+    formats: readonly CompiledFormat[],
+    private readonly onLine: (number: number, text: string, hit: KnockHit | null) => void,
+  ) {
+    super(formats);
+  }
+
+  override decode(line: string, ctx: DecodeContext, portChecked = false): KnockHit | null {
+    const hit = super.decode(line, ctx, portChecked);
+    // Skipped over-long lines are counted too, so this is the line's number in the file.
+    this.onLine(this.counters.lines, line, hit);
+    return hit;
+  }
+}
+
 /** Reads the file through a decoder and writes what happened to each line and the totals. */
 class Report {
-  private readonly decoder: LineDecoder;
-  private readonly totals: Totals = { lines: 0, matched: 0, notKnock: 0, missed: 0, ignored: 0 };
+  private readonly decoder: ReportingDecoder;
   private readonly out: string[] = [];
 
   constructor(
@@ -158,47 +167,36 @@ class Report {
     private readonly printMissed: boolean,
     private readonly printIgnored: boolean,
   ) {
-    this.decoder = new LineDecoder(formats);
+    this.decoder = new ReportingDecoder(formats, (number, text, hit) => this.line(number, text, hit));
   }
 
-  async read(ctx: DecodeContext): Promise<void> {
-    const magic = await firstBytes(this.file);
-    const raw = createReadStream(this.file);
-    const stream = magic[0] === 0x1f && magic[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
-    // readline does not pass its input's errors on (a damaged .gz): end the loop and rethrow them.
-    let failure: Error | null = null;
-    const lines = createInterface({ input: stream, crlfDelay: Infinity });
-    stream.on('error', (error: Error) => {
-      failure = error;
-      lines.close();
-    });
-    let number = 0;
-    for await (const line of lines) this.line(++number, line, ctx);
-    if (failure !== null) throw failure;
+  /** Reads the file as replay does (the same line splitting, .gz, MaxLineLength); throws when it cannot. */
+  async read(bootTime: number, maxLineLength: number): Promise<void> {
+    const options = {
+      decoderFor: () => this.decoder,
+      maxLineLength,
+      bootTime,
+      onWarning: (message: string) => process.stderr.write(`warning: ${message}\n`),
+    };
+    // The hits themselves are not needed: the decoder reports every line as it reads it.
+    for await (const _hits of readLogFile(this.file, options));
   }
 
-  private line(number: number, text: string, ctx: DecodeContext): void {
-    const { decoder } = this;
-    const hit = decoder.decode(text, ctx);
-    const format = decoder.lastFormat;
-    this.totals.lines++;
-    switch (decoder.lastOutcome) {
+  private line(number: number, text: string, hit: KnockHit | null): void {
+    const format = this.decoder.lastFormat;
+    switch (this.decoder.lastOutcome) {
       case Outcome.Matched:
-        this.totals.matched++;
         if (this.json) this.emit(this.matchRecord(number, format!, hit!));
         return;
       case Outcome.NotKnock:
-        this.totals.notKnock++;
         return;
       case Outcome.Missed:
-        this.totals.missed++;
         if (this.printMissed) {
           if (this.json) this.emit({ line: number, result: 'missed', format: format!.name, reason: format!.missReason, text });
           else this.emit(`missed  line ${number} (${format!.name}: ${format!.missReason}): ${text}`);
         }
         return;
       default:
-        this.totals.ignored++;
         if (this.printIgnored) this.emit(this.json ? { line: number, result: 'ignored', text } : `ignored line ${number}: ${text}`);
     }
   }
@@ -235,7 +233,9 @@ class Report {
   }
 
   finish(): void {
-    const { totals, decoder } = this;
+    const { decoder } = this;
+    const { lines: read, matched, notKnock, missed, ignored } = decoder.counters;
+    const totals = { lines: read, matched, notKnock, missed, ignored, tooLong: tooLongLines(decoder.counters) };
     const perFormat = Object.fromEntries(decoder.perFormat);
     const forms = Object.fromEntries(Object.entries(decoder.timestamps.formCounts).filter(([, count]) => count > 0));
     if (this.json) {
@@ -253,6 +253,7 @@ class Report {
       `  not a knock  ${count(totals.notKnock)}  a format's lines for another protocol`,
       `  missed       ${count(totals.missed)}  a format's lines with a field it could not read${totals.missed > 0 && !this.printMissed ? ' (--print-missed shows them)' : ''}`,
       `  ignored      ${count(totals.ignored)}  lines no format's required regex accepts${totals.ignored > 0 && !this.printIgnored ? ' (--print-ignored shows them)' : ''}`,
+      ...(totals.tooLong > 0 ? [`  too long     ${count(totals.tooLong)}  lines over MaxLineLength, skipped unread`] : []),
     ];
     if (this.formats.every((format) => !format.hasTime)) {
       lines.push('timestamps: the format has no time field; the daemon uses the time it reads each line');
@@ -263,10 +264,4 @@ class Report {
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   }
-}
-
-async function firstBytes(file: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of createReadStream(file, { start: 0, end: 1 })) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

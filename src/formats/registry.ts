@@ -98,6 +98,11 @@ export interface DecoderCounters {
   skipped: number;
 }
 
+/** Lines that were counted but had no outcome: those over MaxLineLength, skipped unread (LineDecoder.skipLongLine). */
+export function tooLongLines(c: DecoderCounters): number {
+  return c.lines - c.matched - c.ignored - c.notKnock - c.missed - c.skipped;
+}
+
 /** One input's line → KnockHit step: tries each format in order, first that owns the line wins. */
 const CARRIAGE_RETURN = 0x0d;
 
@@ -138,7 +143,7 @@ export class LineDecoder {
         next = text.indexOf(marker!, next + 1);
       }
       if (end - start > maxLineLength) {
-        this.counters.lines++;
+        this.skipLongLine();
         onLongLine(index);
       } else if (!watched) {
         this.counters.lines++;
@@ -150,6 +155,11 @@ export class LineDecoder {
       if (end === text.length) return index + 1;
       start = end + 1;
     }
+  }
+
+  /** A line over MaxLineLength: counted as read, never parsed (the reader says so). */
+  skipLongLine(): void {
+    this.counters.lines++;
   }
 
   /**

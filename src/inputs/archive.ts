@@ -130,8 +130,12 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
   const stream = isGzip(file) ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
   const maxLineLength = options.maxLineLength;
   let lineNumber = 0;
-  const skipLongLine = (number: number): void => {
+  const warnLongLine = (number: number): void => {
     options.onWarning(`${file}: line ${number} is longer than ${maxLineLength} bytes; skipped`);
+  };
+  const skipLongLine = (number: number): void => {
+    decoder.skipLongLine();
+    warnLongLine(number);
   };
   let batch: KnockHit[] = [];
   const collect = (hit: KnockHit): void => {
@@ -179,7 +183,7 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
           // ASCII, by far the usual case, decodes fastest as latin1, which means the same for it; its lengths are bytes.
           if (isAscii(block)) {
             const first = lineNumber + 1;
-            lineNumber += decoder.decodeLines(block.toString('latin1'), ctx, collect, maxLineLength, (index) => skipLongLine(first + index));
+            lineNumber += decoder.decodeLines(block.toString('latin1'), ctx, collect, maxLineLength, (index) => warnLongLine(first + index));
           } else {
             for (const line of block.toString('utf8').split('\n')) take(line);
           }

@@ -62,7 +62,7 @@ describe('knocktail test-format', () => {
       hit: { time: '2026-11-21T04:17:50.427Z', src: 'fd66::2', dst: 'fd66::1', proto: 'tcp', dport: 7000, sport: 57726, flags: 'SYN', iface: 'vfx0' },
     });
     assert.deepEqual(records.at(-1), {
-      totals: { file: real('ip6tables-kernlog-rfc3339.log'), formats: { iptables: 35 }, lines: 35, matched: 35, notKnock: 0, missed: 0, ignored: 0, timestamps: { rfc3339: 35 } },
+      totals: { file: real('ip6tables-kernlog-rfc3339.log'), formats: { iptables: 35 }, lines: 35, matched: 35, notKnock: 0, missed: 0, ignored: 0, tooLong: 0, timestamps: { rfc3339: 35 } },
     });
   });
 
@@ -110,6 +110,22 @@ describe('knocktail test-format', () => {
     assert.equal(records[0]!.hit.time, '2026-11-21T04:16:16.716Z');
     assert.equal(records[0]!.timestamp, 'uptime');
     assert.deepEqual(records.at(-1)!.totals.timestamps, { uptime: 114 });
+  });
+
+  it('splits lines as replay does: CRLF ends a line, a lone CR does not, an over-long line is skipped and counted', async () => {
+    const [a, b, c] = readFileSync(real('iptables-kernlog-rfc3339.log'), 'utf8').split('\n').slice(2, 5);
+    const file = join(tempDir(), 'mixed.log');
+    writeFileSync(file, `${a}\r\n${b}\r${c}\n${'x'.repeat(70_000)}\n${c}\n`);
+    const result = await testFormat(['--print-ignored', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /mixed\.log: 4 lines/);
+    assert.deepEqual(['matched', 'ignored', 'too long'].map((label) => total(result.stdout, label)), [2, 1, 1]);
+    assert.match(result.stdout, /^ignored line 2: /m);
+    assert.match(result.stderr, /mixed\.log: line 3 is longer than 65536 bytes; skipped/);
+    const replayed = await runCli(['replay', '--json', '-c', fixture('conf', 'manifest.conf'), file], { env });
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.match(replayed.stderr, /line 3 is longer than 65536 bytes; skipped/);
+    assert.match(replayed.stderr, /mixed\.log: 4 lines: 2 knock lines parsed, 0 skipped \(no port any door uses\), 1 other, 0 not TCP\/UDP, 0 malformed, 1 too long\n/);
   });
 
   it('-c CONF: the config\'s blocks and, without --format, its LogFormat', async () => {

@@ -7,13 +7,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { LineDecoder } from '../../src/formats/registry.js';
+import { LineDecoder, tooLongLines } from '../../src/formats/registry.js';
 import type { KnockHit } from '../../src/hit.js';
 import { readLogFile } from '../../src/inputs/archive.js';
 import { tempDir } from '../helpers.js';
 
 /** Reads `content` as a log file and returns every line the decoder was given, and the warnings. */
-async function linesOf(content: string | Buffer, options: { maxLineLength?: number; gzip?: boolean } = {}): Promise<{ lines: string[]; warnings: string[] }> {
+async function linesOf(content: string | Buffer, options: { maxLineLength?: number; gzip?: boolean } = {}): Promise<{ lines: string[]; warnings: string[]; tooLong: number }> {
   const file = join(tempDir(), options.gzip ? 'kern.log.gz' : 'kern.log');
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
   writeFileSync(file, options.gzip ? gzipSync(bytes) : bytes);
@@ -29,7 +29,7 @@ async function linesOf(content: string | Buffer, options: { maxLineLength?: numb
   const decoder = new RecordingDecoder([]);
   const batches = readLogFile(file, { decoderFor: () => decoder, maxLineLength: options.maxLineLength ?? 65536, bootTime: 0, onWarning: (m) => warnings.push(m) });
   for await (const batch of batches) assert.fail(`unexpected hits ${JSON.stringify(batch)}`);
-  return { lines, warnings };
+  return { lines, warnings, tooLong: tooLongLines(decoder.counters) };
 }
 
 /** Lines of varied length (some non-ASCII) adding up to well over one 1 MB read chunk. */
@@ -79,18 +79,20 @@ describe('readLogFile', () => {
     // 150 characters but 450 bytes.
     const longUtf8 = '€'.repeat(150);
     const exact = 'b'.repeat(limit);
-    const { lines, warnings } = await linesOf(`first\n${longAscii}\n${longUtf8}\n${exact}\nlast\n`, { maxLineLength: limit });
+    const { lines, warnings, tooLong } = await linesOf(`first\n${longAscii}\n${longUtf8}\n${exact}\nlast\n`, { maxLineLength: limit });
     assert.deepEqual(lines, ['first', exact, 'last']);
     assert.equal(warnings.length, 2);
+    assert.equal(tooLong, 2, 'the decoder counts them as read lines (replay and test-format report them)');
     assert.match(warnings[0]!, /line 2 is longer than 300 bytes; skipped/);
     assert.match(warnings[1]!, /line 3 is longer than 300 bytes; skipped/);
   });
 
   it('skips an over-long line that spans several read chunks and goes on with the next line', async () => {
     const huge = 'z'.repeat(3 * 1024 * 1024 + 17);
-    const { lines, warnings } = await linesOf(`before\n${huge}\nafter\nend`, { maxLineLength: 65536 });
+    const { lines, warnings, tooLong } = await linesOf(`before\n${huge}\nafter\nend`, { maxLineLength: 65536 });
     assert.deepEqual(lines, ['before', 'after', 'end']);
     assert.equal(warnings.length, 1);
+    assert.equal(tooLong, 1);
     assert.match(warnings[0]!, /line 2 is longer than 65536 bytes; skipped/);
   });
 
