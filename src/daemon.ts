@@ -122,6 +122,9 @@ const HOUSEKEEPING_EVERY = '*/5 * * * * *';
 /** At shutdown, how long running commands are waited for; longer ones are left running (and reported). */
 const SHUTDOWN_WAIT_MS = 5000;
 
+/** Used one-time sequences whose mark could not be written to their file, in the state directory. */
+const UNMARKED_FILE = 'one-time-unmarked.json';
+
 /** The control socket, in the state directory. */
 export const CONTROL_SOCKET = 'control.sock';
 const CONTROL_TIMEOUT_MS = 5000;
@@ -197,6 +200,7 @@ export class Daemon {
       isLocal: config.options.mode === 'pcap' ? (dst) => this.localAddresses.has(dst) : null,
       sinks: [(event) => this.logger.event(event), (event) => this.observe(event)],
       onWarning: (message) => this.warn(message),
+      unmarkedFile: join(config.options.stateDir, UNMARKED_FILE),
     });
   }
 

@@ -20,6 +20,8 @@ export interface PipelineOptions {
   sinks: EventSink[];
   /** Problems that are not events (a bad one-time sequence line, …). */
   onWarning: (message: string) => void;
+  /** The daemon's state file for one-time marks that could not be written (MatcherOptions.unmarkedFile). */
+  unmarkedFile?: string | null;
 }
 
 export class Pipeline {
@@ -39,7 +41,7 @@ export class Pipeline {
       emit,
       commandLimit: config.options.commandLimit,
     });
-    const matcherOptions = { maxSources: config.options.maxSources, isLocal: options.isLocal, onWarning: options.onWarning };
+    const matcherOptions = { maxSources: config.options.maxSources, isLocal: options.isLocal, onWarning: options.onWarning, unmarkedFile: options.unmarkedFile ?? null };
     this.matcher = new Matcher(config.doors, matcherOptions, (event: MatchEvent) => {
       emit(event);
       if (event.type === 'open') this.actions.open(event.door, event.ip);

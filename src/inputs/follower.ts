@@ -20,7 +20,7 @@ import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CursorStore } from './cursor-store.js';
+import { JsonStateFile } from '../durable.js';
 
 export interface FollowerOptions {
   /** As configured; a relative path is resolved once against the cwd at construction. May be a symlink. */
@@ -117,7 +117,7 @@ export class LogFollower {
   private readonly pollIntervalMs: number;
   private readonly rotationGraceMs: number;
   private readonly fromEnd: boolean;
-  private readonly cursorStore: CursorStore | null;
+  private readonly cursorStore: JsonStateFile | null;
   /** Read buffer, longer than any deliverable line so that every full read makes progress. */
   private readonly buffer: Buffer;
   private readonly headScratch = Buffer.allocUnsafe(HEAD_BYTES);
@@ -152,7 +152,7 @@ export class LogFollower {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.rotationGraceMs = options.rotationGraceMs ?? 10_000;
     this.fromEnd = options.fromEnd;
-    this.cursorStore = options.cursorFile === null ? null : new CursorStore(resolve(options.cursorFile));
+    this.cursorStore = options.cursorFile === null ? null : new JsonStateFile(resolve(options.cursorFile), 'cursor file');
     this.buffer = Buffer.allocUnsafe(Math.max(MIN_READ_BUFFER_BYTES, options.maxLineLength + 2));
   }
 

@@ -10,8 +10,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
+import { JsonStateFile } from '../durable.js';
 import type { LineDecoder } from '../formats/registry.js';
-import { CursorStore } from './cursor-store.js';
 import type { HitSink, Input, InputStatus } from './input.js';
 
 export interface KernelJournalEntry {
@@ -62,7 +62,7 @@ export class JournalReader {
   private readonly journalctl: string;
   private readonly initialRestartDelay: number;
   private readonly maxRestartDelay: number;
-  private readonly cursorStore: CursorStore | null;
+  private readonly cursorStore: JsonStateFile | null;
 
   private state: State = 'new';
   private child: ChildProcess | null = null;
@@ -86,7 +86,7 @@ export class JournalReader {
     this.initialRestartDelay = options.restartDelayMs ?? 1000;
     this.maxRestartDelay = options.maxRestartDelayMs ?? 60_000;
     this.restartDelay = this.initialRestartDelay;
-    this.cursorStore = options.cursorFile === null ? null : new CursorStore(resolve(options.cursorFile));
+    this.cursorStore = options.cursorFile === null ? null : new JsonStateFile(resolve(options.cursorFile), 'cursor file');
   }
 
   /** Starts journalctl; rejects when it cannot be run at all (not installed). */

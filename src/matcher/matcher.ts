@@ -24,7 +24,7 @@ import { type SourceKey, sourceKey, storedSourceKey } from './address-map.js';
 import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
 import { ExpiryQueue } from './expiry.js';
-import { markSequenceUsed, type OneTimeScan, readOneTimeFile } from './one-time.js';
+import { markSequenceUsed, type OneTimeScan, readOneTimeFile, UnmarkedSequences } from './one-time.js';
 
 /** Most ended attempts kept for reuse (see Matcher.spare). */
 const SPARE_ATTEMPTS = 4096;
@@ -40,6 +40,11 @@ export interface MatcherOptions {
    * unused line, which leaves its door disabled; a file that cannot be read or written). Default: process.emitWarning.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Where used one-time sequences whose mark could not be written are kept across restarts (the daemon's
+   * StateDir); absent or null = in memory only (replay).
+   */
+  unmarkedFile?: string | null;
 }
 
 export type MatchEvent =
@@ -110,7 +115,7 @@ export class Matcher {
   private earliestDeadline = Infinity;
   private readonly counters: MatcherCounters = { hits: 0, visible: 0, stages: 0, opens: 0, timeouts: 0, evicted: 0 };
   /** One-time files whose used sequence could not be marked: the door stays disabled until marking works. */
-  private readonly unmarked = new Map<string, readonly KnockStep[]>();
+  private readonly unmarked: UnmarkedSequences;
   /** One-time file problems already reported (by message, which names file and line). */
   private readonly reported = new Set<string>();
   private readonly warn: (message: string) => void;
@@ -121,6 +126,7 @@ export class Matcher {
     private readonly emit: (event: MatchEvent) => void,
   ) {
     this.warn = options.onWarning ?? ((message) => process.emitWarning(message, 'KnocktailWarning'));
+    this.unmarked = new UnmarkedSequences(options.unmarkedFile ?? null, this.warn);
     this.reload(doors);
   }
 
@@ -384,6 +390,10 @@ export class Matcher {
   private loadSequence(config: DoorConfig): readonly KnockStep[] {
     const path = config.oneTimeSequences;
     if (path === null) return config.sequence;
+    if (this.unmarked.damage !== null) {
+      this.warn(`door [${config.name}] is disabled: ${this.unmarked.damage}`);
+      return [];
+    }
     let scan: OneTimeScan;
     try {
       const unmarked = this.unmarked.get(path);

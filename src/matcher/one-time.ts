@@ -8,9 +8,9 @@
  * newline, comments, bytes that are not UTF-8).
  */
 import { readFileSync } from 'node:fs';
-import { parseSequence, SequenceError } from '../config/sequence.js';
+import { formatSequence, parseSequence, SequenceError } from '../config/sequence.js';
 import type { KnockStep } from '../config/types.js';
-import { writeFileAtomically } from '../durable.js';
+import { JsonStateFile, writeFileAtomically } from '../durable.js';
 
 /** A valid line that has not been used yet. */
 export interface OneTimeLine {
@@ -83,4 +83,73 @@ export function markSequenceUsed(path: string, used: readonly KnockStep[]): OneT
 
 export function sameSteps(a: readonly KnockStep[], b: readonly KnockStep[]): boolean {
   return a.length === b.length && a.every((step, i) => step.port === b[i]!.port && step.proto === b[i]!.proto);
+}
+
+/**
+ * Used sequences whose mark could not be written to their one-time file (keyed by the file): their doors stay
+ * disabled until the mark is written. With a state file they survive a restart too, so a daemon restarted
+ * while the file is still unwritable does not offer the used sequence again: a sequence someone has seen
+ * must never open twice.
+ */
+export class UnmarkedSequences {
+  private readonly pending = new Map<string, readonly KnockStep[]>();
+  private readonly state: JsonStateFile | null;
+  /**
+   * Why the state file could not be read, or null. Then nobody knows which sequences were used, so every
+   * one-time door stays disabled (fail closed) until the file is dealt with.
+   */
+  readonly damage: string | null = null;
+
+  constructor(
+    file: string | null,
+    private readonly warn: (message: string) => void,
+  ) {
+    this.state = file === null ? null : new JsonStateFile(file, 'record of unwritten one-time marks');
+    try {
+      this.load();
+    } catch (error) {
+      this.damage =
+        `${(error as Error).message}; every door with One_Time_Sequences stays disabled: mark the used sequences ` +
+        `in their files by hand (a # in front of the line), delete ${file}, then reload`;
+    }
+  }
+
+  get(path: string): readonly KnockStep[] | undefined {
+    return this.pending.get(path);
+  }
+
+  set(path: string, sequence: readonly KnockStep[]): void {
+    this.pending.set(path, sequence);
+    this.save();
+  }
+
+  delete(path: string): void {
+    if (this.pending.delete(path)) this.save();
+  }
+
+  private load(): void {
+    const value = this.state?.load() ?? null;
+    if (value === null) return;
+    const entries = (value as { unmarked?: unknown }).unmarked;
+    if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) {
+      throw new Error(`${this.state!.file} is not a knocktail record of unwritten one-time marks`);
+    }
+    for (const [path, text] of Object.entries(entries)) {
+      try {
+        if (typeof text !== 'string') throw new SequenceError('not a sequence');
+        this.pending.set(path, parseSequence(text));
+      } catch {
+        throw new Error(`${this.state!.file}: the entry for ${path} is not a sequence (damaged?)`);
+      }
+    }
+  }
+
+  private save(): void {
+    if (this.state === null) return;
+    try {
+      this.state.save({ unmarked: Object.fromEntries([...this.pending].map(([path, sequence]) => [path, formatSequence(sequence)])) });
+    } catch (error) {
+      this.warn(`${(error as Error).message}; the used sequences stay blocked only until knocktail restarts`);
+    }
+  }
 }

@@ -245,6 +245,48 @@ describe('one-time file that cannot be written', () => {
   });
 });
 
+describe('one-time marks that could not be written, across restarts', () => {
+  const unmarkedFile = () => join(tempDir('knocktail-unmarked-'), 'one-time-unmarked.json');
+
+  it('a restart while the file is still unwritable keeps the used sequence closed; once writable, the mark is written', { skip: lockProbe }, () => {
+    const path = sequencesFile(' 1001,1002\n 2001\n');
+    const state = unmarkedFile();
+    const config = oneTimeDoor('ot', path);
+    const unlock = lockDirectory(join(path, '..')) as () => void;
+    try {
+      new Rig([config], { unmarkedFile: state }).sequence(A, ['tcp/1001', 'tcp/1002']);
+      assert.deepEqual(JSON.parse(text(state)), { unmarked: { [path]: '1001:tcp,1002:tcp' } });
+      const restarted = new Rig([config], { unmarkedFile: state });
+      assert.deepEqual(restarted.matcher.activeSequences(), [], 'the used sequence is not offered again');
+      restarted.sequence(B, ['tcp/1001', 'tcp/1002'], 1);
+      assert.deepEqual(restarted.opens(), []);
+      const inMemoryOnly = new Rig([config]);
+      assert.deepEqual(inMemoryOnly.matcher.activeSequences().map((entry) => entry.sequence.length), [2], 'without the record it would be');
+    } finally {
+      unlock();
+    }
+    const fixed = new Rig([config], { unmarkedFile: state });
+    assert.equal(text(path), '# 1001,1002\n 2001\n');
+    assert.deepEqual(JSON.parse(text(state)), { unmarked: {} });
+    fixed.knock(B, 'tcp/2001', 2);
+    assert.deepEqual(fixed.opens(), ['ot 10.88.0.3']);
+  });
+
+  it('a damaged record keeps every one-time door disabled and says how to recover; other doors work', () => {
+    const path = sequencesFile(' 1001\n');
+    const state = unmarkedFile();
+    writeFileSync(state, '{"unmarked": {"/x": 17');
+    const rig = new Rig([oneTimeDoor('ot', path), door('plain', '5000')], { unmarkedFile: state });
+    assert.deepEqual(rig.matcher.activeSequences().map((entry) => entry.door.name), ['plain']);
+    assert.equal(rig.warnings.length, 1);
+    assert.match(rig.warnings[0]!, /door \[ot\] is disabled: the record of unwritten one-time marks .* is not valid JSON .*delete .*one-time-unmarked\.json, then reload/);
+    writeFileSync(state, JSON.stringify({ unmarked: { [path]: '1001:tcp,99999' } }));
+    assert.match(new Rig([oneTimeDoor('ot', path)], { unmarkedFile: state }).warnings[0]!, /the entry for .* is not a sequence/);
+    rig.knock(A, 'tcp/1001', 0).knock(A, 'tcp/5000', 0);
+    assert.deepEqual(rig.opens(), ['plain 10.88.0.2']);
+  });
+});
+
 describe('one-time doors and reload', () => {
   it('a reload re-reads the file: lines added to a used-up file enable the door again', () => {
     const path = sequencesFile(' 1001\n');
