@@ -123,7 +123,7 @@ const HOUSEKEEPING_EVERY = '*/5 * * * * *';
 const SHUTDOWN_WAIT_MS = 5000;
 
 /** Used one-time sequences whose mark could not be written to their file, in the state directory. */
-const UNMARKED_FILE = 'one-time-unmarked.json';
+export const UNMARKED_FILE = 'one-time-unmarked.json';
 
 /** The control socket, in the state directory. */
 export const CONTROL_SOCKET = 'control.sock';

@@ -3,7 +3,7 @@
  * (`npm test` guarantees it), so paths are resolved from there.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultDoor } from '../src/config/parse.js';
@@ -41,6 +41,25 @@ export function tempDir(prefix = 'knocktail-test-'): string {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/** Makes a directory unwritable (even for root, via the immutable attribute); returns the undo, or why it can't. */
+export function lockDirectory(dir: string): (() => void) | string {
+  if (!isRoot) {
+    chmodSync(dir, 0o555);
+    return () => chmodSync(dir, 0o755);
+  }
+  const locked = spawnSync('chattr', ['+i', dir], { encoding: 'utf8' });
+  if (locked.error || locked.status !== 0) return `root ignores permissions and chattr +i failed: ${locked.error?.message ?? locked.stderr}`;
+  return () => void spawnSync('chattr', ['-i', dir]);
+}
+
+/** Skip reason when lockDirectory cannot work here (e.g. a file system without chattr), else false. */
+export const directoryLockUnavailable: string | false = (() => {
+  const result = lockDirectory(tempDir('knocktail-lock-probe-'));
+  if (typeof result === 'string') return result;
+  result();
+  return false;
+})();
 
 /** Absolute path of an executable on PATH (or in the sbin directories), or null. */
 export function which(command: string): string | null {

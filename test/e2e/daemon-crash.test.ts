@@ -10,8 +10,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DAMAGED_SUFFIX, STOPS_FILE } from '../../src/actions/file-stop-store.js';
-import { CONTROL_SOCKET } from '../../src/daemon.js';
-import { runCli } from '../helpers.js';
+import { CONTROL_SOCKET, UNMARKED_FILE } from '../../src/daemon.js';
+import { directoryLockUnavailable, lockDirectory, runCli, tempDir } from '../helpers.js';
 import { DaemonProcess, knock, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor } from '../daemon/harness.js';
 
 /** Kills the daemon with SIGKILL once its door for `ip` is open with its final stop time recorded. */
@@ -165,5 +165,38 @@ describe('daemon: the state directory', () => {
     assert.ok(existsSync(join(s.stateDir, CONTROL_SOCKET)), 'the dead daemon left its socket');
     const second = await startDaemon(s);
     assert.equal((await second.stop()).code, 0);
+  });
+});
+
+describe('daemon: a one-time sequences file that cannot be rewritten', () => {
+  it('kill -9 and restart: the used sequence stays closed; restarted once the file is writable, the mark is written', { skip: directoryLockUnavailable }, async () => {
+    const sequencesDir = join(tempDir('knocktail-one-time-'), 'locked');
+    mkdirSync(sequencesDir);
+    const sequences = join(sequencesDir, 'sequences');
+    writeFileSync(sequences, ' 7001,7002\n 7101\n');
+    const s = scratch(`[ot]\n  one_time_sequences = ${sequences}\n  seq_timeout = 30\n  start_command = echo "start ot %IP%" >> CMDS\n`);
+    const unlock = lockDirectory(sequencesDir) as () => void;
+    try {
+      const first = await startDaemon(s);
+      knock(s, '192.0.2.70', 7001, 7002);
+      await waitFor('the open, the door disabled and the unwritten mark recorded', () => linesOf(s.commands).length === 1 && existsSync(join(s.stateDir, UNMARKED_FILE)), () => first.output);
+      await first.stop('SIGKILL');
+
+      const second = await startDaemon(s);
+      knock(s, '192.0.2.71', 7001, 7002);
+      await waitFor('the restarted daemon to read the replayed sequence', async () => (await statusOf(s)).counters.linesRead >= 2, () => second.output);
+      assert.deepEqual(linesOf(s.commands), ['start ot 192.0.2.70'], 'the used sequence does not open again after the restart');
+      assert.match(readFileSync(s.logFile, 'utf8'), /cannot mark the used sequence 7001:tcp,7002:tcp/);
+      await second.stop();
+    } finally {
+      unlock();
+    }
+    assert.equal(readFileSync(sequences, 'utf8'), ' 7001,7002\n 7101\n');
+    const third = await startDaemon(s);
+    assert.equal(readFileSync(sequences, 'utf8'), '# 7001,7002\n 7101\n', 'the pending mark is written at start-up');
+    knock(s, '192.0.2.72', 7101);
+    await waitFor('the next sequence to open', () => linesOf(s.commands).length === 2, () => third.output);
+    assert.deepEqual(linesOf(s.commands), ['start ot 192.0.2.70', 'start ot 192.0.2.72']);
+    await third.stop();
   });
 });

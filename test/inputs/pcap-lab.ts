@@ -48,7 +48,8 @@ export class Lab {
     private readonly second: number,
   ) {
     this.tag = `${prefix}${process.pid % 100000}`;
-    this.octet = process.pid % 250;
+    // Never 0: `fdXX:0:0:0::1` would not be the canonical text the hits carry (`fdXX::1`).
+    this.octet = 1 + (process.pid % 250);
     this.serverNs = `${this.tag}s`;
     this.clientNs = `${this.tag}c`;
   }

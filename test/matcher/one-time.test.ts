@@ -3,11 +3,10 @@
  * byte-exact atomic rewrite, warnings once, exhaustion, unwritable files, reload.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isRoot, tempDir } from '../helpers.js';
+import { directoryLockUnavailable as lockProbe, lockDirectory, tempDir } from '../helpers.js';
 import { markSequenceUsed, readOneTimeFile, scanOneTimeSequences } from '../../src/matcher/one-time.js';
 import { A, A6, B, C, door, oneTimeDoor, Rig } from './support.js';
 
@@ -196,25 +195,6 @@ describe('one-time file reading', () => {
     );
   });
 });
-
-/** Makes a directory unwritable (even for root, via the immutable attribute); returns the undo, or why it can't. */
-function lockDirectory(dir: string): (() => void) | string {
-  if (!isRoot) {
-    chmodSync(dir, 0o555);
-    return () => chmodSync(dir, 0o755);
-  }
-  const locked = spawnSync('chattr', ['+i', dir], { encoding: 'utf8' });
-  if (locked.error || locked.status !== 0) return `root ignores permissions and chattr +i failed: ${locked.error?.message ?? locked.stderr}`;
-  return () => void spawnSync('chattr', ['-i', dir]);
-}
-
-const lockProbe = (() => {
-  const dir = tempDir('knocktail-lock-probe-');
-  const result = lockDirectory(dir);
-  if (typeof result === 'string') return result;
-  result();
-  return false;
-})();
 
 describe('one-time file that cannot be written', () => {
   it('fails closed: the door is disabled, the sequence never works again, and a reload marks it once writing works', { skip: lockProbe }, () => {
