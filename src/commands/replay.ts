@@ -4,7 +4,7 @@ import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
 import { isForgeableLog } from '../inputs/trust.js';
 import { formatSummary, replay } from '../replay.js';
-import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
+import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [-v] FILE…
 
@@ -45,11 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length === 0) throw new UsageError(`replay needs at least one log file\n\n${USAGE}`);
-  let bootTime = 0;
-  if (values['boot-time'] !== undefined) {
-    bootTime = Date.parse(values['boot-time']);
-    if (Number.isNaN(bootTime)) throw new UsageError(`--boot-time "${values['boot-time']}" is not a date (use ISO 8601, e.g. 2026-11-21T04:09:00Z)`);
-  }
+  const bootTime = parseBootTime(values['boot-time'], 0);
   const local = values.local === undefined ? null : localAddresses(values.local);
   const missing = positionals.filter((file) => !existsSync(file));
   if (missing.length > 0) {

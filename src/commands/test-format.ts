@@ -11,7 +11,7 @@ import { FormatRegistry, LineDecoder, tooLongLines } from '../formats/registry.j
 import type { TimestampForm } from '../formats/timestamp.js';
 import { formatFlags, type KnockHit } from '../hit.js';
 import { readLogFile } from '../inputs/archive.js';
-import { EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
+import { EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail test-format [options] FILE
 
@@ -49,7 +49,6 @@ const FORM_TEXT: Record<TimestampForm, string> = {
   epoch: 'seconds or µs since 1970',
 };
 
-
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
     argv,
@@ -75,11 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.regex !== undefined && (values.format !== undefined || values.block !== undefined)) {
     throw new UsageError(`--regex is a format of its own: use it without --format and --block\n\n${USAGE}`);
   }
-  let bootTime = Date.now() - uptime() * 1000;
-  if (values['boot-time'] !== undefined) {
-    bootTime = Date.parse(values['boot-time']);
-    if (Number.isNaN(bootTime)) throw new UsageError(`--boot-time "${values['boot-time']}" is not a date (use ISO 8601, e.g. 2026-11-21T04:09:00Z)`);
-  }
+  const bootTime = parseBootTime(values['boot-time'], Date.now() - uptime() * 1000);
 
   let config: Config | null = null;
   if (values.config !== undefined) {

@@ -221,14 +221,7 @@ export class PcapLiveInput implements Input {
     // The matcher's destination check needs the addresses before the first packet arrives.
     this.options.onAddressesChanged?.(this.local);
     const filter = this.build(this.local);
-    const capture = this.spawn(filter, false);
-    let reports: SessionReport[];
-    try {
-      reports = await capture.ready;
-    } catch (error) {
-      await capture.stop();
-      throw error;
-    }
+    const { capture, reports } = await this.launch(filter, false);
     const failures = reports.filter((report) => report.error !== null);
     if (failures.length > 0 || this.stopped) {
       await capture.stop();
@@ -313,6 +306,17 @@ export class PcapLiveInput implements Input {
     return run;
   }
 
+  /** Starts a capture process and waits for each session's report; a process that never gets there is stopped. */
+  private async launch(filter: string, hold: boolean): Promise<{ capture: CaptureProcess; reports: SessionReport[] }> {
+    const capture = this.spawn(filter, hold);
+    try {
+      return { capture, reports: await capture.ready };
+    } catch (error) {
+      await capture.stop();
+      throw error;
+    }
+  }
+
   private spawn(filter: string, hold: boolean): CaptureProcess {
     return new CaptureProcess(
       {
@@ -378,14 +382,7 @@ export class PcapLiveInput implements Input {
     if (previous === null) return;
     const filter = this.build(this.local);
     if (filter === this.filter && !this.recoverable()) return;
-    const next = this.spawn(filter, true);
-    let reports: SessionReport[];
-    try {
-      reports = await next.ready;
-    } catch (error) {
-      await next.stop();
-      throw error;
-    }
+    const { capture: next, reports } = await this.launch(filter, true);
     if (reports.every((report) => report.error !== null)) {
       await next.stop();
       throw new Error(reports.map((report) => describeFailure(report, filter)).join('\n'));
