@@ -2,12 +2,10 @@
  * What every command shares: version, exit statuses, strict option parsing, config loading with
  * errors a user can act on.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig } from '../config/parse.js';
 import { type Config, ConfigError } from '../config/types.js';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
 
 /** Exit statuses (documented in the README). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

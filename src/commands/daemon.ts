@@ -3,8 +3,9 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/types.js';
-import { Daemon, type DaemonFlags } from '../daemon.js';
-import { DEFAULT_CONFIG, EXIT, parseCommandLine, VERSION } from './common.js';
+import { Daemon, type DaemonFlags } from '../daemon/daemon.js';
+import { VERSION } from '../version.js';
+import { DEFAULT_CONFIG, EXIT, parseCommandLine } from './common.js';
 
 export const USAGE = `usage: knocktail [options]                 run the daemon
        knocktail replay [options] FILE…      what the doors would have done for archived logs

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/parse.js';
 import { ConfigError } from '../config/types.js';
-import { ControlError, type DaemonStatus, requestStatus } from '../daemon.js';
+import { ControlError, type DaemonStatus, requestStatus } from '../daemon/control.js';
 import type { InputStatus } from '../inputs/input.js';
 import { DEFAULT_CONFIG, EXIT, parseCommandLine } from './common.js';
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { SystemClock } from '../../src/actions/clock.js';
-import { Daemon } from '../../src/daemon.js';
+import { Daemon } from '../../src/daemon/daemon.js';
 import { knock, linesOf, recordingDoor, scratch, statusOf, waitFor } from './harness.js';
 
 /** The system clock, plus a jump: timers armed before it still count real time, as setTimeout does. */

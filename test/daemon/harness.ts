@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileStopStore } from '../../src/actions/file-stop-store.js';
 import type { PendingStop } from '../../src/actions/stop-store.js';
-import { type DaemonStatus, requestStatus } from '../../src/daemon.js';
+import { type DaemonStatus, requestStatus } from '../../src/daemon/control.js';
 import { cliPath, repoRoot, tempDir } from '../helpers.js';
 
 /** Liveness bound for waits: a daemon that never gets there fails the test instead of hanging it (not a speed assertion). */

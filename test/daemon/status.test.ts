@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { formatStatus } from '../../src/commands/status.js';
-import type { DaemonStatus } from '../../src/daemon.js';
+import type { DaemonStatus } from '../../src/daemon/control.js';
 import { cliPath, isRoot, runCli } from '../helpers.js';
 import { knock, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor } from './harness.js';
 

@@ -10,7 +10,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DAMAGED_SUFFIX, STOPS_FILE } from '../../src/actions/file-stop-store.js';
-import { CONTROL_SOCKET, UNMARKED_FILE } from '../../src/daemon.js';
+import { CONTROL_SOCKET } from '../../src/daemon/control.js';
+import { UNMARKED_FILE } from '../../src/daemon/state-dir.js';
 import { directoryLockUnavailable, lockDirectory, runCli, tempDir } from '../helpers.js';
 import { DaemonProcess, knock, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor } from '../daemon/harness.js';
 

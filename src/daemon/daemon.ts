@@ -7,27 +7,26 @@
  * socket) → pending stops read back → OnStart → pending stops re-armed (overdue ones run at once) →
  * inputs → housekeeping. The pid file and readiness reports are the command line's (commands/daemon.ts).
  */
-import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { type Clock, SystemClock } from './actions/clock.js';
-import type { RunningCommand } from './actions/doors.js';
-import { FileStopStore } from './actions/file-stop-store.js';
-import { type CommandResult, type CommandRunner, commandFailed, describeOutcome, ShellRunner } from './actions/runner.js';
-import { VERSION } from './commands/common.js';
-import { debugConfigLines } from './config/explain.js';
-import { loadConfig } from './config/parse.js';
-import { type Config, ConfigError, formatDiagnostic, type Mode, type Options, type SourceRef } from './config/types.js';
-import type { KnockEvent } from './events.js';
-import { type DecoderCounters, FormatRegistry } from './formats/registry.js';
-import type { KnockHit } from './hit.js';
-import { createInputs, type InputSet } from './inputs/factory.js';
-import type { HitSink, Input, InputStatus } from './inputs/input.js';
-import { uncertainLogWarnings, untrustedLogProblems } from './inputs/trust.js';
-import { Logger, type LoggerOptions } from './logging.js';
-import type { AttemptSnapshot, MatcherCounters } from './matcher/matcher.js';
-import { Pipeline } from './pipeline.js';
+import { type Clock, SystemClock } from '../actions/clock.js';
+import { FileStopStore } from '../actions/file-stop-store.js';
+import { type CommandResult, type CommandRunner, commandFailed, describeOutcome, ShellRunner } from '../actions/runner.js';
+import { debugConfigLines } from '../config/explain.js';
+import { loadConfig } from '../config/parse.js';
+import { type Config, ConfigError, formatDiagnostic, type Options, type SourceRef } from '../config/types.js';
+import type { KnockEvent } from '../events.js';
+import { type DecoderCounters, FormatRegistry } from '../formats/registry.js';
+import type { KnockHit } from '../hit.js';
+import { createInputs, type InputSet } from '../inputs/factory.js';
+import type { HitSink, Input } from '../inputs/input.js';
+import { uncertainLogWarnings, untrustedLogProblems } from '../inputs/trust.js';
+import { Logger, type LoggerOptions } from '../logging.js';
+import type { MatcherCounters } from '../matcher/matcher.js';
+import { Pipeline } from '../pipeline.js';
+import { VERSION } from '../version.js';
+import { ControlServer, type DaemonStatus, type StatusCounters } from './control.js';
+import { prepareStateDirectory, UNMARKED_FILE } from './state-dir.js';
 
 /** Command-line settings (knockd's flags and ours). */
 export interface DaemonFlags {
@@ -53,52 +52,6 @@ export interface DaemonServices {
   stderr?: NodeJS.WritableStream;
 }
 
-/** A door that is open now: its stop command is pending. */
-export interface OpenDoor {
-  door: string;
-  ip: string;
-  openedAt: number;
-  closesAt: number;
-  stopCommand: string;
-}
-
-export interface StatusCounters extends MatcherCounters {
-  /** Lines the log inputs read, and lines a log format recognised as a TCP/UDP packet. */
-  linesRead: number;
-  linesMatched: number;
-  /** Start, stop, OnStart and OnStop commands run, and those that failed (exit status, signal, limit). */
-  commandsRun: number;
-  commandsFailed: number;
-  stopsRun: number;
-  /** Stops that ran a second or more after their time (the daemon was down, the clock jumped, a suspend). */
-  stopsLate: number;
-  /** Repeat knocks that postponed a pending stop (On_Reopen = extend). */
-  extended: number;
-  errors: number;
-  reloads: number;
-  failedReloads: number;
-}
-
-/** What `knocktail status` shows (the control socket's answer). */
-export interface DaemonStatus {
-  knocktail: string;
-  pid: number;
-  state: 'starting' | 'running' | 'stopping';
-  startedAt: number;
-  now: number;
-  config: string;
-  mode: Mode;
-  stateDir: string;
-  /** Soonest to close first. */
-  open: OpenDoor[];
-  running: RunningCommand[];
-  attempts: { count: number; sources: number; oldest: AttemptSnapshot | null };
-  inputs: InputStatus[];
-  counters: StatusCounters;
-  /** process.memoryUsage() at the answer, in bytes. */
-  memory: { rss: number; heapUsed: number };
-}
-
 /**
  * Knocks are judged by the time written in the log, which lags the clock a little (rsyslog, journald
  * batching): a timeout is declared only once the clock is this far past it, so a last knock logged
@@ -122,15 +75,7 @@ const HOUSEKEEPING_EVERY = '*/5 * * * * *';
 /** At shutdown, how long running commands are waited for; longer ones are left running (and reported). */
 const SHUTDOWN_WAIT_MS = 5000;
 
-/** Used one-time sequences whose mark could not be written to their file, in the state directory. */
-export const UNMARKED_FILE = 'one-time-unmarked.json';
 
-/** The control socket, in the state directory. */
-export const CONTROL_SOCKET = 'control.sock';
-const CONTROL_TIMEOUT_MS = 5000;
-const CONTROL_REQUEST_LIMIT = 1024;
-/** sun_path holds 108 bytes with its NUL; libuv silently cuts longer paths. */
-const SOCKET_PATH_LIMIT = 107;
 
 /** Options that apply only at start-up: a reload that changes them keeps the running value (and says so). */
 const RESTART_ONLY: ReadonlyArray<readonly [keyof Options, string]> = [
@@ -630,149 +575,6 @@ function shortestTimeout(config: Config): number {
 /** `file:line: ` of a directive, or '' when it was not written (a default). */
 function where(at: SourceRef | undefined): string {
   return at === undefined ? '' : `${at.file}:${at.line}: `;
-}
-
-/**
- * The state directory holds the stop commands the daemon runs, so only its user may write there:
- * created 0700 when missing; refused when another user owns it or others can write to it (it is never
- * chmod-ed: StateDir = /tmp must not change /tmp). Readable by others is reported.
- */
-function prepareStateDirectory(dir: string, at: string, warn: (message: string) => void): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stats = statSync(dir);
-  const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
-  if (!stats.isDirectory()) throw new Error(`${at}StateDir ${dir} is not a directory; name a directory of knocktail's own (default /var/lib/knocktail)`);
-  const uid = process.getuid?.();
-  if (uid !== undefined && stats.uid !== uid) {
-    throw new Error(`${at}StateDir ${dir} belongs to uid ${stats.uid}, not to uid ${uid} that knocktail runs as; the commands kept there run as uid ${uid}: chown ${uid} ${dir}, or choose another StateDir`);
-  }
-  if ((stats.mode & 0o022) !== 0) {
-    throw new Error(`${at}StateDir ${dir} is writable by other users (mode ${mode}), who could plant commands knocktail would run: chmod 700 ${dir}, or choose a directory of knocktail's own`);
-  }
-  if ((stats.mode & 0o077) !== 0) warn(`${at}StateDir ${dir} can be read by other users (mode ${mode}); it holds the addresses and commands of open doors: chmod 700 ${dir}`);
-  mkdirSync(join(dir, 'cursors'), { recursive: true, mode: 0o700 });
-}
-
-export function controlSocketPath(stateDir: string): string {
-  return join(stateDir, CONTROL_SOCKET);
-}
-
-/** Why the daemon could not be asked: none runs, no permission, or it did not answer. */
-export class ControlError extends Error {
-  constructor(
-    message: string,
-    readonly reason: 'not-running' | 'denied' | 'no-answer',
-  ) {
-    super(message);
-  }
-}
-
-/** Asks the daemon that uses `stateDir` for its status; rejects with a ControlError. */
-export function requestStatus(stateDir: string, timeoutMs = CONTROL_TIMEOUT_MS): Promise<DaemonStatus> {
-  const path = controlSocketPath(stateDir);
-  return new Promise((resolve, reject) => {
-    const socket = connect(path);
-    let answer = '';
-    socket.setEncoding('utf8');
-    socket.setTimeout(timeoutMs, () => {
-      socket.destroy();
-      reject(new ControlError(`the knocktail daemon of StateDir ${stateDir} did not answer on ${path} within ${timeoutMs / 1000} s`, 'no-answer'));
-    });
-    socket.on('connect', () => socket.write('status\n'));
-    socket.on('data', (chunk: string) => (answer += chunk));
-    socket.on('end', () => {
-      let value: { error?: string } & DaemonStatus;
-      try {
-        value = JSON.parse(answer);
-      } catch {
-        reject(new ControlError(`unreadable answer on ${path}`, 'no-answer'));
-        return;
-      }
-      if (typeof value.error === 'string') reject(new ControlError(`the daemon on ${path} says: ${value.error}`, 'no-answer'));
-      else resolve(value);
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
-        reject(new ControlError(`no knocktail daemon is running with StateDir ${stateDir} (nothing answers on ${path})`, 'not-running'));
-      } else if (error.code === 'EACCES' || error.code === 'EPERM') {
-        reject(new ControlError(`permission denied on ${path}: only root may ask the daemon (try sudo)`, 'denied'));
-      } else {
-        reject(new ControlError(`cannot reach the daemon on ${path}: ${error.message}`, 'no-answer'));
-      }
-    });
-  });
-}
-
-/**
- * The daemon's end of the control socket: one request line (`status`), one JSON answer. The socket is
- * 0600 in the 0700 state directory, so only the daemon's user (root) can ask. Listening on it also
- * claims the state directory: a second daemon with the same StateDir finds the first one answering.
- */
-class ControlServer {
-  private handler: (() => DaemonStatus) | null = null;
-
-  private constructor(
-    private readonly server: Server,
-    private readonly path: string,
-  ) {}
-
-  static async listen(stateDir: string): Promise<ControlServer> {
-    const path = controlSocketPath(stateDir);
-    if (Buffer.byteLength(path) > SOCKET_PATH_LIMIT) {
-      throw new Error(`the control socket path ${path} is longer than ${SOCKET_PATH_LIMIT} bytes, the limit of Unix sockets: choose a shorter StateDir`);
-    }
-    try {
-      const other = await requestStatus(stateDir);
-      throw new Error(`another knocktail daemon (pid ${other.pid}) is running with StateDir ${stateDir}: stop it first, or give this one its own StateDir`);
-    } catch (error) {
-      if (!(error instanceof ControlError)) throw error;
-      if (error.reason !== 'not-running') {
-        throw new Error(`StateDir ${stateDir} may be in use by another knocktail daemon (${error.message}); if none runs, remove ${path}`);
-      }
-    }
-    // Left behind by a daemon that did not stop cleanly.
-    rmSync(path, { force: true });
-    const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) => reject(new Error(`cannot create the control socket ${path}: ${error.message}`)));
-      server.listen(path, resolve);
-    });
-    chmodSync(path, 0o600);
-    const control = new ControlServer(server, path);
-    server.on('connection', (socket) => control.answer(socket));
-    return control;
-  }
-
-  serve(handler: () => DaemonStatus): void {
-    this.handler = handler;
-  }
-
-  private answer(socket: Socket): void {
-    socket.setTimeout(CONTROL_TIMEOUT_MS, () => socket.destroy());
-    socket.on('error', () => undefined);
-    socket.setEncoding('utf8');
-    let request = '';
-    socket.on('data', (chunk: string) => {
-      request += chunk;
-      const newline = request.indexOf('\n');
-      if (newline === -1) {
-        if (request.length > CONTROL_REQUEST_LIMIT) socket.destroy();
-        return;
-      }
-      const command = request.slice(0, newline).trim();
-      socket.removeAllListeners('data');
-      let answer: unknown;
-      if (command !== 'status') answer = { error: `unknown request ${JSON.stringify(command.slice(0, 40))}` };
-      else if (this.handler === null) answer = { error: 'knocktail is starting' };
-      else answer = this.handler();
-      socket.end(`${JSON.stringify(answer)}\n`);
-    });
-  }
-
-  close(): void {
-    this.server.close();
-    rmSync(this.path, { force: true });
-  }
 }
 
 /** setTimeout delays above about 24.8 days overflow to 1 ms: wait at most that long and check again. */
