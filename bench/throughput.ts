@@ -90,7 +90,7 @@ export async function replayThroughput(dir: string, lines: number, runs: number,
 }
 
 /**
- * fail2ban-regex with bench/fail2ban-knock.conf (the filter of spec/anchors.md: kernel prefix line, the knock
+ * fail2ban-regex with bench/fail2ban-knock.conf (the filter users of fail2ban write for knocks: kernel prefix line, the knock
  * log prefix, <ADDR> and the DPT tag) on the first `lines` lines of the same corpus, timed once. A full run
  * gives it the whole file, so both sides pay their start-up once on the same input; --quick times a subset and
  * scales its rate (which overstates fail2ban's time by its start-up, about 0.2 s).

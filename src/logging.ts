@@ -1,5 +1,5 @@
 /**
- * knockd's logging, kept message for message (spec §6) so existing log watchers keep working:
+ * knockd's logging, kept message for message (docs/design.md) so existing log watchers keep working:
  * `LogFile` lines `[YYYY-MM-DD HH:MM] message`, syslog (`UseSyslog`, ident knocktail, facility daemon),
  * `-v` (the same messages on stdout) and `-D` (debug lines on stdout). Deliberate differences: no blank
  * line after some messages, the debug month is not off by one, timeouts are logged when they happen,
@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { lookupService } from 'node:dns/promises';
 import { type CommandResult, commandFailed } from './actions/runner.js';
-import type { KnockEvent } from './events.js';
+import type { KnockEvent } from './engine/events.js';
 import { formatSequence } from './config/sequence.js';
 import type { KnockHit } from './hit.js';
 import { formatFlags } from './hit.js';
@@ -30,10 +30,10 @@ export interface LoggerOptions {
 /** Lines of command output written to the log per command, at most. */
 const OUTPUT_LINES = 20;
 /**
- * MaxSources evictions are logged at most once per this period: under a flood of spoofed sources there
- * is one per packet, and the log must stay readable.
+ * Reports that can come once per packet (MaxSources evictions under a flood of spoofed sources, stale lines of a
+ * log read again) are logged once, then counted and summed up once per this period: the log must stay readable.
  */
-const EVICTION_REPORT_MS = 10_000;
+const REPEAT_REPORT_MS = 10_000;
 /** -l: names remembered, and lookups running at once, at most (a flood of spoofed sources must not grow either). */
 const HOSTNAME_CACHE_SIZE = 4096;
 const LOOKUPS_IN_FLIGHT = 16;
@@ -45,9 +45,8 @@ export class Logger {
   private readonly stderr: NodeJS.WritableStream;
   private readonly hostnames = new Map<string, string | null>();
   private lookupsInFlight = 0;
-  /** Evictions not yet logged, and the timer that logs them (null: the next eviction is logged at once). */
-  private evictionsUnreported = 0;
-  private evictionTimer: NodeJS.Timeout | null = null;
+  /** Repeated reports by kind: how many are not logged yet, and the timer that sums them up. */
+  private readonly repeats = new Map<string, { unreported: number; summary: (count: number) => string; timer: NodeJS.Timeout }>();
 
   constructor(private options: LoggerOptions) {
     this.stdout = options.stdout ?? process.stdout;
@@ -90,9 +89,7 @@ export class Logger {
   }
 
   close(): void {
-    this.reportEvictions();
-    if (this.evictionTimer !== null) clearTimeout(this.evictionTimer);
-    this.evictionTimer = null;
+    for (const key of [...this.repeats.keys()]) this.reportRepeats(key);
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.syslog?.stdin?.end();
@@ -172,25 +169,28 @@ export class Logger {
       .finally(() => this.lookupsInFlight--);
   }
 
-  /** The first eviction of a burst is logged at once, the rest as one count per EVICTION_REPORT_MS. */
-  private evicted(count: number): void {
-    if (this.evictionTimer !== null) {
-      this.evictionsUnreported += count;
+  /**
+   * The first report of a kind (`key`) in a burst is logged at once; the next `count`s are summed up by `summary`
+   * once per REPEAT_REPORT_MS.
+   */
+  private repeated(key: string, count: number, first: () => string, summary: (count: number) => string, write: (message: string) => void): void {
+    const pending = this.repeats.get(key);
+    if (pending !== undefined) {
+      pending.unreported += count;
       return;
     }
-    this.log(`too many sources knocking at once (MaxSources): dropped the knocks in progress of ${count} source(s)`);
-    this.evictionTimer = setTimeout(() => {
-      this.evictionTimer = null;
-      this.reportEvictions();
-    }, EVICTION_REPORT_MS);
-    this.evictionTimer.unref();
+    write(first());
+    const timer = setTimeout(() => this.reportRepeats(key), REPEAT_REPORT_MS);
+    timer.unref();
+    this.repeats.set(key, { unreported: 0, summary: (n) => `${summary(n)} in the last ${REPEAT_REPORT_MS / 1000} s`, timer });
   }
 
-  private reportEvictions(): void {
-    if (this.evictionsUnreported === 0) return;
-    const count = this.evictionsUnreported;
-    this.evictionsUnreported = 0;
-    this.log(`too many sources knocking at once (MaxSources): dropped the knocks in progress of ${count} more source(s) in the last ${EVICTION_REPORT_MS / 1000} s`);
+  private reportRepeats(key: string): void {
+    const pending = this.repeats.get(key);
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    this.repeats.delete(key);
+    if (pending.unreported > 0) this.log(pending.summary(pending.unreported));
   }
 
   /** Logs one core event the way knockd would. */
@@ -212,7 +212,46 @@ export class Logger {
         this.error(`no more sequences left in the one time sequences file for door ${event.door.name} --> disabling the door`);
         return;
       case 'evicted':
-        this.evicted(event.count);
+        this.repeated(
+          'evicted',
+          event.count,
+          () => `too many sources knocking at once (MaxSources): dropped the knocks in progress of ${event.count} source(s)`,
+          (n) => `too many sources knocking at once (MaxSources): dropped the knocks in progress of ${n} more source(s)`,
+          (message) => this.log(message),
+        );
+        return;
+      case 'stale':
+        this.repeated(
+          `stale ${event.input}`,
+          1,
+          () => `warning: ${event.input}: ignored a knock from ${event.ip} stamped ${new Date(event.stamp).toISOString()}, more than MaxKnockAge (${Math.round((event.time - event.stamp) / 1000)} s) ago: an old log line read again? Old knocks never open a door`,
+          (n) => `warning: ${event.input}: ignored ${n} more knocks older than MaxKnockAge`,
+          (message) => this.error(message),
+        );
+        return;
+      case 'future':
+        this.repeated(
+          `future ${event.input}`,
+          1,
+          () => `warning: ${event.input}: ignored a knock from ${event.ip} stamped ${new Date(event.stamp).toISOString()}, ${Math.round((event.stamp - event.time) / 1000)} s ahead of this host's clock: check the clocks of this host and of the logging firewall`,
+          (n) => `warning: ${event.input}: ignored ${n} more knocks stamped ahead of this host's clock`,
+          (message) => this.error(message),
+        );
+        return;
+      case 'reordered':
+        this.repeated(
+          `reordered ${event.input}`,
+          1,
+          () => `warning: ${event.input}: a knock from ${event.ip} is stamped ${new Date(event.stamp).toISOString()}, before the knock read just before it: counted at ${new Date(event.time).toISOString()} (log lines out of time order)`,
+          (n) => `warning: ${event.input}: ${n} more knocks stamped before the knock read before them, counted at that later time`,
+          (message) => this.error(message),
+        );
+        return;
+      case 'clock-step':
+        this.error(
+          `warning: the clock stepped ${event.stepMs > 0 ? 'forward' : 'back'} by ${Math.abs(Math.round(event.stepMs / 1000))} s` +
+            (event.abandoned > 0 ? `; ${event.abandoned} knock(s) in progress abandoned (their times can no longer be compared)` : ''),
+        );
         return;
       case 'start':
         this.log(`${event.door}: running command: ${event.command}`);

@@ -9,10 +9,14 @@ export interface Timer {
 }
 
 export interface Clock {
-  /** ms since the epoch. */
+  /** ms since the epoch (the wall clock: NTP, suspend and admins move it). */
   now(): number;
+  /** ms from an arbitrary origin that only moves forward with elapsed time (what timers count): a step of now() against it is a clock step. */
+  monotonic(): number;
   /** Calls `fn` once at `due` (ms since the epoch), or at once when `due` has passed. */
   at(due: number, fn: () => void): Timer;
+  /** Calls `fn` once after `ms` of elapsed (monotonic) time, whatever the wall clock does meanwhile. */
+  after(ms: number, fn: () => void): Timer;
   cancel(timer: Timer): void;
 }
 
@@ -28,6 +32,10 @@ export class SystemClock implements Clock {
     return Date.now();
   }
 
+  monotonic(): number {
+    return performance.now();
+  }
+
   at(due: number, fn: () => void): Timer {
     const timer: SystemTimer = { due, handle: null };
     // The delay is taken from now() once per arm: the timer then counts monotonic time, as a real one does.
@@ -36,6 +44,12 @@ export class SystemClock implements Clock {
       timer.handle = delay > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(fn, Math.max(0, delay));
     };
     arm();
+    return timer;
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    const timer: SystemTimer = { due: this.now() + ms, handle: null };
+    timer.handle = setTimeout(fn, Math.min(Math.max(0, ms), MAX_DELAY));
     return timer;
   }
 
@@ -69,6 +83,10 @@ export class VirtualClock implements Clock {
     return this.current;
   }
 
+  monotonic(): number {
+    return this.current;
+  }
+
   at(due: number, fn: () => void): Timer {
     const timer: VirtualTimer = { due, fn, seq: this.seq++, cancelled: false };
     const heap = this.heap;
@@ -80,6 +98,10 @@ export class VirtualClock implements Clock {
       i = parent;
     }
     return timer;
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    return this.at(this.current + ms, fn);
   }
 
   cancel(timer: Timer): void {

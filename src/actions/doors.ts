@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DoorConfig } from '../config/types.js';
-import type { ActionEvent } from '../events.js';
+import type { ActionEvent } from './events.js';
 import type { Clock, Timer } from './clock.js';
 import { CommandTemplate, commandEnvironment } from './command.js';
 import type { CommandResult, CommandRunner } from './runner.js';

@@ -1,5 +1,5 @@
 /**
- * The durable StopStore (design decision 4): pending stops live in an append-only journal of JSON
+ * The durable StopStore (docs/design.md, "Where state lives"): pending stops live in an append-only journal of JSON
  * lines in the state directory, one record per save or delete, fsynced before save()/delete() return.
  * The journal is rewritten atomically (temp file, fsync, rename, fsync of the directory) when it is
  * opened and when dead records pile up, so it stays about as small as the set of open doors.

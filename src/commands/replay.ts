@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
 import { isForgeableLog } from '../inputs/trust.js';
-import { formatSummary, replay } from '../replay.js';
+import { formatSummary } from '../replay/report.js';
+import { replay } from '../replay/replay.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [-v] FILE…
@@ -64,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       execute: values.execute,
       json: values.json,
       verbose: values.verbose,
-      formats: values.format === undefined ? null : values.format.split(',').map((name) => name.trim()),
+      formats: values.format === undefined ? null : { names: values.format.split(',').map((name) => name.trim()), at: { file: 'the command line (--format)', line: 0 } },
       bootTime,
       local,
       out: process.stdout,

@@ -108,6 +108,7 @@ export function formatStatus(status: DaemonStatus): string {
     `  lines read ${c.linesRead}, recognised ${c.linesMatched}; packets ${c.hits}, knocks on door ports ${c.visible}`,
     `  stages ${c.stages}, opens ${c.opens}, sequence timeouts ${c.timeouts}, sources dropped (MaxSources) ${c.evicted}`,
     `  commands run ${c.commandsRun}, failed ${c.commandsFailed}; stops run ${c.stopsRun}, late ${c.stopsLate}; stops postponed by a repeat knock ${c.extended}`,
+    `  knocks refused as older than MaxKnockAge ${c.knocksStale}, as stamped ahead of the clock ${c.knocksFuture}; counted later than stamped (out of order) ${c.knocksReordered}; clock steps ${c.clockSteps}`,
     `  errors ${c.errors}; reloads ${c.reloads}, failed ${c.failedReloads}`,
   );
   return `${out.join('\n')}\n`;

@@ -8,9 +8,10 @@ import { defaultOptions, parseFormatFile } from '../config/parse.js';
 import { type Config, ConfigError, type LogFormatBlock } from '../config/types.js';
 import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
 import { FormatRegistry, LineDecoder, tooLongLines } from '../formats/registry.js';
-import type { TimestampForm } from '../formats/timestamp.js';
+import type { Stamp, TimestampForm } from '../formats/timestamp.js';
 import { formatFlags, type KnockHit } from '../hit.js';
-import { readLogFile } from '../inputs/archive.js';
+import { logChunks } from '../inputs/archive.js';
+import { LineFramer, type LineSink } from '../inputs/line-framer.js';
 import { EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail test-format [options] FILE
@@ -133,27 +134,12 @@ function chooseFormats(config: Config | null, values: { format?: string | undefi
   return names.map((name) => registry.get(name));
 }
 
-/** A LineDecoder that hands each line it decodes, with its number, to the report. */
-class ReportingDecoder extends LineDecoder {
-  constructor(
-    formats: readonly CompiledFormat[],
-    private readonly onLine: (number: number, text: string, hit: KnockHit | null) => void,
-  ) {
-    super(formats);
-  }
-
-  override decode(line: string, ctx: DecodeContext, portChecked = false): KnockHit | null {
-    const hit = super.decode(line, ctx, portChecked);
-    // Skipped over-long lines are counted too, so this is the line's number in the file.
-    this.onLine(this.counters.lines, line, hit);
-    return hit;
-  }
-}
-
 /** Reads the file through a decoder and writes what happened to each line and the totals. */
 class Report {
-  private readonly decoder: ReportingDecoder;
+  private readonly decoder: LineDecoder;
   private readonly out: string[] = [];
+  private readonly forms: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0 };
+  private lineNumber = 0;
 
   constructor(
     private readonly file: string,
@@ -162,33 +148,43 @@ class Report {
     private readonly printMissed: boolean,
     private readonly printIgnored: boolean,
   ) {
-    this.decoder = new ReportingDecoder(formats, (number, text, hit) => this.line(number, text, hit));
+    this.decoder = new LineDecoder(formats);
   }
 
-  /** Reads the file as replay does (the same line splitting, .gz, MaxLineLength); throws when it cannot. */
+  /** Reads the file as the daemon and replay do (the same line framing, .gz, MaxLineLength); throws when it cannot. */
   async read(bootTime: number, maxLineLength: number): Promise<void> {
-    const options = {
-      decoderFor: () => this.decoder,
-      maxLineLength,
-      bootTime,
-      onWarning: (message: string) => process.stderr.write(`warning: ${message}\n`),
+    const reference = statSync(this.file).mtimeMs;
+    const ctx: DecodeContext = { input: this.file, reference, bootTime, fallbackTime: reference, arrival: null };
+    const framer = new LineFramer(maxLineLength);
+    const sink: LineSink = {
+      block: (text) => {
+        for (const line of text.split('\n')) this.line(line.endsWith('\r') ? line.slice(0, -1) : line, ctx);
+      },
+      line: (text) => this.line(text, ctx),
+      longLine: () => {
+        this.lineNumber++;
+        this.decoder.countLongLine();
+        process.stderr.write(`warning: ${this.file}: line ${this.lineNumber} is longer than ${maxLineLength} bytes; skipped\n`);
+      },
     };
-    // The hits themselves are not needed: the decoder reports every line as it reads it.
-    for await (const _hits of readLogFile(this.file, options));
+    for await (const chunk of logChunks(this.file)) framer.push(chunk, sink);
+    framer.end(sink);
   }
 
-  private line(number: number, text: string, hit: KnockHit | null): void {
-    const format = this.decoder.lastFormat;
-    switch (this.decoder.lastOutcome) {
+  private line(text: string, ctx: DecodeContext): void {
+    const number = ++this.lineNumber;
+    const decoded = this.decoder.decode(text, ctx);
+    switch (decoded.outcome) {
       case Outcome.Matched:
-        if (this.json) this.emit(this.matchRecord(number, format!, hit!));
+        if (decoded.stamp !== null) this.forms[decoded.stamp.form]++;
+        if (this.json && decoded.hit !== null) this.emit(this.matchRecord(number, text, decoded.format, decoded.hit, decoded.stamp));
         return;
       case Outcome.NotKnock:
         return;
       case Outcome.Missed:
         if (this.printMissed) {
-          if (this.json) this.emit({ line: number, result: 'missed', format: format!.name, reason: format!.missReason, text });
-          else this.emit(`missed  line ${number} (${format!.name}: ${format!.missReason}): ${text}`);
+          if (this.json) this.emit({ line: number, result: 'missed', format: decoded.format.name, reason: decoded.reason, text });
+          else this.emit(`missed  line ${number} (${decoded.format.name}: ${decoded.reason}): ${text}`);
         }
         return;
       default:
@@ -196,13 +192,13 @@ class Report {
     }
   }
 
-  private matchRecord(number: number, format: CompiledFormat, hit: KnockHit): Record<string, unknown> {
+  private matchRecord(number: number, text: string, format: CompiledFormat, hit: KnockHit, stamp: Stamp | null): Record<string, unknown> {
     return {
       line: number,
       result: 'matched',
       format: format.name,
-      fields: format.capturedFields(),
-      timestamp: format.hasTime ? this.decoder.timestamps.lastForm : null,
+      fields: format.fields(text),
+      timestamp: stamp?.form ?? null,
       hit: {
         time: new Date(hit.time).toISOString(),
         src: hit.src,
@@ -232,7 +228,7 @@ class Report {
     const { lines: read, matched, notKnock, missed, ignored } = decoder.counters;
     const totals = { lines: read, matched, notKnock, missed, ignored, tooLong: tooLongLines(decoder.counters) };
     const perFormat = Object.fromEntries(decoder.perFormat);
-    const forms = Object.fromEntries(Object.entries(decoder.timestamps.formCounts).filter(([, count]) => count > 0));
+    const forms = Object.fromEntries(Object.entries(this.forms).filter(([, count]) => count > 0));
     if (this.json) {
       this.emit({ totals: { file: this.file, formats: perFormat, ...totals, timestamps: forms } });
       this.flush();

@@ -1,6 +1,6 @@
 /**
  * A parsed config in words: `knocktail check-config` prints explainConfig(), `-D` prints
- * debugConfigLines() (knockd's `config: …` lines, spec/knockd-behaviour.md §6.4).
+ * debugConfigLines() (knockd's `config: …` lines of `-D`).
  */
 import { TCP_FLAG_NAMES } from '../hit.js';
 import { flagRuleTokens, formatSequence } from './sequence.js';
@@ -31,7 +31,7 @@ function globalLines(options: Options): string[] {
           `mode: pcap, capturing on ${options.interfaces.length > 0 ? options.interfaces.join(', ') : '(no Interface set)'}${options.promiscuous ? ', promiscuous' : ''}`,
         ];
   lines.push(`state directory: ${options.stateDir}`);
-  lines.push(`limits: ${options.maxSources} sources with a knock in progress; ${commandLimit(options.commandLimit)}; log lines over ${options.maxLineLength} bytes dropped`);
+  lines.push(`limits: ${options.maxSources} sources with a knock in progress; knocks older than ${options.maxKnockAge} s refused; ${commandLimit(options.commandLimit)}; log lines over ${options.maxLineLength} bytes dropped`);
   const logging = [options.logFile, options.useSyslog ? 'syslog' : null].filter((sink) => sink !== null);
   if (logging.length > 0) lines.push(`logging to: ${logging.join(', ')}`);
   if (options.pidFile !== null) lines.push(`pid file: ${options.pidFile}`);
@@ -121,6 +121,7 @@ const OPTION_LABELS: ReadonlyArray<readonly [keyof Options, string]> = [
   ['logFormats', 'log format'],
   ['stateDir', 'state dir'],
   ['maxSources', 'max sources'],
+  ['maxKnockAge', 'max knock age'],
   ['commandLimit', 'command limit'],
   ['maxLineLength', 'max line length'],
   ['allowForgeableLog', 'allow forgeable log'],

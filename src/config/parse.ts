@@ -1,5 +1,5 @@
 /**
- * knockd.conf parser: knockd 0.8's grammar and meaning (spec/knockd-behaviour.md §2) plus
+ * knockd.conf parser: knockd 0.8's grammar and meaning (README, "Configuration") plus
  * knocktail's own directives, with the nonsense knockd silently accepts rejected. Every problem
  * in a file is collected and reported at once, each with its line and a fix.
  *
@@ -25,6 +25,7 @@ export function defaultOptions(): Options {
     logFormats: ['iptables'],
     stateDir: '/var/lib/knocktail',
     maxSources: 100_000,
+    maxKnockAge: 60,
     commandLimit: 60,
     maxLineLength: 65_536,
     allowForgeableLog: false,
@@ -130,6 +131,8 @@ const MAX_TIMER_SECONDS = 2_147_483;
 const MAX_DOOR_OPEN_SECONDS = 366 * 86_400;
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const MAX_SOURCES = 10_000_000;
+/** A knock older than a day is never a knock someone is waiting on. */
+const MAX_KNOCK_AGE = 86_400;
 
 /** Seconds a timer or command limit can wait. */
 function seconds(value: string): number {
@@ -255,6 +258,7 @@ const OPTION_DIRECTIVES: OptionDirective[] = [
   },
   { name: 'StateDir', property: 'stateDir', apply: (options, value, context) => { options.stateDir = path(value, context); } },
   { name: 'MaxSources', property: 'maxSources', apply: (options, value) => { options.maxSources = wholeNumber(value, 1, MAX_SOURCES, 'sources'); } },
+  { name: 'MaxKnockAge', property: 'maxKnockAge', apply: (options, value) => { options.maxKnockAge = wholeNumber(value, 1, MAX_KNOCK_AGE, 'seconds'); } },
   { name: 'CommandLimit', property: 'commandLimit', apply: (options, value) => { options.commandLimit = seconds(value); } },
   { name: 'MaxLineLength', property: 'maxLineLength', apply: (options, value) => { options.maxLineLength = wholeNumber(value, 256, MAX_LINE_BYTES, 'bytes'); } },
   { name: 'AllowForgeableLog', property: 'allowForgeableLog', apply: (options, value) => { options.allowForgeableLog = yesNo(value); } },

@@ -8,6 +8,7 @@ import type { Protocol } from '../hit.js';
 /** Where something was written: for error messages that name file and line. */
 export interface SourceRef {
   file: string;
+  /** 1-based; 0 when the value was not written on a line (a default, the command line). */
   line: number;
 }
 
@@ -74,6 +75,11 @@ export interface Options {
   stateDir: string;
   /** `MaxSources`: hard cap on sources with a knock in progress (default 100000); the oldest are evicted first. */
   maxSources: number;
+  /**
+   * `MaxKnockAge` in seconds (default 60): the daemon refuses a knock stamped longer ago than this (or ahead of
+   * its clock), so old log lines read again can never open a door; a backlog read after a restart still counts.
+   */
+  maxKnockAge: number;
   /** `CommandLimit` in seconds (default 60; 0 = none): a start/stop command still running after this is killed. */
   commandLimit: number;
   /** `MaxLineLength` in bytes (default 65536): longer log lines are dropped with a warning. */
@@ -119,9 +125,9 @@ export interface Config {
   warnings: Diagnostic[];
 }
 
-/** Formats a diagnostic as `file:line: message` plus an indented `fix:` line. */
+/** Formats a diagnostic as `file:line: message` (line 0: not a line of the file, e.g. a default) plus an indented `fix:` line. */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.at.file}:${d.at.line}: ${d.message}${d.hint ? `\n  fix: ${d.hint}` : ''}`;
+  return `${d.at.file}${d.at.line > 0 ? `:${d.at.line}` : ''}: ${d.message}${d.hint ? `\n  fix: ${d.hint}` : ''}`;
 }
 
 /** A config that cannot be used; carries every problem found, not just the first. */

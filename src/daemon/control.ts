@@ -32,6 +32,13 @@ export interface StatusCounters extends MatcherCounters {
   stopsLate: number;
   /** Repeat knocks that postponed a pending stop (On_Reopen = extend). */
   extended: number;
+  /** Knocks refused because their stamp was older than MaxKnockAge, or ahead of the clock (docs/design.md, "Time"). */
+  knocksStale: number;
+  knocksFuture: number;
+  /** Knocks stamped before the knock their input delivered before them, counted at that later time. */
+  knocksReordered: number;
+  /** Steps of the wall clock the daemon noticed (NTP, suspend). */
+  clockSteps: number;
   errors: number;
   reloads: number;
   failedReloads: number;

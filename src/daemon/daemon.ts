@@ -1,31 +1,31 @@
 /**
- * The daemon: wires the configured inputs into the pipeline, keeps pending stop commands durable in
- * the state directory, logs the way knockd does, answers `knocktail status` on a root-only control
- * socket, and handles reload and shutdown.
+ * The daemon: a driver of the engine (docs/design.md). It feeds the configured live inputs into the engine with
+ * the wall clock, keeps pending stops durable in the state directory, logs the way knockd does, answers
+ * `knocktail status` on the control socket, and handles reload and shutdown.
  *
- * Start-up order: config → log → state directory (one daemon per StateDir, enforced by the control
- * socket) → pending stops read back → OnStart → pending stops re-armed (overdue ones run at once) →
- * inputs → housekeeping. The pid file and readiness reports are the command line's (commands/daemon.ts).
+ * Start-up order: config → log → state directory (one daemon per StateDir, enforced by the control socket) →
+ * pending stops read back → OnStart → pending stops re-armed (overdue ones run at once) → inputs → clock. The pid
+ * file and readiness reports are the command line's (commands/daemon.ts).
  */
 import { join } from 'node:path';
-import cron, { type ScheduledTask } from 'node-cron';
 import { type Clock, SystemClock } from '../actions/clock.js';
 import { FileStopStore } from '../actions/file-stop-store.js';
 import { type CommandResult, type CommandRunner, commandFailed, describeOutcome, ShellRunner } from '../actions/runner.js';
 import { debugConfigLines } from '../config/explain.js';
 import { loadConfig } from '../config/parse.js';
 import { type Config, ConfigError, formatDiagnostic, type Options, type SourceRef } from '../config/types.js';
-import type { KnockEvent } from '../events.js';
-import { type DecoderCounters, FormatRegistry } from '../formats/registry.js';
-import type { KnockHit } from '../hit.js';
-import { createInputs, type InputSet } from '../inputs/factory.js';
+import { Engine } from '../engine/engine.js';
+import type { CompiledFormat } from '../formats/logformat.js';
+import { type DecoderCounters, resolveFormats } from '../formats/registry.js';
+import { captureInterfaces, createInputs } from '../inputs/factory.js';
 import type { HitSink, Input } from '../inputs/input.js';
 import { uncertainLogWarnings, untrustedLogProblems } from '../inputs/trust.js';
 import { Logger, type LoggerOptions } from '../logging.js';
-import type { MatcherCounters } from '../matcher/matcher.js';
-import { Pipeline } from '../pipeline.js';
+import { DiskOneTimeFiles } from '../matcher/one-time-files.js';
 import { VERSION } from '../version.js';
-import { ControlServer, type DaemonStatus, type StatusCounters } from './control.js';
+import type { Watch } from '../watch.js';
+import { ControlServer, type DaemonStatus } from './control.js';
+import { countEvent, emptyEventCounters } from './counters.js';
 import { prepareStateDirectory, UNMARKED_FILE } from './state-dir.js';
 
 /** Command-line settings (knockd's flags and ours). */
@@ -52,30 +52,11 @@ export interface DaemonServices {
   stderr?: NodeJS.WritableStream;
 }
 
-/**
- * Knocks are judged by the time written in the log, which lags the clock a little (rsyslog, journald
- * batching): a timeout is declared only once the clock is this far past it, so a last knock logged
- * just before its deadline but read just after still counts. The timeout event keeps its exact time.
- */
-const EXPIRY_GRACE_MS = 1000;
-
-/**
- * While hits keep coming (a backlog read after a restart, or live traffic) their own times drive expiry:
- * the clock expires knocks only once no hit came for this long. Otherwise a sequence in a backlog logged an
- * hour ago would be timed out by the clock between two reads, although its knocks were seconds apart.
- */
-const HIT_FLOW_IDLE_MS = 2000;
-
-/**
- * Housekeeping (node-cron, wall-clock based): save input positions, run stops whose time has come
- * while their monotonic timers still wait (suspend, forward clock step), expire stale knocks.
- */
-const HOUSEKEEPING_EVERY = '*/5 * * * * *';
+/** How often input positions are saved besides before every open (a crash re-reads at most this much). */
+const PERSIST_EVERY_MS = 5000;
 
 /** At shutdown, how long running commands are waited for; longer ones are left running (and reported). */
 const SHUTDOWN_WAIT_MS = 5000;
-
-
 
 /** Options that apply only at start-up: a reload that changes them keeps the running value (and says so). */
 const RESTART_ONLY: ReadonlyArray<readonly [keyof Options, string]> = [
@@ -85,67 +66,60 @@ const RESTART_ONLY: ReadonlyArray<readonly [keyof Options, string]> = [
   ['pidFile', 'PidFile'],
 ];
 
+/** A config the daemon can run, with its log formats compiled (file mode). */
+interface Usable {
+  config: Config;
+  formats: readonly CompiledFormat[];
+}
+
 export class Daemon {
   private config: Config;
+  private formats: readonly CompiledFormat[];
   /** What the inputs depend on besides their id; inputs are kept across a reload only while it is unchanged. */
   private inputDefinition: string;
   private readonly clock: Clock;
   private readonly runner: CommandRunner;
-  private readonly pipeline: Pipeline;
+  private readonly engine: Engine;
   private inputs: Input[] = [];
-  private doorsChanged: () => void = () => undefined;
   /** pcap mode: the capture interfaces' addresses (doors without Target accept these destinations). */
   private localAddresses: ReadonlySet<string> = new Set();
-  /** Id of the input whose hit is being handled (its position is saved before an open runs commands). */
-  private hitInput = '';
-  /** The clock expires no knock before this time: hits are flowing, or a backlog is read (HIT_FLOW_IDLE_MS). */
-  private clockExpiryHeldUntil = 0;
-  private readonly sink: HitSink = (hit) => this.hit(hit);
-  private deadlineTimer: NodeJS.Timeout | null = null;
-  private deadlineDue = Infinity;
-  /** The shortest Seq_Timeout (ms): no hit can add a deadline earlier than its time plus this. */
-  private shortestTimeoutMs: number;
-  private housekeeping: ScheduledTask | null = null;
+  private persistTimer: NodeJS.Timeout | null = null;
   private state: DaemonStatus['state'] = 'starting';
   private readonly startedAt: number;
   private onStartRan = false;
   private reloading: Promise<boolean> = Promise.resolve(true);
   private stopping: Promise<void> | null = null;
-  /** The status counters the daemon keeps itself (the matcher and the inputs keep the others). */
-  private readonly counters: Omit<StatusCounters, keyof MatcherCounters | 'linesRead' | 'linesMatched'> = {
-    commandsRun: 0,
-    commandsFailed: 0,
-    stopsRun: 0,
-    stopsLate: 0,
-    extended: 0,
-    errors: 0,
-    reloads: 0,
-    failedReloads: 0,
-  };
+  private readonly counters = emptyEventCounters();
+  private reloads = 0;
+  private failedReloads = 0;
 
   private constructor(
     private readonly flags: DaemonFlags,
-    config: Config,
+    usable: Usable,
     private readonly logger: Logger,
     private readonly store: FileStopStore,
     private readonly control: ControlServer,
     services: DaemonServices,
   ) {
-    this.config = config;
-    this.inputDefinition = inputDefinition(config);
+    this.config = usable.config;
+    this.formats = usable.formats;
+    this.inputDefinition = inputDefinition(usable);
     this.clock = services.clock ?? new SystemClock();
     this.runner = services.runner ?? new ShellRunner();
     this.startedAt = this.clock.now();
-    this.shortestTimeoutMs = shortestTimeout(config);
-    this.pipeline = new Pipeline(config, {
-      clock: this.clock,
+    const { options } = usable.config;
+    this.engine = new Engine(usable.config, {
+      time: { kind: 'live', clock: this.clock, caughtUp: () => this.inputs.every((input) => input.caughtUp?.() ?? true) },
       runner: this.runner,
       store,
+      oneTimeFiles: new DiskOneTimeFiles(join(options.stateDir, UNMARKED_FILE), (message) => this.warn(message)),
       // File mode: the firewall's LOG rule already decided which packets are for this host.
-      isLocal: config.options.mode === 'pcap' ? (dst) => this.localAddresses.has(dst) : null,
-      sinks: [(event) => this.logger.event(event), (event) => this.observe(event)],
+      isLocal: options.mode === 'pcap' ? (dst) => this.localAddresses.has(dst) : null,
+      sinks: [(event) => this.logger.event(event), (event) => countEvent(this.counters, event)],
       onWarning: (message) => this.warn(message),
-      unmarkedFile: join(config.options.stateDir, UNMARKED_FILE),
+      // Saved before the start command runs: after a crash the log is not read again up to this knock.
+      beforeCommands: (input) => this.persistPosition(input),
+      onWatchChanged: (watch) => this.updateWatch(watch),
     });
   }
 
@@ -154,11 +128,12 @@ export class Daemon {
    * use or unsafe, OnStart failed, an input cannot start) when it cannot; nothing is left running then.
    */
   static async start(flags: DaemonFlags, services: DaemonServices = {}): Promise<Daemon> {
-    const config = loadUsableConfig(flags.configPath);
-    const logger = new Logger(loggerOptions(flags, config, services));
+    const usable = loadUsable(flags.configPath);
+    const logger = new Logger(loggerOptions(flags, usable.config, services));
     let control: ControlServer | null = null;
     let store: FileStopStore;
     try {
+      const { config } = usable;
       const stateDir = config.options.stateDir;
       prepareStateDirectory(stateDir, where(config.optionsAt.stateDir), (message) => logger.error(`warning: ${message}`));
       control = await ControlServer.listen(stateDir);
@@ -169,7 +144,7 @@ export class Daemon {
       logger.close();
       throw error;
     }
-    const daemon = new Daemon(flags, config, logger, store, control, services);
+    const daemon = new Daemon(flags, usable, logger, store, control, services);
     control.serve(() => daemon.status());
     try {
       await daemon.startUp();
@@ -191,22 +166,22 @@ export class Daemon {
     }
     this.onStartRan = true;
     this.restorePendingStops();
-    const inputs = this.createInputs(config);
-    this.doorsChanged = inputs.doorsChanged;
-    for (const input of inputs.inputs) {
-      await input.start(this.sink);
+    for (const input of this.createInputs(this.config, this.formats)) {
+      await input.start(this.hit);
       this.inputs.push(input);
     }
     logger.verbose(`listening on ${this.listeningOn()}...`);
     logger.log(`starting up, listening on ${this.listeningOn()}`);
-    this.housekeeping = cron.schedule(HOUSEKEEPING_EVERY, () => this.houseKeep(), { noOverlap: true, name: 'knocktail-housekeeping', suppressMissedWarning: true });
+    this.persistTimer = setInterval(() => {
+      for (const input of this.inputs) input.persist?.();
+    }, PERSIST_EVERY_MS);
+    this.engine.start();
     this.state = 'running';
-    this.armDeadline();
   }
 
   /** Re-arms the stops the state directory kept: overdue ones run now, the others at their time. */
   private restorePendingStops(): void {
-    const stops = this.pipeline.actions.restore();
+    const stops = this.engine.restoreStops();
     if (stops.length === 0) return;
     const now = this.clock.now();
     const overdue = stops.filter((stop) => stop.due <= now).length;
@@ -217,13 +192,14 @@ export class Daemon {
     );
   }
 
-  private createInputs(config: Config) {
+  private createInputs(config: Config, formats: readonly CompiledFormat[]): Input[] {
     return createInputs({
       config,
+      formats,
+      watch: this.engine.watch(),
       interfaces: this.flags.interfaces,
       fromEnd: this.flags.fromEnd,
       ipv4Only: this.flags.ipv4Only,
-      matcher: this.pipeline.matcher,
       onWarning: (message) => this.warn(message),
       onInfo: (message) => this.logger.log(message),
       onLocalAddresses: (addresses) => {
@@ -236,7 +212,7 @@ export class Daemon {
   listeningOn(): string {
     const { options } = this.config;
     if (options.mode === 'file') return options.firewallLogs.join(',');
-    return (this.flags.interfaces.length > 0 ? this.flags.interfaces : options.interfaces).join(',');
+    return captureInterfaces(this.config, this.flags.interfaces).join(',');
   }
 
   /** The config's PidFile (knockd: it wins over -p). */
@@ -255,53 +231,13 @@ export class Daemon {
     this.logger.close();
   }
 
-  private hit(hit: KnockHit): void {
+  /** Every input's sink. */
+  private readonly hit: HitSink = (hit) => {
     // -4 (knockd --only-ip-v4): IPv6 knocks do not exist for the doors.
     if (this.flags.ipv4Only && hit.src.includes(':')) return;
     if (this.logger.debugging) this.logger.debugHit(hit);
-    this.hitInput = hit.input;
-    this.clockExpiryHeldUntil = this.clock.now() + HIT_FLOW_IDLE_MS;
-    this.pipeline.hit(hit);
-    // The armed timer stays right unless this hit may have added an earlier deadline (per line, this
-    // comparison is all it costs).
-    if (this.deadlineTimer === null || this.deadlineDue > hit.time + this.shortestTimeoutMs) this.armDeadline();
-  }
-
-  /** Counters for status, and what must happen before an open's commands run. */
-  private observe(event: KnockEvent): void {
-    const { counters } = this;
-    switch (event.type) {
-      case 'open':
-        // Saved before the start command runs: after a crash the log is not read again up to this
-        // knock, so it cannot open the door a second time.
-        this.persistPosition(this.hitInput);
-        return;
-      case 'sequence':
-      case 'exhausted':
-        // A one-time door moved on: capture filters must let its next sequence through.
-        this.doorsChanged();
-        return;
-      case 'start':
-        counters.commandsRun++;
-        return;
-      case 'stop':
-        counters.stopsRun++;
-        if (event.lateMs >= 1000) counters.stopsLate++;
-        if (event.command !== '') counters.commandsRun++;
-        return;
-      case 'exit':
-        if (commandFailed(event.result)) counters.commandsFailed++;
-        return;
-      case 'extend':
-        counters.extended++;
-        return;
-      case 'error':
-        counters.errors++;
-        return;
-      default:
-        return;
-    }
-  }
+    this.engine.hit(hit);
+  };
 
   private persistPosition(inputId: string): void {
     const input = this.inputs.find((candidate) => candidate.id === inputId);
@@ -309,38 +245,8 @@ export class Daemon {
     else for (const other of this.inputs) other.persist?.();
   }
 
-  /** Keeps one timer on the earliest sequence deadline, so timeouts are logged when they happen. */
-  private armDeadline(): void {
-    const next = this.pipeline.matcher.nextDeadline();
-    if (next === null || next >= this.deadlineDue) return;
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
-    this.deadlineDue = next;
-    const now = this.clock.now();
-    const due = Math.max(next + EXPIRY_GRACE_MS, this.clockExpiryHeldUntil);
-    this.deadlineTimer = setTimeout(() => {
-      this.deadlineTimer = null;
-      this.deadlineDue = Infinity;
-      this.expireByClock();
-      this.armDeadline();
-    }, clampDelay(due - now));
-  }
-
-  /** Expires knocks by the clock, unless hits are still flowing or a backlog is being read (then their own times do it). */
-  private expireByClock(): void {
-    const now = this.clock.now();
-    if (now < this.clockExpiryHeldUntil) return;
-    if (!this.inputs.every((input) => input.caughtUp?.() ?? true)) {
-      this.clockExpiryHeldUntil = now + HIT_FLOW_IDLE_MS;
-      return;
-    }
-    this.pipeline.matcher.expire(now - EXPIRY_GRACE_MS);
-  }
-
-  private houseKeep(): void {
-    for (const input of this.inputs) input.persist?.();
-    this.pipeline.actions.reconcile();
-    this.expireByClock();
-    this.armDeadline();
+  private updateWatch(watch: Watch): void {
+    for (const input of this.inputs) void input.updateWatch?.(watch);
   }
 
   /** Runs OnStart/OnStop (null: none configured); its output and exit are logged. */
@@ -365,7 +271,7 @@ export class Daemon {
       .then(() => this.reloadNow())
       .catch((error: unknown) => {
         // Never fatal: whatever failed, the daemon goes on with what it has.
-        this.counters.failedReloads++;
+        this.failedReloads++;
         this.logger.error(`error: reload failed: ${(error as Error).message}`);
         return false;
       });
@@ -376,28 +282,27 @@ export class Daemon {
     if (this.state !== 'running') return false;
     const path = this.flags.configPath;
     this.logger.log(`re-reading config file: ${path}`);
-    let loaded: Config;
-    let next: InputSet;
+    let loaded: Usable;
+    let next: Input[];
     try {
-      loaded = loadUsableConfig(path);
+      loaded = loadUsable(path);
       // Built before anything changes: an input the new config cannot have leaves the daemon as it was.
-      next = this.createInputs(this.keepRestartOnlyOptions(loaded, false));
+      next = this.createInputs(this.keepRestartOnlyOptions(loaded.config, false), loaded.formats);
     } catch (error) {
       this.logger.reopen();
-      this.counters.failedReloads++;
+      this.failedReloads++;
       this.logger.error(`${(error as Error).message}\nreload failed: still running with the previous config`);
       return false;
     }
-    this.logger.reopen(loggerOptions(this.flags, loaded, {}));
-    const config = this.keepRestartOnlyOptions(loaded, true);
+    this.logger.reopen(loggerOptions(this.flags, loaded.config, {}));
+    const config = this.keepRestartOnlyOptions(loaded.config, true);
     this.config = config;
-    this.shortestTimeoutMs = shortestTimeout(config);
+    this.formats = loaded.formats;
     for (const warning of config.warnings) this.logger.error(`warning: ${formatDiagnostic(warning)}`);
-    this.pipeline.reload(config);
-    await this.reconcileInputs(config, next);
-    this.doorsChanged();
-    this.armDeadline();
-    this.counters.reloads++;
+    this.engine.reload(config);
+    await this.reconcileInputs({ config, formats: loaded.formats }, next);
+    this.updateWatch(this.engine.watch());
+    this.reloads++;
     this.logger.log(`config reloaded, listening on ${this.listeningOn()}`);
     return true;
   }
@@ -415,14 +320,14 @@ export class Daemon {
   }
 
   /** Keeps the inputs the new config still defines the same way, stops the others and starts the new ones. */
-  private async reconcileInputs(config: Config, next: InputSet): Promise<void> {
-    const definition = inputDefinition(config);
+  private async reconcileInputs(usable: Usable, next: Input[]): Promise<void> {
+    const definition = inputDefinition(usable);
     const unchanged = definition === this.inputDefinition;
     this.inputDefinition = definition;
     const running = new Map(this.inputs.map((input) => [input.id, input]));
     const kept: Input[] = [];
     const added: Input[] = [];
-    for (const input of next.inputs) {
+    for (const input of next) {
       const old = unchanged ? running.get(input.id) : undefined;
       if (old === undefined) {
         added.push(input);
@@ -439,14 +344,13 @@ export class Daemon {
     this.inputs = kept;
     for (const input of added) {
       try {
-        await input.start(this.sink);
+        await input.start(this.hit);
         this.inputs.push(input);
         this.logger.log(`reading ${input.id}`);
       } catch (error) {
         this.logger.error(`error: ${input.id}: cannot start: ${(error as Error).message}; fix it and reload`);
       }
     }
-    if (added.length > 0) this.doorsChanged = next.doorsChanged;
   }
 
   private async stopInput(input: Input): Promise<void> {
@@ -470,15 +374,11 @@ export class Daemon {
     this.state = 'stopping';
     // A reload under way finishes first, so every input it started is in the list stopped below.
     await this.reloading;
-    this.housekeeping?.destroy();
-    this.housekeeping = null;
-    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = null;
+    if (this.persistTimer !== null) clearInterval(this.persistTimer);
+    this.persistTimer = null;
     for (const input of this.inputs) await this.stopInput(input);
     this.inputs = [];
-    const { actions } = this.pipeline;
-    if (this.config.options.closeOnExit && this.onStartRan) actions.closeAll();
-    else actions.disarm();
+    this.engine.release(this.config.options.closeOnExit && this.onStartRan);
     await this.waitForCommands();
     if (runOnStop && this.onStartRan) await this.runHook('OnStop', this.config.options.onStopCommand);
     this.control.close();
@@ -488,22 +388,21 @@ export class Daemon {
   }
 
   private async waitForCommands(): Promise<void> {
-    const { actions } = this.pipeline;
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      actions.settled().then(() => true),
+      this.engine.settled().then(() => true),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SHUTDOWN_WAIT_MS))),
     ]);
     clearTimeout(timer);
     if (finished) return;
-    for (const command of actions.running()) {
+    for (const command of this.engine.runningCommands()) {
       const next = command.action === 'start' ? 'its stop command is recorded and runs at the next start' : 'it runs again at the next start';
       this.warn(`${command.door}: ${command.action} command for ${command.ip} still running after ${SHUTDOWN_WAIT_MS / 1000} s, left running (${next}): ${command.command}`);
     }
   }
 
   status(): DaemonStatus {
-    const summary = this.pipeline.matcher.summary();
+    const { matcher } = this.engine.status();
     const inputs = this.inputs.map((input) => input.status());
     let linesRead = 0;
     let linesMatched = 0;
@@ -522,11 +421,11 @@ export class Daemon {
       config: this.config.path,
       mode: options.mode,
       stateDir: options.stateDir,
-      open: this.pipeline.actions.pending().map((stop) => ({ door: stop.door, ip: stop.ip, openedAt: stop.openedAt, closesAt: stop.due, stopCommand: stop.command })),
-      running: this.pipeline.actions.running(),
-      attempts: { count: summary.attempts, sources: summary.sources, oldest: summary.oldest },
+      open: this.engine.pendingStops().map((stop) => ({ door: stop.door, ip: stop.ip, openedAt: stop.openedAt, closesAt: stop.due, stopCommand: stop.command })),
+      running: this.engine.runningCommands(),
+      attempts: { count: matcher.attempts, sources: matcher.sources, oldest: matcher.inProgress[0] ?? null },
       inputs,
-      counters: { ...summary.counters, ...this.counters, linesRead, linesMatched },
+      counters: { ...matcher.counters, ...this.counters, linesRead, linesMatched, reloads: this.reloads, failedReloads: this.failedReloads },
       memory: { rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed },
     };
   }
@@ -546,38 +445,24 @@ function loggerOptions(flags: DaemonFlags, config: Config, services: DaemonServi
 }
 
 /** A config the daemon can run: parsed, its formats compiled, its logs trusted (throws ConfigError otherwise). */
-function loadUsableConfig(path: string): Config {
+function loadUsable(path: string): Usable {
   const config = loadConfig(path);
-  inputDefinition(config);
+  const formats = config.options.mode === 'file' ? resolveFormats(config) : [];
   const problems = untrustedLogProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
   config.warnings.push(...uncertainLogWarnings(config));
-  return config;
+  return { config, formats };
 }
 
-/**
- * What every input of a config depends on besides its own id (path, interfaces): the mode, and in
- * file mode the log formats' patterns and MaxLineLength. Compiles the formats, so it throws
- * ConfigError for a broken or unknown one.
- */
-function inputDefinition(config: Config): string {
+/** What every input of a config depends on besides its own id (path, interfaces): the mode, and in file mode the formats' patterns and MaxLineLength. */
+function inputDefinition({ config, formats }: Usable): string {
   const { options } = config;
   if (options.mode === 'pcap') return JSON.stringify(['pcap', options.promiscuous]);
-  const formats = FormatRegistry.load(config).resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
   const patterns = formats.map((format) => [format.name, Object.entries(format.block.fields).map(([field, value]) => [field, value.pattern])]);
   return JSON.stringify(['file', options.maxLineLength, patterns]);
-}
-
-function shortestTimeout(config: Config): number {
-  return Math.min(...config.doors.map((door) => door.seqTimeout * 1000));
 }
 
 /** `file:line: ` of a directive, or '' when it was not written (a default). */
 function where(at: SourceRef | undefined): string {
   return at === undefined ? '' : `${at.file}:${at.line}: `;
-}
-
-/** setTimeout delays above about 24.8 days overflow to 1 ms: wait at most that long and check again. */
-function clampDelay(ms: number): number {
-  return Math.min(Math.max(0, ms), 2 ** 31 - 1);
 }

@@ -12,7 +12,8 @@ import { createRequire } from 'node:module';
 import { canonicalIp, detachedCopy } from '../address.js';
 import { type Diagnostic, type LogField, type LogFormatBlock, ConfigError, LOG_FIELDS } from '../config/types.js';
 import { type KnockHit, type Protocol, parseFlagWords } from '../hit.js';
-import { type TimeReference, TimestampParser } from './timestamp.js';
+import type { PortWatch } from '../watch.js';
+import { type Stamp, type TimeReference, TimestampParser } from './timestamp.js';
 
 const IPV4 = String.raw`(?:\d{1,3}\.){3}\d{1,3}`;
 const IPV6 = String.raw`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.-]+)?`;
@@ -92,25 +93,29 @@ export const enum Outcome {
   Skipped,
 }
 
-/** Which ports matter (the matcher is one): lines for other ports need not be decoded. */
-export interface PortWatch {
-  /** Some door uses this protocol and port. */
-  watches(proto: Protocol, port: number): boolean;
-  /** Some door uses this port over either protocol: the cheap pre-check before a line is parsed. */
-  watchesPort(port: number): boolean;
-}
-
-/** A PortWatch from a (proto, port) predicate. */
-export function portWatch(watches: (proto: Protocol, port: number) => boolean): PortWatch {
-  return { watches, watchesPort: (port) => watches('tcp', port) || watches('udp', port) };
-}
-
 export interface DecodeContext extends TimeReference {
   /** KnockHit.input for hits from this line. */
   input: string;
   /** Event time (ms) for formats without a time field, e.g. arrival time or the journal's own stamp. */
   fallbackTime: number;
+  /**
+   * When a live input read the line (ms), or null (replay). A whole-second stamp on a line read within that second
+   * takes this time instead: exact timeouts need sub-second times. Lines read later (a backlog after a restart)
+   * keep their stamp, so knocks spread over a downtime are never squeezed together.
+   */
+  arrival: number | null;
 }
+
+/** What decoding a line found. */
+export type Decoded =
+  /** A TCP/UDP packet with valid fields; `hit` is null when its port is one no door watches (nothing else was parsed). */
+  | { outcome: Outcome.Matched; format: CompiledFormat; hit: KnockHit | null; stamp: Stamp | null }
+  | { outcome: Outcome.NotKnock; format: CompiledFormat }
+  | { outcome: Outcome.Missed; format: CompiledFormat; reason: string }
+  | { outcome: Outcome.Ignored | Outcome.Skipped; format: null };
+
+export const IGNORED: Decoded = Object.freeze({ outcome: Outcome.Ignored, format: null });
+export const SKIPPED: Decoded = Object.freeze({ outcome: Outcome.Skipped, format: null });
 
 /** Raw text of every field the line yielded (for `test-format -o json`). */
 export type FieldValues = Partial<Record<Exclude<LogField, 'required'>, string>>;
@@ -134,8 +139,8 @@ export class CompiledFormat {
   /** The last flag text parsed and its bits: most knocks carry the same words (`SYN `), so one compare replaces a parse. */
   private lastFlagText = '';
   private lastFlagBits: number | null = 0;
-  /** Why the last decode() returned Outcome.Missed (test-format shows it); only set on that outcome. */
-  missReason = '';
+  /** This format's NotKnock result (the same every time). */
+  private readonly notKnock: Decoded;
   /**
    * Literal text the port value always follows in a matching line (`DPT=` in the kernel formats), or null when
    * the patterns do not make that certain. Lets decode() drop lines for ports no door watches with an
@@ -223,6 +228,7 @@ export class CompiledFormat {
     this.hasTime = this.slot.time >= 0;
     this.portMarker = portMarker(block, owner.get('port')!);
     this.hasFlags = this.slot.flags >= 0;
+    this.notKnock = Object.freeze({ outcome: Outcome.NotKnock, format: this });
   }
 
   /** Runs the regexes and fills `this.values`; returns -1, or the index of the first regex that did not match. */
@@ -249,13 +255,9 @@ export class CompiledFormat {
     return slot < 0 ? undefined : this.values[slot];
   }
 
-  /** Raw field text of a line (null when the line is not this format's). */
+  /** Raw field text of a line (null when the line is not this format's): test-format prints it. */
   fields(line: string): FieldValues | null {
-    return this.capture(line) >= 0 ? null : this.capturedFields();
-  }
-
-  /** Raw field text captured by the last decode() that got past the regexes (test-format prints it). */
-  capturedFields(): FieldValues {
+    if (this.capture(line) >= 0) return null;
     const out: FieldValues = {};
     for (const field of Object.keys(this.slot) as Array<keyof FieldValues>) {
       const value = this.value(field);
@@ -265,32 +267,24 @@ export class CompiledFormat {
   }
 
   /**
-   * Decodes one line. On Outcome.Matched, `result.hit` holds the hit. `watch` lets callers that only feed
-   * a matcher skip the costly part (addresses, time) for ports no door uses; such lines count as Matched
-   * with `result.hit = null`. `portChecked`: the caller has already found a watched port after `portMarker`.
+   * Decodes one line. `watch` lets callers that only feed a matcher skip the costly part (addresses, time) for
+   * ports no door uses: such lines are Matched with no hit. `portChecked`: the caller has already found a watched
+   * port after `portMarker`.
    */
-  decode(
-    line: string,
-    ctx: DecodeContext,
-    timestamps: TimestampParser,
-    result: { hit: KnockHit | null },
-    watch: PortWatch | null,
-    portChecked = false,
-  ): Outcome {
-    result.hit = null;
-    if (!portChecked && watch !== null && this.portMarker !== null && !mayCarryWatchedPort(line, this.portMarker, watch)) return Outcome.Skipped;
+  decode(line: string, ctx: DecodeContext, timestamps: TimestampParser, watch: PortWatch | null, portChecked = false): Decoded {
+    if (!portChecked && watch !== null && this.portMarker !== null && !mayCarryWatchedPort(line, this.portMarker, watch)) return SKIPPED;
     const failed = this.capture(line);
     // The first regex (`required` when there is one) decides whether the line is this format's at all.
     if (failed > 0) return this.missed(`its ${this.probes[failed]!.key} regex does not match`);
-    if (failed === 0) return Outcome.Ignored;
+    if (failed === 0) return IGNORED;
     const slot = this.slot;
     const protoText = this.valueAt(slot.protocol);
     const proto = protocolOf(protoText);
-    if (proto === null) return protoText === undefined ? this.missed('no protocol') : Outcome.NotKnock;
+    if (proto === null) return protoText === undefined ? this.missed('no protocol') : this.notKnock;
     const portText = this.valueAt(slot.port);
     const port = portOf(portText);
     if (port < 0) return this.missed(`port "${portText ?? ''}" is not a number 0-65535`);
-    if (watch !== null && !watch.watches(proto, port)) return Outcome.Matched;
+    if (watch !== null && !watch.watches(proto, port)) return { outcome: Outcome.Matched, format: this, hit: null, stamp: null };
 
     const srcText = this.valueAt(slot.ipclient) ?? '';
     const dstText = this.valueAt(slot.ipserver) ?? '';
@@ -312,14 +306,18 @@ export class CompiledFormat {
       }
     }
     let time = ctx.fallbackTime;
+    let stamp: Stamp | null = null;
     if (this.hasTime) {
       const text = this.valueAt(slot.time) ?? '';
-      time = timestamps.parse(text, ctx);
-      if (Number.isNaN(time)) return this.missed(`time "${text}" is not a timestamp knocktail reads`);
+      stamp = timestamps.parse(text, ctx);
+      if (stamp === null) return this.missed(`time "${text}" is not a timestamp knocktail reads`);
+      time = stamp.ms;
+      const arrival = ctx.arrival;
+      if (arrival !== null && stamp.precisionMs >= 1000 && arrival >= time && arrival < time + stamp.precisionMs) time = arrival;
     }
     const sportText = this.valueAt(slot.sport);
     const sport = sportText === undefined ? null : portOf(sportText);
-    result.hit = {
+    const hit: KnockHit = {
       time,
       src,
       dst,
@@ -330,12 +328,11 @@ export class CompiledFormat {
       input: ctx.input,
       iface: this.valueAt(slot.interface) ?? null,
     };
-    return Outcome.Matched;
+    return { outcome: Outcome.Matched, format: this, hit, stamp };
   }
 
-  private missed(reason: string): Outcome {
-    this.missReason = reason;
-    return Outcome.Missed;
+  private missed(reason: string): Decoded {
+    return { outcome: Outcome.Missed, format: this, reason };
   }
 }
 

@@ -8,11 +8,28 @@ import { fileURLToPath } from 'node:url';
 import { parseFormatFile } from '../config/parse.js';
 import { type Config, type Diagnostic, type LogFormatBlock, type SourceRef, ConfigError } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
-import { type DecodeContext, CompiledFormat, Outcome, type PortWatch, watchedPortAt } from './logformat.js';
+import type { PortWatch } from '../watch.js';
+import { type DecodeContext, type Decoded, CompiledFormat, IGNORED, Outcome, SKIPPED, watchedPortAt } from './logformat.js';
 import { TimestampParser } from './timestamp.js';
 
 /** The `formats/` directory of the installed package (dist/src/formats/ → ../../../formats). */
 export const SHIPPED_FORMATS_DIR = fileURLToPath(new URL('../../../formats/', import.meta.url));
+
+/** The shipped blocks, read once per directory: they do not change while knocktail runs. */
+const shipped = new Map<string, LogFormatBlock[]>();
+
+function shippedBlocks(dir: string): LogFormatBlock[] {
+  let blocks = shipped.get(dir);
+  if (blocks === undefined) {
+    blocks = [];
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.conf')).sort()) {
+      const path = join(dir, file);
+      blocks.push(...parseFormatFile(readFileSync(path, 'utf8'), path));
+    }
+    shipped.set(dir, blocks);
+  }
+  return blocks;
+}
 
 export class FormatRegistry {
   private readonly blocks = new Map<string, LogFormatBlock>();
@@ -21,10 +38,7 @@ export class FormatRegistry {
   /** Shipped formats plus the config's blocks (a config block replaces a shipped one of the same name). */
   static load(config: Config | null, shippedDir = SHIPPED_FORMATS_DIR): FormatRegistry {
     const registry = new FormatRegistry();
-    for (const file of readdirSync(shippedDir).filter((f) => f.endsWith('.conf')).sort()) {
-      const path = join(shippedDir, file);
-      for (const block of parseFormatFile(readFileSync(path, 'utf8'), path)) registry.blocks.set(block.name, block);
-    }
+    for (const block of shippedBlocks(shippedDir)) registry.blocks.set(block.name, block);
     registry.add(config?.logFormats ?? []);
     return registry;
   }
@@ -68,7 +82,7 @@ export class FormatRegistry {
     return format;
   }
 
-  /** The formats named (in order); unknown names are reported against `at` (where LogFormat was set). */
+  /** The formats named (in order); unknown names are reported against `at` (where they were named). */
   resolve(names: readonly string[], at: SourceRef): CompiledFormat[] {
     const unknown = names.filter((name) => !this.blocks.has(name));
     if (unknown.length > 0) {
@@ -82,6 +96,16 @@ export class FormatRegistry {
     }
     return names.map((name) => this.get(name));
   }
+}
+
+/**
+ * The formats a config's log inputs use, compiled: its LogFormat, or `override` (replay --format), whose unknown
+ * names are blamed on where the override came from. The one place formats are chosen; throws ConfigError.
+ */
+export function resolveFormats(config: Config, override?: { names: readonly string[]; at: SourceRef }): CompiledFormat[] {
+  const registry = FormatRegistry.load(config);
+  if (override !== undefined) return registry.resolve(override.names, override.at);
+  return registry.resolve(config.options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
 }
 
 export interface DecoderCounters {
@@ -98,39 +122,42 @@ export interface DecoderCounters {
   skipped: number;
 }
 
-/** Lines that were counted but had no outcome: those over MaxLineLength, skipped unread (LineDecoder.skipLongLine). */
+/** Lines that were counted but had no outcome: those over MaxLineLength, skipped unread (LineDecoder.countLongLine). */
 export function tooLongLines(c: DecoderCounters): number {
   return c.lines - c.matched - c.ignored - c.notKnock - c.missed - c.skipped;
 }
 
-/** One input's line → KnockHit step: tries each format in order, first that owns the line wins. */
 const CARRIAGE_RETURN = 0x0d;
 
+/** One input's line → KnockHit step: tries each format in order, first that owns the line wins; counts what it saw. */
 export class LineDecoder {
   readonly counters: DecoderCounters = { lines: 0, matched: 0, ignored: 0, notKnock: 0, missed: 0, skipped: 0 };
   /** Matches per format name. */
   readonly perFormat = new Map<string, number>();
-  readonly timestamps = new TimestampParser();
-  /** Format that owned the last decoded line, if any (test-format reports it). */
-  lastFormat: CompiledFormat | null = null;
-  lastOutcome: Outcome = Outcome.Ignored;
-  private readonly result: { hit: KnockHit | null } = { hit: null };
+  private readonly timestamps = new TimestampParser();
 
+  /** `watch`: lines for ports no door may use are counted as skipped without being parsed (null: parse every line). */
   constructor(
     readonly formats: readonly CompiledFormat[],
-    private readonly watch: PortWatch | null = null,
+    private watch: PortWatch | null = null,
   ) {
     for (const format of formats) this.perFormat.set(format.name, 0);
   }
 
+  /** The doors changed (reload): from now on lines are checked against this watch. */
+  setWatch(watch: PortWatch): void {
+    this.watch = watch;
+  }
+
   /**
    * Decodes a block of whole lines (`\n`-separated, no final newline; a trailing `\r` is dropped) and calls `onHit`
-   * per hit; returns how many lines it held. Lines longer than `maxLineLength` characters are reported with their
-   * index in the block and skipped. With one format whose port marker is known and a port watch, lines that carry
-   * no watched port are counted without being cut out of the block: on a busy firewall that is most of them.
+   * per hit with the index in `text` where its line ends; returns how many lines the block held. With one format
+   * whose port marker is known and a watch, lines that carry no watched port are counted without being cut out of
+   * the block: on a busy firewall that is most of them.
    */
-  decodeLines(text: string, ctx: DecodeContext, onHit: (hit: KnockHit) => void, maxLineLength: number, onLongLine: (index: number) => void): number {
-    const marker = this.formats.length === 1 && this.watch !== null ? this.formats[0]!.portMarker : null;
+  decodeLines(text: string, ctx: DecodeContext, onHit: (hit: KnockHit, lineEnd: number) => void): number {
+    const watch = this.watch;
+    const marker = this.formats.length === 1 && watch !== null ? this.formats[0]!.portMarker : null;
     // The next occurrence of the marker in the block: every character is searched once, whatever the lines.
     let next = marker === null ? -1 : text.indexOf(marker);
     let index = 0;
@@ -139,18 +166,15 @@ export class LineDecoder {
       if (end < 0) end = text.length;
       let watched = marker === null;
       while (next >= 0 && next < end) {
-        if (!watched && watchedPortAt(text, next + marker!.length, end, this.watch!)) watched = true;
+        if (!watched && watchedPortAt(text, next + marker!.length, end, watch!)) watched = true;
         next = text.indexOf(marker!, next + 1);
       }
-      if (end - start > maxLineLength) {
-        this.skipLongLine();
-        onLongLine(index);
-      } else if (!watched) {
+      if (!watched) {
         this.counters.lines++;
         this.counters.skipped++;
       } else {
-        const hit = this.decode(text.slice(start, text.charCodeAt(end - 1) === CARRIAGE_RETURN ? end - 1 : end), ctx, marker !== null);
-        if (hit !== null) onHit(hit);
+        const decoded = this.decode(text.slice(start, text.charCodeAt(end - 1) === CARRIAGE_RETURN ? end - 1 : end), ctx, marker !== null);
+        if (decoded.outcome === Outcome.Matched && decoded.hit !== null) onHit(decoded.hit, end);
       }
       if (end === text.length) return index + 1;
       start = end + 1;
@@ -158,40 +182,38 @@ export class LineDecoder {
   }
 
   /** A line over MaxLineLength: counted as read, never parsed (the reader says so). */
-  skipLongLine(): void {
+  countLongLine(): void {
     this.counters.lines++;
   }
 
   /**
-   * The hit on this line, or null (foreign line, non-knock, malformed, or a port no door watches).
-   * `portChecked`: the caller has already found a watched port after the format's port marker.
+   * What the line is: a hit (Matched; no hit for a port no door watches), a format's line that is no knock or
+   * could not be read, or nobody's. `portChecked`: the caller has already found a watched port after the format's
+   * port marker.
    */
-  decode(line: string, ctx: DecodeContext, portChecked = false): KnockHit | null {
+  decode(line: string, ctx: DecodeContext, portChecked = false): Decoded {
     this.counters.lines++;
     let skipped = false;
     for (const format of this.formats) {
-      const outcome = format.decode(line, ctx, this.timestamps, this.result, this.watch, portChecked);
-      if (outcome === Outcome.Ignored) continue;
+      const decoded = format.decode(line, ctx, this.timestamps, this.watch, portChecked);
       // Another format might still read a watched port from this line.
-      if (outcome === Outcome.Skipped) {
+      if (decoded.outcome === Outcome.Ignored) continue;
+      if (decoded.outcome === Outcome.Skipped) {
         skipped = true;
         continue;
       }
-      this.lastFormat = format;
-      this.lastOutcome = outcome;
-      if (outcome === Outcome.Matched) {
+      if (decoded.outcome === Outcome.Matched) {
         this.counters.matched++;
         this.perFormat.set(format.name, this.perFormat.get(format.name)! + 1);
-        return this.result.hit;
+      } else if (decoded.outcome === Outcome.NotKnock) {
+        this.counters.notKnock++;
+      } else {
+        this.counters.missed++;
       }
-      if (outcome === Outcome.NotKnock) this.counters.notKnock++;
-      else this.counters.missed++;
-      return null;
+      return decoded;
     }
-    this.lastFormat = null;
-    this.lastOutcome = skipped ? Outcome.Skipped : Outcome.Ignored;
     if (skipped) this.counters.skipped++;
     else this.counters.ignored++;
-    return null;
+    return skipped ? SKIPPED : IGNORED;
   }
 }

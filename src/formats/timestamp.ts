@@ -13,6 +13,15 @@
 
 export type TimestampForm = 'rfc3339' | 'syslog' | 'uptime' | 'epoch';
 
+/** A parsed stamp: event time, how precise the text was, and which form it had. */
+export interface Stamp {
+  /** ms since the epoch. */
+  ms: number;
+  /** Resolution of the text in ms (1000 for whole-second stamps). */
+  precisionMs: number;
+  form: TimestampForm;
+}
+
 export interface TimeReference {
   /** ms; a year-less stamp gets the year that puts it closest to, and not more than a day after, this time. */
   reference: number;
@@ -31,39 +40,20 @@ export class TimestampParser {
   /** The local year of the last TimeReference.reference seen: a year-less stamp starts from it. */
   private referenceMs = Number.NaN;
   private referenceYear = 0;
-  /** How many stamps of each form were parsed (test-format shows it). */
-  readonly formCounts: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0 };
-  /** Form of the last stamp parsed. */
-  lastForm: TimestampForm | null = null;
-  /** Resolution of the last stamp parsed, in ms (1000 for whole-second stamps). */
-  lastPrecision = 1;
-
-  /** Event time in ms, or NaN when the text is no timestamp this parser knows. */
-  parse(text: string, ref: TimeReference): number {
+  /** The stamp, or null when the text is no timestamp this parser knows. */
+  parse(text: string, ref: TimeReference): Stamp | null {
     const c = text.charCodeAt(0);
-    let ms: number;
     if (c >= 48 && c <= 57 && text.length >= 19 && text.charCodeAt(4) === 45 /* - */ && text.charCodeAt(10) === 84 /* T */) {
-      ms = this.rfc3339(text);
-    } else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
-      ms = this.syslog(text, ref);
-    } else {
-      ms = parseNumberStamp(text, ref);
-      // Hundreds of digits make Infinity: no time at all, not one that expires every knock.
-      if (!Number.isFinite(ms)) return NaN;
-      if (!Number.isNaN(ms)) {
-        this.note(text.charCodeAt(0) === 64 /* @ */ || isEpochMicroseconds(text) ? 'epoch' : 'uptime');
-        this.lastPrecision = 1e-3;
-      }
+      return this.rfc3339(text);
     }
-    return ms;
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) return this.syslog(text, ref);
+    const ms = parseNumberStamp(text, ref);
+    // Hundreds of digits make Infinity: no time at all, not one that expires every knock.
+    if (!Number.isFinite(ms)) return null;
+    return { ms, precisionMs: 1e-3, form: text.charCodeAt(0) === 64 /* @ */ || isEpochMicroseconds(text) ? 'epoch' : 'uptime' };
   }
 
-  private note(form: TimestampForm): void {
-    this.formCounts[form]++;
-    this.lastForm = form;
-  }
-
-  private rfc3339(text: string): number {
+  private rfc3339(text: string): Stamp | null {
     // Seconds part and zone are cached together; the fraction is added per line.
     let i = 19;
     let fraction = 0;
@@ -78,29 +68,27 @@ export class TimestampParser {
         scale /= 10;
         i++;
       }
-      if (i === 20) return NaN;
+      if (i === 20) return null;
     }
     const zone = text.slice(i);
     const key = text.slice(0, 19) + zone;
     if (key !== this.cachedKey || this.cachedForm !== 'rfc3339') {
       const base = rfc3339Seconds(text.slice(0, 19), zone);
-      if (Number.isNaN(base)) return NaN;
+      if (Number.isNaN(base)) return null;
       this.cachedKey = key;
       this.cachedMs = base;
       this.cachedForm = 'rfc3339';
     }
-    this.note('rfc3339');
-    this.lastPrecision = i === 19 ? 1000 : Math.max(1e-3, 10 ** (3 - (i - 20)));
-    return this.cachedMs + fraction;
+    return { ms: this.cachedMs + fraction, precisionMs: i === 19 ? 1000 : Math.max(1e-3, 10 ** (3 - (i - 20))), form: 'rfc3339' };
   }
 
-  private syslog(text: string, ref: TimeReference): number {
+  private syslog(text: string, ref: TimeReference): Stamp | null {
     // `Nov 21 04:16:16.719198`: the seconds are cached, the fraction is added per line.
     const dot = text.indexOf('.', 13);
     const head = dot < 0 ? text : text.slice(0, dot);
     let fraction = 0;
     if (dot >= 0) {
-      if (dot === text.length - 1 || !/^\d+$/.test(text.slice(dot + 1))) return NaN;
+      if (dot === text.length - 1 || !/^\d+$/.test(text.slice(dot + 1))) return null;
       fraction = Number(`0${text.slice(dot)}`) * 1000;
     }
     if (head !== this.cachedKey || this.cachedForm !== 'syslog') {
@@ -109,14 +97,12 @@ export class TimestampParser {
         this.referenceYear = new Date(ref.reference).getFullYear();
       }
       const ms = syslogStamp(head, ref.reference, this.referenceYear);
-      if (Number.isNaN(ms)) return NaN;
+      if (Number.isNaN(ms)) return null;
       this.cachedKey = head;
       this.cachedMs = ms;
       this.cachedForm = 'syslog';
     }
-    this.note('syslog');
-    this.lastPrecision = dot < 0 ? 1000 : Math.max(1e-3, 10 ** (3 - (text.length - dot - 1)));
-    return this.cachedMs + fraction;
+    return { ms: this.cachedMs + fraction, precisionMs: dot < 0 ? 1000 : Math.max(1e-3, 10 ** (3 - (text.length - dot - 1))), form: 'syslog' };
   }
 }
 

@@ -4,13 +4,15 @@
  * are merged by event time. Pull-based: replay takes one batch of hits at a time, so commands run with
  * --execute finish before the next knock is read.
  */
-import { isAscii } from 'node:buffer';
-import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import type { KnockHit } from '../hit.js';
+import { type DecodeContext, Outcome } from '../formats/logformat.js';
 import type { LineDecoder } from '../formats/registry.js';
+import type { KnockHit } from '../hit.js';
 import { isCaptureMagic } from '../packet/pcap-file.js';
+import type { PortWatch } from '../watch.js';
+import { LineFramer, type LineSink } from './line-framer.js';
 import { PcapFileInput } from './pcap-file.js';
 
 export interface ArchiveOptions {
@@ -21,8 +23,8 @@ export interface ArchiveOptions {
   /** When the machine that wrote printk-uptime stamps booted (ms); 0 when unknown. */
   bootTime: number;
   onWarning: (message: string) => void;
-  /** Whether some door uses this protocol and port: captures skip other packets before decoding addresses. */
-  watches?: (proto: KnockHit['proto'], port: number) => boolean;
+  /** What the doors may use: captures skip other packets before decoding their addresses. */
+  watch: PortWatch | null;
 }
 
 /** Rotation rank of a file name: `kern.log` 0, `kern.log.1` 1, `kern.log.2.gz` 2, `kern.log-20261121` by date. */
@@ -50,7 +52,7 @@ export function rotationSets(files: readonly string[]): string[][] {
 
 /** The hits of one rotated set: its files one after the other (packet captures by their own reader). */
 async function* readRotationSet(files: readonly string[], options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
-  for (const file of files) yield* isCaptureMagic(head(file, 4)) ? new PcapFileInput(file, options.watches ?? null).batches() : readLogFile(file, options);
+  for (const file of files) yield* isCaptureMagic(head(file, 4)) ? new PcapFileInput(file, options.watch).batches() : readLogFile(file, options);
 }
 
 interface MergeSource {
@@ -110,103 +112,55 @@ function head(file: string, bytes: number): Buffer {
   }
 }
 
-const NEWLINE = 0x0a;
-const CARRIAGE_RETURN = 0x0d;
-/** Bytes of lines decoded into one string at a time. */
-const BLOCK_BYTES = 64 * 1024;
-
 function isGzip(file: string): boolean {
   const magic = head(file, 2);
   return magic[0] === 0x1f && magic[1] === 0x8b;
+}
+
+/** The bytes of a log file, plain or gzip, in chunks; errors name the file. */
+export async function* logChunks(file: string): AsyncGenerator<Buffer> {
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  const stream = isGzip(file) ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
+  try {
+    yield* stream as AsyncIterable<Buffer>;
+  } catch (error) {
+    throw new Error(`${file}: ${(error as Error).message}`);
+  }
 }
 
 /** Hits of one text log file, in batches (one per chunk read). */
 export async function* readLogFile(file: string, options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
   const decoder = options.decoderFor(file);
   // Year-less stamps are placed relative to when the file was last written.
-  const ctx = { input: file, reference: statSync(file).mtimeMs, bootTime: options.bootTime, fallbackTime: 0 };
-  ctx.fallbackTime = ctx.reference;
-  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
-  const stream = isGzip(file) ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
-  const maxLineLength = options.maxLineLength;
-  let lineNumber = 0;
-  const warnLongLine = (number: number): void => {
-    options.onWarning(`${file}: line ${number} is longer than ${maxLineLength} bytes; skipped`);
-  };
-  const skipLongLine = (number: number): void => {
-    decoder.skipLongLine();
-    warnLongLine(number);
-  };
+  const reference = statSync(file).mtimeMs;
+  const ctx: DecodeContext = { input: file, reference, bootTime: options.bootTime, fallbackTime: reference, arrival: null };
   let batch: KnockHit[] = [];
   const collect = (hit: KnockHit): void => {
     batch.push(hit);
   };
-  /** One complete line that may hold multi-byte characters. */
-  const take = (line: string): void => {
-    lineNumber++;
-    if (line.length > maxLineLength || Buffer.byteLength(line) > maxLineLength) {
-      skipLongLine(lineNumber);
-      return;
-    }
-    const hit = decoder.decode(line.charCodeAt(line.length - 1) === CARRIAGE_RETURN ? line.slice(0, -1) : line, ctx);
-    if (hit !== null) batch.push(hit);
+  let lineNumber = 0;
+  const framer = new LineFramer(options.maxLineLength);
+  const sink: LineSink = {
+    block: (text) => {
+      lineNumber += decoder.decodeLines(text, ctx, collect);
+    },
+    line: (text) => {
+      lineNumber++;
+      const decoded = decoder.decode(text, ctx);
+      if (decoded.outcome === Outcome.Matched && decoded.hit !== null) batch.push(decoded.hit);
+    },
+    longLine: () => {
+      lineNumber++;
+      decoder.countLongLine();
+      options.onWarning(`${file}: line ${lineNumber} is longer than ${options.maxLineLength} bytes; skipped`);
+    },
   };
-  // Lines are split on bytes, so a UTF-8 character cut by a chunk boundary is never decoded in halves, and
-  // whole chunks of complete lines are decoded at once.
-  let carry: Buffer | null = null;
-  let skipping = false;
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let start = 0;
-      if (skipping) {
-        // Still inside an over-long line: drop up to its end.
-        const end = chunk.indexOf(NEWLINE);
-        if (end < 0) continue;
-        start = end + 1;
-        skipping = false;
-      }
-      const last = chunk.lastIndexOf(NEWLINE);
-      batch = [];
-      if (last >= start) {
-        if (carry !== null) {
-          const end = chunk.indexOf(NEWLINE, start);
-          take(Buffer.concat([carry, chunk.subarray(start, end)]).toString('utf8'));
-          carry = null;
-          start = end + 1;
-        }
-        while (start <= last) {
-          // Blocks of whole lines small enough to stay in V8's young generation (a 1 MB string would go straight
-          // to the old one, and 250 of them per million lines made full collections the main cost).
-          let end = start + BLOCK_BYTES >= last ? last : chunk.lastIndexOf(NEWLINE, start + BLOCK_BYTES);
-          if (end < start) end = chunk.indexOf(NEWLINE, start + BLOCK_BYTES);
-          const block = chunk.subarray(start, end);
-          // ASCII, by far the usual case, decodes fastest as latin1, which means the same for it; its lengths are bytes.
-          if (isAscii(block)) {
-            const first = lineNumber + 1;
-            lineNumber += decoder.decodeLines(block.toString('latin1'), ctx, collect, maxLineLength, (index) => warnLongLine(first + index));
-          } else {
-            for (const line of block.toString('utf8').split('\n')) take(line);
-          }
-          start = end + 1;
-        }
-      }
-      if (start < chunk.length) {
-        carry = carry === null ? chunk.subarray(start) : Buffer.concat([carry, chunk.subarray(start)]);
-        if (carry.length > maxLineLength) {
-          lineNumber++;
-          skipLongLine(lineNumber);
-          carry = null;
-          skipping = true;
-        }
-      }
-      if (batch.length > 0) yield batch;
-    }
-  } catch (error) {
-    throw new Error(`${file}: ${(error as Error).message}`);
-  }
-  if (carry !== null) {
+  for await (const chunk of logChunks(file)) {
     batch = [];
-    take(carry.toString('utf8'));
+    framer.push(chunk, sink);
     if (batch.length > 0) yield batch;
   }
+  batch = [];
+  framer.end(sink);
+  if (batch.length > 0) yield batch;
 }

@@ -1,13 +1,14 @@
 /**
- * Which inputs a config asks for: file mode follows each FirewallLog (a file, or the kernel journal)
- * through the configured log formats; pcap mode captures on the interfaces.
+ * Which inputs a config asks for: file mode follows each FirewallLog (a file, or the kernel journal) through the
+ * configured log formats; pcap mode captures on the interfaces. Inputs get values (the formats, the watch), never
+ * the matcher.
  */
 import { uptime } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
-import { FormatRegistry, LineDecoder } from '../formats/registry.js';
-import type { Matcher } from '../matcher/matcher.js';
-import { buildCaptureFilter, type LocalAddresses } from '../packet/bpf.js';
+import type { CompiledFormat } from '../formats/logformat.js';
+import type { LocalAddresses } from '../packet/bpf.js';
+import type { Watch } from '../watch.js';
 import type { Input } from './input.js';
 import { JournalInput } from './journal.js';
 import { LogFileInput } from './log-file.js';
@@ -15,11 +16,14 @@ import { PcapLiveInput } from './pcap-live.js';
 
 export interface InputContext {
   config: Config;
+  /** File mode: the config's log formats, compiled (resolveFormats). */
+  formats: readonly CompiledFormat[];
+  /** What the doors may use. */
+  watch: Watch;
   /** -i, wins over `Interface =`. */
   interfaces: string[];
   fromEnd: boolean;
   ipv4Only: boolean;
-  matcher: Matcher;
   onWarning: (message: string) => void;
   /** Log lines that report rather than warn (pcap mode: capture statistics when capture stops). Default: onWarning. */
   onInfo?: (message: string) => void;
@@ -27,48 +31,34 @@ export interface InputContext {
   onLocalAddresses: (addresses: ReadonlySet<string>) => void;
 }
 
-export interface InputSet {
-  inputs: Input[];
-  /** The doors or their sequences changed (reload, one-time sequence used): capture filters follow. */
-  doorsChanged(): void;
-}
-
 /** knockd's default interface when neither -i nor `Interface =` names one. */
 const DEFAULT_INTERFACE = 'eth0';
 
-export function createInputs(ctx: InputContext): InputSet {
-  const { config } = ctx;
-  const { options } = config;
-  if (options.mode === 'pcap') return pcapInputs(ctx);
-  const formats = FormatRegistry.load(config).resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
-  const decoder = (): LineDecoder => new LineDecoder(formats, ctx.matcher);
-  const common = { cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
+export function createInputs(ctx: InputContext): Input[] {
+  const { options } = ctx.config;
+  if (options.mode === 'pcap') return [pcapInput(ctx)];
+  const common = { formats: ctx.formats, watch: ctx.watch, cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
   const bootTime = Date.now() - uptime() * 1000;
-  const inputs = options.firewallLogs.map((path) =>
-    path === 'journal'
-      ? new JournalInput({ ...common, decoder: decoder() })
-      : new LogFileInput({ ...common, path, decoder: decoder(), maxLineLength: options.maxLineLength, bootTime }),
+  return options.firewallLogs.map((path) =>
+    path === 'journal' ? new JournalInput(common) : new LogFileInput({ ...common, path, maxLineLength: options.maxLineLength, bootTime }),
   );
-  // Log lines are filtered by the firewall rule, not by us: nothing to regenerate.
-  return { inputs, doorsChanged: () => undefined };
 }
 
-function pcapInputs(ctx: InputContext): InputSet {
-  const { options } = ctx.config;
-  const interfaces = ctx.interfaces.length > 0 ? ctx.interfaces : options.interfaces.length > 0 ? options.interfaces : [DEFAULT_INTERFACE];
+/** The interfaces pcap mode captures on: -i, else `Interface =`, else knockd's default. */
+export function captureInterfaces(config: Config, commandLine: readonly string[]): string[] {
+  if (commandLine.length > 0) return [...commandLine];
+  return config.options.interfaces.length > 0 ? config.options.interfaces : [DEFAULT_INTERFACE];
+}
+
+function pcapInput(ctx: InputContext): Input {
   const addressSet = (local: LocalAddresses): ReadonlySet<string> => new Set([...local.v4, ...(ctx.ipv4Only ? [] : local.v6)]);
-  const input = new PcapLiveInput({
-    interfaces,
-    filter: (local) => buildCaptureFilter(ctx.matcher.activeSequences(), local, { ipv4Only: ctx.ipv4Only }),
-    promiscuous: options.promiscuous,
+  return new PcapLiveInput({
+    interfaces: captureInterfaces(ctx.config, ctx.interfaces),
+    watch: ctx.watch,
+    ipv4Only: ctx.ipv4Only,
+    promiscuous: ctx.config.options.promiscuous,
     onAddressesChanged: (local) => ctx.onLocalAddresses(addressSet(local)),
     onError: (error) => ctx.onWarning(error.message),
     onStats: ctx.onInfo ?? ctx.onWarning,
   });
-  return {
-    inputs: [input],
-    doorsChanged: () => {
-      input.refreshFilter().catch((error: Error) => ctx.onWarning(`capture filter not updated, the previous one stays: ${error.message}`));
-    },
-  };
 }

@@ -1,5 +1,5 @@
 /**
- * Lossless log following (design decision 5). A file is known by its (device, inode), read through
+ * Lossless log following (docs/design.md, "Where state lives"). A file is known by its (device, inode), read through
  * its own fd with positional reads, and woken by inotify on its directory plus a short poll.
  *
  * - Rotation: when the path names another file (rename, delete, a re-pointed symlink) the old fd is
@@ -10,17 +10,17 @@
  * - Truncation (copytruncate): size < offset, or the file's first bytes differ from what was read
  *   before; checked on every wake-up and again after every read (a regrowth to the same size or
  *   beyond is caught too). The file is then read again from byte 0.
- * - Lines are split on bytes and only complete lines are decoded, so a UTF-8 character split across
+ * - Lines are framed as every log input frames them (LineFramer), so a UTF-8 character split across
  *   writes arrives whole. A partial line is not buffered: the offset stays at its first byte and it
  *   is read again once its newline is there, so memory is bounded by the read buffer.
  * - The cursor lists every open file (old ones still draining, then the current one) with its
  *   offset and a hash of its head, so a restart resumes exactly, also across a rotation while stopped.
  */
-import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { JsonStateFile } from '../durable.js';
+import { LineFramer, type LineSink } from './line-framer.js';
 
 export interface FollowerOptions {
   /** As configured; a relative path is resolved once against the cwd at construction. May be a symlink. */
@@ -31,8 +31,11 @@ export interface FollowerOptions {
   cursorFile: string | null;
   /** Ignore a saved cursor and start at the end of the file. */
   fromEnd: boolean;
-  /** One complete line, without its '\n' and a trailing '\r', in file order. */
-  onLine: (line: string) => void;
+  /**
+   * The complete lines, in file order. While it handles them, the position already counts them as read, so a
+   * cursor persisted meanwhile does not read them again; persistCursor(at) saves a position inside them.
+   */
+  lines: LineSink;
   /** Rotation, truncation, dropped lines, a missing file, an unusable cursor, I/O errors. */
   onWarning: (message: string) => void;
   /** Fallback poll (default 250 ms); inotify normally wakes the follower first. */
@@ -52,7 +55,7 @@ export interface FollowerStatus {
   size: number;
   /** Bytes not yet consumed in the current file and in old files still being drained. */
   lagBytes: number;
-  lines: number;
+  /** Lines over MaxLineLength, skipped unread. */
   droppedLines: number;
   rotations: number;
   truncations: number;
@@ -75,8 +78,8 @@ interface FollowedFile {
   /** The file's first bytes as read so far (HEAD_BYTES allocated, headLength valid). */
   head: Buffer;
   headLength: number;
-  /** Inside a line longer than maxLineLength: skip up to its newline. */
-  skippingLongLine: boolean;
+  /** Frames its bytes into lines (and knows when it is inside an over-long line). */
+  framer: LineFramer;
   /** Date.now() when it last grew (or was retired): an old file is closed once quiet for the grace period. */
   lastGrowth: number;
 }
@@ -104,7 +107,6 @@ const MIN_READ_BUFFER_BYTES = 256 * 1024;
 /** Bytes read per wake-up before yielding to the event loop (timers must not starve during a catch-up). */
 const WAKE_BUDGET_BYTES = 4 * 1024 * 1024;
 const NEWLINE = 0x0a;
-const CARRIAGE_RETURN = 0x0d;
 
 type State = 'new' | 'running' | 'stopping' | 'stopped';
 
@@ -112,7 +114,7 @@ export class LogFollower {
   private readonly path: string;
   private readonly directory: string;
   private readonly maxLineLength: number;
-  private readonly onLine: (line: string) => void;
+  private readonly framed: LineSink;
   private readonly onWarning: (message: string) => void;
   private readonly pollIntervalMs: number;
   private readonly rotationGraceMs: number;
@@ -135,7 +137,8 @@ export class LogFollower {
   /** Last I/O problem reported, so that a persisting one is reported once. */
   private lastProblem: string | null = null;
 
-  private lines = 0;
+  /** The file whose lines are being handed on. */
+  private reading: FollowedFile | null = null;
   private droppedLines = 0;
   private rotations = 0;
   private truncations = 0;
@@ -147,7 +150,23 @@ export class LogFollower {
     this.path = resolve(options.path);
     this.directory = dirname(this.path);
     this.maxLineLength = options.maxLineLength;
-    this.onLine = options.onLine;
+    const consumer = options.lines;
+    // The position moves before the consumer sees the lines (a cursor saved meanwhile counts them as read).
+    this.framed = {
+      block: (text, base) => {
+        this.reading!.offset = base + text.length + 1;
+        consumer.block(text, base);
+      },
+      line: (text, end) => {
+        this.reading!.offset = end;
+        consumer.line(text, end);
+      },
+      longLine: (at) => {
+        this.droppedLines++;
+        this.onWarning(`${this.reading!.name}: line at byte ${at} is longer than ${this.maxLineLength} bytes (MaxLineLength); dropped`);
+        consumer.longLine(at);
+      },
+    };
     this.onWarning = options.onWarning;
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.rotationGraceMs = options.rotationGraceMs ?? 10_000;
@@ -199,7 +218,6 @@ export class LogFollower {
       offset: current?.offset ?? 0,
       size: current?.size ?? 0,
       lagBytes,
-      lines: this.lines,
       droppedLines: this.droppedLines,
       rotations: this.rotations,
       truncations: this.truncations,
@@ -208,10 +226,18 @@ export class LogFollower {
     };
   }
 
-  /** Saves the position of every open file (synchronous, atomic). Failures are reported through onWarning. */
-  persistCursor(): void {
+  /**
+   * Saves the position of every open file (synchronous, atomic). `at`, while lines are being handed on: save the
+   * file they come from at this offset instead (the end of the line being handled). Failures go to onWarning.
+   */
+  persistCursor(at?: number): void {
     if (this.cursorStore === null || this.state === 'new' || this.state === 'stopped') return;
-    const cursor: SavedCursor = { version: 1, path: this.path, files: this.openFiles().map(cursorEntryOf) };
+    const files = this.openFiles().map((file) => {
+      const entry = cursorEntryOf(file);
+      if (at !== undefined && file === this.reading) entry.offset = at;
+      return entry;
+    });
+    const cursor: SavedCursor = { version: 1, path: this.path, files };
     try {
       this.cursorStore.save(cursor);
     } catch (error) {
@@ -302,10 +328,7 @@ export class LogFollower {
     const quiet = this.retiring.filter((file) => now - file.lastGrowth >= this.rotationGraceMs);
     if (quiet.length === 0) return;
     for (const file of quiet) {
-      if (file.size > file.offset && !file.skippingLongLine) {
-        this.droppedLines++;
-        this.onWarning(`${file.name} (old file of ${this.path}) ends with an unterminated line (${file.size - file.offset} bytes at byte ${file.offset}); dropped`);
-      }
+      if (file.size > file.offset && !file.framer.skipping) this.finishLastLine(file);
       closeSync(file.fd);
     }
     this.retiring = this.retiring.filter((file) => !quiet.includes(file));
@@ -344,56 +367,28 @@ export class LogFollower {
     }
   }
 
-  /** Delivers the complete lines of buffer[0, count), read at `position`, advancing file.offset line by line. */
+  /** Hands on the complete lines of buffer[0, count), read at `position`, advancing file.offset. */
   private consume(file: FollowedFile, position: number, count: number): void {
-    const bytes = this.buffer.subarray(0, count);
-    // Plain ASCII, the usual log, decodes faster as latin1, which means the same for it.
-    const encoding = isAscii(bytes) ? 'latin1' : 'utf8';
-    const maxLineLength = this.maxLineLength;
-    const onLine = this.onLine;
-    let start = 0;
-    if (file.skippingLongLine) {
-      const newline = bytes.indexOf(NEWLINE);
-      if (newline === -1) {
-        file.offset = position + count;
-        return;
-      }
-      start = newline + 1;
-      file.skippingLongLine = false;
-      file.offset = position + start;
-    }
-    while (start < count) {
-      if (bytes[start] === 0) {
-        // A hole: a writer without O_APPEND kept its offset after a copytruncate. Not text; skip it.
-        while (start < count && bytes[start] === 0) start++;
-        file.offset = position + start;
-        continue;
-      }
-      const newline = bytes.indexOf(NEWLINE, start);
-      if (newline === -1) {
-        if (count - start > maxLineLength) {
-          this.dropLongLine(file, position + start);
-          file.skippingLongLine = true;
-          file.offset = position + count;
-        }
-        return; // a partial line: read again from file.offset once its newline has arrived
-      }
-      // The offset moves before onLine runs, so a cursor persisted from inside onLine counts this line as done.
-      file.offset = position + newline + 1;
-      if (newline - start > maxLineLength) {
-        this.dropLongLine(file, position + start);
-      } else {
-        const end = newline > start && bytes[newline - 1] === CARRIAGE_RETURN ? newline - 1 : newline;
-        this.lines++;
-        onLine(bytes.toString(encoding, start, end));
-      }
-      start = newline + 1;
+    this.reading = file;
+    try {
+      file.offset = position + file.framer.frame(this.buffer.subarray(0, count), position, this.framed);
+    } finally {
+      this.reading = null;
     }
   }
 
-  private dropLongLine(file: FollowedFile, at: number): void {
-    this.droppedLines++;
-    this.onWarning(`${file.name}: line at byte ${at} is longer than ${this.maxLineLength} bytes (MaxLineLength); dropped`);
+  /** An old file the writer has left ends without a newline: its last line is a line all the same (as in replay). */
+  private finishLastLine(file: FollowedFile): void {
+    const length = file.size - file.offset;
+    if (length > this.maxLineLength) {
+      this.reading = file;
+      this.framed.longLine(file.offset);
+      this.reading = null;
+      return;
+    }
+    const count = readSync(file.fd, this.buffer, 0, length, file.offset);
+    this.buffer[count] = NEWLINE;
+    this.consume(file, file.offset, count + 1);
   }
 
   /** Whether the file still starts with the bytes seen before; learns more of the head while it is short. */
@@ -420,7 +415,7 @@ export class LogFollower {
       + (copy ? `, after the rest of its copy ${copy.name}` : ''));
     file.offset = 0;
     file.headLength = 0;
-    file.skippingLongLine = false;
+    file.framer = new LineFramer(this.maxLineLength);
     if (copy === null) return false;
     const index = this.retiring.indexOf(file);
     this.retiring.splice(index >= 0 ? index : this.retiring.length, 0, copy);
@@ -454,7 +449,7 @@ export class LogFollower {
         size: Number(stats.size),
         head: Buffer.alloc(HEAD_BYTES),
         headLength: 0,
-        skippingLongLine: false,
+        framer: new LineFramer(this.maxLineLength),
         lastGrowth: Date.now(),
       };
       this.headUnchanged(file);
@@ -515,7 +510,7 @@ export class LogFollower {
     if (newline >= 0) file.offset = windowStart + newline + 1;
     else if (windowStart > 0) {
       file.offset = file.size;
-      file.skippingLongLine = true; // the tail of a line already longer than the limit
+      file.framer.skipping = true; // the tail of a line already longer than the limit
     }
     this.current = file;
   }
@@ -577,7 +572,7 @@ export class LogFollower {
         continue; // unreadable (permissions, raced away): not the file we are looking for
       }
       if (file.headLength >= entry.headLength && sha256(file.head, entry.headLength) === entry.headSha256) {
-        file.skippingLongLine = entry.skippingLongLine;
+        file.framer.skipping = entry.skippingLongLine;
         claimed.add(identity);
         return file;
       }
@@ -654,7 +649,7 @@ function cursorEntryOf(file: FollowedFile): CursorEntry {
     size: file.size,
     headLength: file.headLength,
     headSha256: sha256(file.head, file.headLength),
-    skippingLongLine: file.skippingLongLine,
+    skippingLongLine: file.framer.skipping,
   };
 }
 

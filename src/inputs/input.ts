@@ -3,6 +3,7 @@
  * until stopped, and can say where it is. Adding a log source or capture type = one new file here.
  */
 import type { KnockHit } from '../hit.js';
+import type { Watch } from '../watch.js';
 
 export type HitSink = (hit: KnockHit) => void;
 
@@ -25,4 +26,6 @@ export interface Input {
   persist?(): void;
   /** False while it still has a backlog to read (then the clock must not expire knocks its backlog may finish). */
   caughtUp?(): boolean;
+  /** The doors changed (reload, a one-time file with new ports): what to let through from now on. */
+  updateWatch?(watch: Watch): void;
 }

@@ -11,7 +11,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { JsonStateFile } from '../durable.js';
-import type { LineDecoder } from '../formats/registry.js';
+import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
+import { LineDecoder } from '../formats/registry.js';
+import type { PortWatch, Watch } from '../watch.js';
 import type { HitSink, Input, InputStatus } from './input.js';
 
 export interface KernelJournalEntry {
@@ -248,7 +250,9 @@ function fieldText(value: unknown): string | null {
 }
 
 export interface JournalInputOptions {
-  decoder: LineDecoder;
+  formats: readonly CompiledFormat[];
+  /** The ports that matter: entries for other ports are counted, not parsed (null: every entry is parsed). */
+  watch: PortWatch | null;
   /** Directory for the cursor file (StateDir/cursors), or null not to persist it. */
   cursorDir: string | null;
   fromEnd: boolean;
@@ -262,9 +266,11 @@ export class JournalInput implements Input {
   readonly id = 'journal';
   private readonly reader: JournalReader;
   private sink: HitSink | null = null;
-  private readonly ctx = { input: 'journal', reference: 0, bootTime: 0, fallbackTime: 0 };
+  private readonly decoder: LineDecoder;
+  private readonly ctx: DecodeContext = { input: 'journal', reference: 0, bootTime: 0, fallbackTime: 0, arrival: null };
 
-  constructor(private readonly options: JournalInputOptions) {
+  constructor(options: JournalInputOptions) {
+    this.decoder = new LineDecoder(options.formats, options.watch);
     this.reader = new JournalReader({
       cursorFile: options.cursorDir === null ? null : join(options.cursorDir, 'journal.json'),
       fromEnd: options.fromEnd,
@@ -281,8 +287,8 @@ export class JournalInput implements Input {
    */
   private entry(entry: KernelJournalEntry): void {
     this.ctx.reference = this.ctx.fallbackTime = entry.time;
-    const hit = this.options.decoder.decode(`${new Date(entry.time).toISOString()} journal kernel: ${entry.message}`, this.ctx);
-    if (hit !== null) this.sink?.(hit);
+    const decoded = this.decoder.decode(`${new Date(entry.time).toISOString()} journal kernel: ${entry.message}`, this.ctx);
+    if (decoded.outcome === Outcome.Matched && decoded.hit !== null) this.sink?.(decoded.hit);
   }
 
   async start(sink: HitSink): Promise<void> {
@@ -299,7 +305,11 @@ export class JournalInput implements Input {
     this.reader.persistCursor();
   }
 
+  updateWatch(watch: Watch): void {
+    this.decoder.setWatch(watch);
+  }
+
   status(): InputStatus {
-    return { id: this.id, kind: 'journal', ...this.reader.status(), decoder: { ...this.options.decoder.counters } };
+    return { id: this.id, kind: 'journal', ...this.reader.status(), decoder: { ...this.decoder.counters } };
   }
 }

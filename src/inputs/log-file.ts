@@ -1,16 +1,21 @@
 /**
- * File mode's input: follows a firewall log (LogFollower: rotation-proof, resumable) and turns each
- * line into a KnockHit through the configured log formats.
+ * File mode's input: follows a firewall log (LogFollower: rotation-proof, resumable) and turns its lines into
+ * KnockHits through the configured log formats.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { LineDecoder } from '../formats/registry.js';
+import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
+import { LineDecoder } from '../formats/registry.js';
+import type { KnockHit } from '../hit.js';
+import type { PortWatch, Watch } from '../watch.js';
 import { LogFollower } from './follower.js';
 import type { HitSink, Input, InputStatus } from './input.js';
 
 export interface LogFileInputOptions {
   path: string;
-  decoder: LineDecoder;
+  formats: readonly CompiledFormat[];
+  /** The ports that matter: lines for other ports are counted, not parsed (null: every line is parsed). */
+  watch: PortWatch | null;
   /** Directory for the cursor file (StateDir/cursors), or null not to persist it. */
   cursorDir: string | null;
   fromEnd: boolean;
@@ -28,35 +33,52 @@ export function cursorFileName(path: string): string {
 export class LogFileInput implements Input {
   readonly id: string;
   private readonly follower: LogFollower;
+  private readonly decoder: LineDecoder;
   private sink: HitSink | null = null;
-  private readonly ctx;
+  private readonly ctx: DecodeContext;
+  /** While a hit is handed on: the offset just past its line (persist() saves that position, not the block's end). */
+  private handing: number | undefined;
 
-  constructor(private readonly options: LogFileInputOptions) {
+  constructor(options: LogFileInputOptions) {
     this.id = options.path;
-    this.ctx = { input: options.path, reference: 0, bootTime: options.bootTime, fallbackTime: 0 };
+    this.decoder = new LineDecoder(options.formats, options.watch);
+    this.ctx = { input: options.path, reference: 0, bootTime: options.bootTime, fallbackTime: 0, arrival: 0 };
     this.follower = new LogFollower({
       path: options.path,
       maxLineLength: options.maxLineLength,
       cursorFile: options.cursorDir === null ? null : join(options.cursorDir, cursorFileName(options.path)),
       fromEnd: options.fromEnd,
-      onLine: (line) => this.line(line),
+      lines: {
+        block: (text, base) => {
+          this.arrive();
+          this.decoder.decodeLines(text, this.ctx, (hit, lineEnd) => this.hand(hit, base + lineEnd + 1));
+        },
+        line: (text, end) => {
+          this.arrive();
+          const decoded = this.decoder.decode(text, this.ctx);
+          if (decoded.outcome === Outcome.Matched && decoded.hit !== null) this.hand(decoded.hit, end);
+        },
+        longLine: () => this.decoder.countLongLine(),
+      },
       onWarning: (message) => options.onWarning(message),
     });
   }
 
-  private line(line: string): void {
+  /** Lines just read: now is their arrival time, the reference of year-less stamps and the time of stamp-less formats. */
+  private arrive(): void {
     const now = Date.now();
     this.ctx.reference = now;
     this.ctx.fallbackTime = now;
-    const { decoder } = this.options;
-    const hit = decoder.decode(line, this.ctx);
-    if (hit === null) return;
-    // A whole-second stamp on a line that arrives within that second: arrival time is the better
-    // estimate (exact timeouts need sub-second times). Lines read late (backlog after a restart) keep
-    // their logged time, so knocks spread over a downtime are never squeezed together.
-    const precision = decoder.timestamps.lastPrecision;
-    if (precision >= 1000 && now >= hit.time && now < hit.time + precision) hit.time = now;
-    this.sink?.(hit);
+    this.ctx.arrival = now;
+  }
+
+  private hand(hit: KnockHit, lineEnd: number): void {
+    this.handing = lineEnd;
+    try {
+      this.sink?.(hit);
+    } finally {
+      this.handing = undefined;
+    }
   }
 
   async start(sink: HitSink): Promise<void> {
@@ -69,9 +91,13 @@ export class LogFileInput implements Input {
     this.sink = null;
   }
 
-  /** Persists the follower's position now (the daemon calls it periodically and before commands run). */
+  /** Persists the follower's position now: past the line of the hit being handed on, if any (the engine calls it before an open's commands run). */
   persist(): void {
-    this.follower.persistCursor();
+    this.follower.persistCursor(this.handing);
+  }
+
+  updateWatch(watch: Watch): void {
+    this.decoder.setWatch(watch);
   }
 
   caughtUp(): boolean {
@@ -79,6 +105,6 @@ export class LogFileInput implements Input {
   }
 
   status(): InputStatus {
-    return { id: this.id, kind: 'file', ...this.follower.status(), decoder: { ...this.options.decoder.counters } };
+    return { id: this.id, kind: 'file', ...this.follower.status(), decoder: { ...this.decoder.counters } };
   }
 }

@@ -1,71 +1,46 @@
 /**
  * Replay input for capture files (pcap or pcapng, see src/packet/pcap-file.ts): every TCP/UDP packet becomes
- * a KnockHit stamped with its capture time, in file order. No libpcap involved.
+ * a KnockHit stamped with its capture time, in file order, pulled in batches. No libpcap involved.
  */
 import { Readable } from 'node:stream';
 import type { KnockHit } from '../hit.js';
 import { type CaptureFileFormat, CaptureFileReader, type CaptureInterface, type CapturedPacket } from '../packet/pcap-file.js';
 import { emptyPacketFields, fillAddresses, type PacketParser, packetParser, UnsupportedLinkTypeError } from '../packet/parse.js';
-import type { HitSink, Input, InputStatus } from './input.js';
+import type { PortWatch } from '../watch.js';
 
 export interface PcapFileSummary {
   packets: number;
   hits: number;
-  /** Packets that were not TCP/UDP (ARP, ICMP, later fragments, malformed), or to ports no door uses. */
+  /** Packets that were not TCP/UDP (ARP, ICMP, later fragments, malformed), or to ports no door may use. */
   skipped: number;
-  /** True when stop() ended the replay before the end of the file. */
-  aborted: boolean;
 }
 
-export class PcapFileInput implements Input {
+export class PcapFileInput {
   /** The path as given. */
   readonly id: string;
-  /** Settles when the whole file has been delivered (or stop() ended it); rejects on a corrupt file. */
-  readonly done: Promise<PcapFileSummary>;
-  private settle!: { resolve(summary: PcapFileSummary): void; reject(error: Error): void };
-  private readonly abort = new AbortController();
   private readonly fields = emptyPacketFields();
   private readonly parsers = new Map<CaptureInterface, PacketParser>();
   /** `ifindex:N` names of SLL2 interface indexes, made once each. */
   private readonly ifindexNames = new Map<number, string>();
   private format: CaptureFileFormat | null = null;
   private started = false;
-  private finished = false;
   private packets = 0;
   private hits = 0;
-  private fileOffset = 0;
 
   /**
-   * `watches` (replay passes the matcher's): packets to ports no door uses are dropped before their addresses
-   * are turned into text, the costly part of reading a capture.
+   * `watch` (replay passes the doors'): packets to ports no door may use are dropped before their addresses are
+   * turned into text, the costly part of reading a capture.
    */
   constructor(
     path: string,
-    private readonly watches: ((proto: KnockHit['proto'], port: number) => boolean) | null = null,
+    private readonly watch: PortWatch | null = null,
   ) {
     this.id = path;
-    this.done = new Promise((resolve, reject) => {
-      this.settle = { resolve, reject };
-    });
-    // Callers that only use start()/stop() need not listen: a corrupt file must not become an unhandled rejection.
-    this.done.catch(() => {});
-  }
-
-  /** Opens the file and checks its header (rejects with a readable error), then delivers hits in the background. */
-  async start(sink: HitSink): Promise<void> {
-    if (this.started) throw new Error(`${this.id}: replay already started`);
-    this.started = true;
-    const reader = await CaptureFileReader.open(this.id);
-    this.format = reader.format;
-    reader.read((packet) => this.packet(packet, sink), this.abort.signal).then(
-      (summary) => this.finish(() => this.settle.resolve({ packets: this.packets, hits: this.hits, skipped: this.packets - this.hits, aborted: summary.aborted })),
-      (error: Error) => this.finish(() => this.settle.reject(error)),
-    );
   }
 
   /**
-   * Pull-based delivery for replay: hits in batches (one per chunk of the file), read no further ahead
-   * than the consumer, so commands run with --execute finish before later packets are read.
+   * The hits in batches (one per chunk of the file), read no further ahead than the consumer, so commands run with
+   * --execute finish before later packets are read. Throws a readable error on a corrupt file.
    */
   async *batches(): AsyncGenerator<KnockHit[]> {
     if (this.started) throw new Error(`${this.id}: replay already started`);
@@ -87,43 +62,42 @@ export class PcapFileInput implements Input {
       batch = [];
       return full;
     };
-    const collect: HitSink = (hit) => batch.push(hit);
+    const collect = (hit: KnockHit): void => {
+      batch.push(hit);
+    };
+    const abort = new AbortController();
     reader
       .read(
         (packet) => this.packet(packet, collect),
-        this.abort.signal,
+        abort.signal,
         () => (hand() ? new Promise<void>((r) => (resume = r)) : Promise.resolve()),
       )
       .then(
-        (summary) => {
+        () => {
           hand();
           queue.push(null);
-          this.finish(() => this.settle.resolve({ packets: this.packets, hits: this.hits, skipped: this.packets - this.hits, aborted: summary.aborted }));
         },
-        (error: Error) => {
-          queue.destroy(error);
-          this.finish(() => this.settle.reject(error));
-        },
+        (error: Error) => queue.destroy(error),
       );
-    yield* queue as AsyncIterable<KnockHit[]>;
+    try {
+      yield* queue as AsyncIterable<KnockHit[]>;
+    } finally {
+      // The consumer stopped early (an error downstream): stop reading the file too.
+      abort.abort();
+      (resume as (() => void) | null)?.();
+    }
   }
 
-  async stop(): Promise<void> {
-    this.abort.abort();
-    if (!this.started) this.finish(() => this.settle.resolve({ packets: 0, hits: 0, skipped: 0, aborted: true }));
-    await this.done.catch(() => {});
+  /** What was read so far. */
+  summary(): PcapFileSummary {
+    return { packets: this.packets, hits: this.hits, skipped: this.packets - this.hits };
   }
 
-  status(): InputStatus {
-    return { id: this.id, kind: 'pcap-file', format: this.format, packets: this.packets, hits: this.hits, offset: this.fileOffset, done: this.finished };
-  }
-
-  private packet(packet: CapturedPacket, sink: HitSink): void {
+  private packet(packet: CapturedPacket, sink: (hit: KnockHit) => void): void {
     this.packets++;
-    this.fileOffset = packet.recordOffset;
     const fields = this.fields;
     if (!this.parserFor(packet.interface)(packet.buffer, packet.offset, packet.offset + packet.capturedLength, fields)) return;
-    if (this.watches !== null && !this.watches(fields.proto, fields.dport)) return;
+    if (this.watch !== null && !this.watch.watches(fields.proto, fields.dport)) return;
     fillAddresses(packet.buffer, fields);
     this.hits++;
     const hit: KnockHit = {
@@ -167,11 +141,5 @@ export class PcapFileInput implements Input {
       return name;
     }
     return iface.name;
-  }
-
-  private finish(settle: () => void): void {
-    if (this.finished) return;
-    this.finished = true;
-    settle();
   }
 }

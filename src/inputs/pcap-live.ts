@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalIp, isIpv6 } from '../address.js';
 import type { KnockHit } from '../hit.js';
-import type { LocalAddresses } from '../packet/bpf.js';
+import { buildCaptureFilter, type LocalAddresses } from '../packet/bpf.js';
 import {
   CAPTURE_PROCESS_FLAG,
   type CaptureConfig,
@@ -26,15 +26,16 @@ import {
   type SessionStats,
 } from '../packet/capture-process.js';
 import { linkTypeName } from '../packet/parse.js';
+import type { Watch } from '../watch.js';
 import type { HitSink, Input, InputStatus } from './input.js';
-
-/** Builds the capture filter for the current local addresses (normally `buildCaptureFilter` over the doors). */
-export type FilterBuilder = (local: LocalAddresses) => string;
 
 export interface PcapLiveOptions {
   /** `Interface = eth0,eth1`: one session each; `any` captures on every interface (Linux cooked capture). */
   interfaces: string[];
-  filter: FilterBuilder;
+  /** The doors' sequences: the capture filter lets through exactly what they may use. */
+  watch: Watch;
+  /** -4: IPv6 is left out of the filter. */
+  ipv4Only: boolean;
   /** `Promiscuous = yes` (default false: only traffic addressed to this host). */
   promiscuous?: boolean;
   /** Bytes kept per packet (default 256: link header, IPv6 extension headers and the TCP header fit). */
@@ -189,7 +190,7 @@ export class PcapLiveInput implements Input {
   private readonly interfaces: InterfaceState[];
   /** KnockHit.iface per session: the interface name, or null for `any` (cooked v1 carries no interface). */
   private readonly hitInterfaces: Array<string | null>;
-  private build: FilterBuilder;
+  private watch: Watch;
   private filter = '';
   private local: LocalAddresses = { v4: [], v6: [] };
   private sink: HitSink | null = null;
@@ -208,7 +209,7 @@ export class PcapLiveInput implements Input {
   constructor(options: PcapLiveOptions) {
     if (options.interfaces.length === 0) throw new Error('pcap mode needs at least one interface (Interface = eth0, or -i eth0)');
     this.options = options;
-    this.build = options.filter;
+    this.watch = options.watch;
     this.id = `pcap:${options.interfaces.join(',')}`;
     this.interfaces = options.interfaces.map((name) => ({ name, linkType: null, error: null, retired: { ...ZERO_STATS } }));
     this.hitInterfaces = options.interfaces.map((name) => (name === 'any' ? null : name));
@@ -220,7 +221,7 @@ export class PcapLiveInput implements Input {
     this.local = readLocalAddresses(this.options.interfaces);
     // The matcher's destination check needs the addresses before the first packet arrives.
     this.options.onAddressesChanged?.(this.local);
-    const filter = this.build(this.local);
+    const filter = this.buildFilter();
     const { capture, reports } = await this.launch(filter, false);
     const failures = reports.filter((report) => report.error !== null);
     if (failures.length > 0 || this.stopped) {
@@ -263,13 +264,18 @@ export class PcapLiveInput implements Input {
   }
 
   /**
-   * Regenerates the filter (after a reload, or when a one-time sequence advanced) and, if it changed,
-   * switches to it without losing or repeating a packet. `build` replaces the filter builder.
-   * Rejects, keeping the old filter, when the new one cannot be opened.
+   * The doors changed: regenerates the filter and, if it changed, switches to it without losing or repeating a
+   * packet. Resolves once switched; when the new filter cannot be opened, the old one stays and onError says why.
    */
-  refreshFilter(build?: FilterBuilder): Promise<void> {
-    if (build !== undefined) this.build = build;
-    return this.enqueue(() => this.replace());
+  updateWatch(watch: Watch): Promise<void> {
+    this.watch = watch;
+    return this.enqueue(() => this.replace()).catch((error: Error) => {
+      this.options.onError?.(new Error(`capture filter not updated, the previous one stays: ${error.message}`));
+    });
+  }
+
+  private buildFilter(): string {
+    return buildCaptureFilter(this.watch.sequences, this.local, { ipv4Only: this.options.ipv4Only });
   }
 
   status(): InputStatus {
@@ -380,7 +386,7 @@ export class PcapLiveInput implements Input {
   private async replace(): Promise<void> {
     const previous = this.current;
     if (previous === null) return;
-    const filter = this.build(this.local);
+    const filter = this.buildFilter();
     if (filter === this.filter && !this.recoverable()) return;
     const { capture: next, reports } = await this.launch(filter, true);
     if (reports.every((report) => report.error !== null)) {

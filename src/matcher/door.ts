@@ -18,6 +18,8 @@ export class Door {
   config: DoorConfig;
   /** Current sequence: the config's, or the current line of the one-time file. */
   sequence: readonly KnockStep[];
+  /** The current sequence and those that may follow it without a reload (a one-time file's other unused lines). */
+  upcoming: ReadonlyArray<readonly KnockStep[]>;
   /** `stepKey` of each step of `sequence`. */
   stepKeys: number[];
   /** False for a one-time door whose file is used up or could not be written. */
@@ -29,11 +31,12 @@ export class Door {
   private readonly flagsSet: number;
   private readonly flagsClear: number;
 
-  constructor(config: DoorConfig, sequence: readonly KnockStep[], isLocal: ((dst: string) => boolean) | null, queue: ExpiryQueue<Attempt>) {
+  constructor(config: DoorConfig, upcoming: ReadonlyArray<readonly KnockStep[]>, isLocal: ((dst: string) => boolean) | null, queue: ExpiryQueue<Attempt>) {
     this.config = config;
-    this.sequence = sequence;
-    this.stepKeys = sequence.map((step) => stepKey(step.proto, step.port));
-    this.enabled = sequence.length > 0;
+    this.sequence = upcoming[0] ?? [];
+    this.upcoming = upcoming;
+    this.stepKeys = this.sequence.map((step) => stepKey(step.proto, step.port));
+    this.enabled = this.sequence.length > 0;
     this.timeoutMs = config.seqTimeout * 1000;
     this.queue = queue;
     const target = config.target;
@@ -44,8 +47,9 @@ export class Door {
     this.flagsClear = config.tcpFlags.clear;
   }
 
-  setSequence(sequence: readonly KnockStep[]): void {
+  setSequence(sequence: readonly KnockStep[], upcoming: ReadonlyArray<readonly KnockStep[]>): void {
     this.sequence = sequence;
+    this.upcoming = upcoming;
     this.stepKeys = sequence.map((step) => stepKey(step.proto, step.port));
   }
 

@@ -1,6 +1,6 @@
 /**
- * The matcher: knockd 0.8's knock algorithm (spec/knockd-behaviour.md §3.3) with its bugs fixed
- * (design.md decision 2). Input-agnostic, synchronous, and pure with respect to time: time comes only
+ * The matcher: knockd 0.8's knock algorithm with its bugs fixed (docs/design.md, "Matching").
+ * Input-agnostic, synchronous, and pure with respect to time: time comes only
  * from `hit.time` and `expire(now)`; the clock is never read.
  *
  * Deliberate differences from knockd, each pinned by a test:
@@ -19,12 +19,14 @@
 import { detachedCopy } from '../address.js';
 import { formatSequence } from '../config/sequence.js';
 import type { DoorConfig, KnockStep } from '../config/types.js';
-import type { KnockHit, Protocol } from '../hit.js';
+import type { KnockHit } from '../hit.js';
 import { type SourceKey, sourceKey, storedSourceKey } from './address-map.js';
 import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
 import { ExpiryQueue } from './expiry.js';
-import { markSequenceUsed, type OneTimeScan, readOneTimeFile, UnmarkedSequences } from './one-time.js';
+import { type DoorSequence, Watch } from '../watch.js';
+import type { OneTimeScan } from './one-time.js';
+import type { OneTimeFiles } from './one-time-files.js';
 
 /** Most ended attempts kept for reuse (see Matcher.spare). */
 const SPARE_ATTEMPTS = 4096;
@@ -40,11 +42,8 @@ export interface MatcherOptions {
    * unused line, which leaves its door disabled; a file that cannot be read or written). Default: process.emitWarning.
    */
   onWarning?: (message: string) => void;
-  /**
-   * Where used one-time sequences whose mark could not be written are kept across restarts (the daemon's
-   * StateDir); absent or null = in memory only (replay).
-   */
-  unmarkedFile?: string | null;
+  /** Where one-time sequence files are read and marked (the daemon: on disk; replay: in memory). */
+  oneTimeFiles: OneTimeFiles;
 }
 
 export type MatchEvent =
@@ -81,16 +80,8 @@ export interface AttemptSnapshot {
 export interface MatcherSummary {
   attempts: number;
   sources: number;
-  /** The attempt in progress that started first. */
-  oldest: AttemptSnapshot | null;
-  counters: MatcherCounters;
-}
-
-export interface MatcherSnapshot {
-  /** Attempts in progress, oldest first. */
-  attempts: AttemptSnapshot[];
-  /** Sources with at least one attempt. */
-  sources: number;
+  /** The attempts in progress that started first, oldest first (as many as asked for). */
+  inProgress: AttemptSnapshot[];
   counters: MatcherCounters;
 }
 
@@ -98,8 +89,6 @@ export class Matcher {
   private doors: Door[] = [];
   /** stepKey → enabled doors with that step anywhere: a hit on any other key is invisible. */
   private watchers = new Map<number, Door[]>();
-  /** Per port: bit 1 = some door watches it over TCP, bit 2 = over UDP (the per-line pre-check of the inputs). */
-  private readonly watchedPorts = new Uint8Array(65536);
   /** stepKey → enabled doors whose first step it is, in file order. */
   private starters = new Map<number, Door[]>();
   private readonly sources = new SourceTable();
@@ -114,8 +103,6 @@ export class Matcher {
   /** No pending deadline is earlier (exact after `expire`): a hit before it costs one comparison. */
   private earliestDeadline = Infinity;
   private readonly counters: MatcherCounters = { hits: 0, visible: 0, stages: 0, opens: 0, timeouts: 0, evicted: 0 };
-  /** One-time files whose used sequence could not be marked: the door stays disabled until marking works. */
-  private readonly unmarked: UnmarkedSequences;
   /** One-time file problems already reported (by message, which names file and line). */
   private readonly reported = new Set<string>();
   private readonly warn: (message: string) => void;
@@ -126,7 +113,6 @@ export class Matcher {
     private readonly emit: (event: MatchEvent) => void,
   ) {
     this.warn = options.onWarning ?? ((message) => process.emitWarning(message, 'KnocktailWarning'));
-    this.unmarked = new UnmarkedSequences(options.unmarkedFile ?? null, this.warn);
     this.reload(doors);
   }
 
@@ -179,10 +165,11 @@ export class Matcher {
     const reusable = new Map<string, Door[]>();
     for (const door of this.doors) pushTo(reusable, doorIdentity(door.config, door.sequence), door);
     this.doors = configs.map((config) => {
-      const sequence = this.loadSequence(config);
-      const reused = reusable.get(doorIdentity(config, sequence))?.shift();
-      if (reused === undefined) return new Door(config, sequence, this.options.isLocal, this.queueFor(config.seqTimeout * 1000));
+      const sequences = this.loadSequences(config);
+      const reused = reusable.get(doorIdentity(config, sequences[0] ?? []))?.shift();
+      if (reused === undefined) return new Door(config, sequences, this.options.isLocal, this.queueFor(config.seqTimeout * 1000));
       reused.config = config;
+      reused.setSequence(sequences[0] ?? [], sequences);
       return reused;
     });
     const kept = new Set(this.doors);
@@ -193,52 +180,36 @@ export class Matcher {
     this.rebuildTables();
   }
 
-  /** Whether some enabled door has this protocol/port in its current sequence. */
-  watches(proto: Protocol, port: number): boolean {
-    return (this.watchedPorts[port]! & (proto === 'tcp' ? 1 : 2)) !== 0;
-  }
-
-  /** Whether some enabled door has this port in its current sequence, over either protocol. */
-  watchesPort(port: number): boolean {
-    return this.watchedPorts[port] !== 0;
-  }
-
-  /** The current sequence of every enabled door, in file order. */
-  activeSequences(): ReadonlyArray<{ door: DoorConfig; sequence: readonly KnockStep[] }> {
-    return this.doors.filter((door) => door.enabled).map((door) => ({ door: door.config, sequence: door.sequence }));
-  }
-
-  /** What `knocktail status` shows, without listing every attempt (a flood holds MaxSources of them). */
-  summary(): MatcherSummary {
-    let count = 0;
-    let oldest: Attempt | null = null;
-    for (const first of this.sources) {
-      for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
-        count++;
-        if (oldest === null || attempt.started < oldest.started) oldest = attempt;
-      }
+  /**
+   * Every sequence an enabled door accepts now or can move to without a reload (each unused line of a one-time
+   * file), for the inputs' pre-filters: built at load and reload, it stays valid while one-time doors move on.
+   */
+  watch(): Watch {
+    const sequences: DoorSequence[] = [];
+    for (const door of this.doors) {
+      if (door.enabled) for (const sequence of door.upcoming) sequences.push({ door: door.config, sequence });
     }
-    return {
-      attempts: count,
-      sources: this.sources.size,
-      oldest: oldest === null ? null : describeAttempt(oldest),
-      counters: { ...this.counters },
-    };
-  }
-
-  snapshot(): MatcherSnapshot {
-    const attempts: AttemptSnapshot[] = [];
-    for (const first of this.sources) {
-      for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
-        attempts.push(describeAttempt(attempt));
-      }
-    }
-    attempts.sort((a, b) => a.started - b.started);
-    return { attempts, sources: this.sources.size, counters: { ...this.counters } };
+    return new Watch(sequences);
   }
 
   /**
-   * knockd §3.3 step 4: the hit continues, ignores or fails each of the source's attempts whose door accepts
+   * What `knocktail status` shows: counts, and the `listed` oldest attempts in progress (oldest first), never a
+   * list of every attempt (a flood holds MaxSources of them).
+   */
+  summary(listed = 1): MatcherSummary {
+    let count = 0;
+    const oldest: Attempt[] = [];
+    for (const first of this.sources) {
+      for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
+        count++;
+        if (oldest.length < listed || attempt.started < oldest[oldest.length - 1]!.started) keepOldest(oldest, attempt, listed);
+      }
+    }
+    return { attempts: count, sources: this.sources.size, inProgress: oldest.map(describeAttempt), counters: { ...this.counters } };
+  }
+
+  /**
+   * Matching step 2 (docs/design.md): the hit continues, ignores or fails each of the source's attempts whose door accepts
    * the destination. Returns false when there is none; only then may the hit start new attempts.
    */
   private continueKnocks(first: Attempt, hit: KnockHit, key: number): boolean {
@@ -256,7 +227,7 @@ export class Matcher {
     return true;
   }
 
-  /** knockd §3.3 step 3: every door whose first step this is starts an attempt (a one-step door opens at once). */
+  /** Matching step 3 (docs/design.md): every door whose first step this is starts an attempt (a one-step door opens at once). */
   private startKnocks(sourceKnown: boolean, hit: KnockHit, key: number, lookupKey: SourceKey): void {
     const doors = this.starters.get(key);
     if (doors === undefined) return;
@@ -340,6 +311,17 @@ export class Matcher {
     this.sources.remove(attempt);
   }
 
+  /** Ends every attempt in progress without a timeout event (the clock stepped back: their times mean nothing now); returns how many. */
+  abandonAll(): number {
+    let count = 0;
+    this.dropAttempts(() => {
+      count++;
+      return true;
+    });
+    this.earliestDeadline = Infinity;
+    return count;
+  }
+
   /** O(sources); only on reload and when a one-time door changes its sequence. */
   private dropAttempts(shouldDrop: (attempt: Attempt) => boolean): void {
     for (const first of this.sources) {
@@ -355,9 +337,8 @@ export class Matcher {
   private useOneTimeSequence(door: Door, path: string, time: number): void {
     let scan: OneTimeScan;
     try {
-      scan = markSequenceUsed(path, door.sequence);
+      scan = this.options.oneTimeFiles.markUsed(path, door.sequence);
     } catch (error) {
-      this.unmarked.set(path, door.sequence);
       const message =
         `${path}: cannot mark the used sequence ${formatSequence(door.sequence)} (${errorText(error)}); ` +
         `door [${door.config.name}] is disabled so that it cannot be used again: make the file and its directory writable, then reload`;
@@ -371,48 +352,43 @@ export class Matcher {
       this.disable(door, time);
       return;
     }
-    // Attempts by other sources were knocking the used sequence: no stage carries over (knockd bug, §4).
+    // Attempts by other sources were knocking the used sequence: no stage carries over (a knockd bug).
     this.dropAttempts((attempt) => attempt.door === door);
-    door.setSequence(next.sequence);
+    door.setSequence(next.sequence, scan.unused.map((line) => line.sequence));
     this.rebuildTables();
     this.emit({ type: 'sequence', time, door: door.config, sequence: next.sequence });
   }
 
   private disable(door: Door, time: number, error?: string): void {
     door.enabled = false;
-    door.setSequence([]);
+    door.setSequence([], []);
     this.dropAttempts((attempt) => attempt.door === door);
     this.rebuildTables();
     this.emit(error === undefined ? { type: 'exhausted', time, door: door.config } : { type: 'exhausted', time, door: door.config, error });
   }
 
-  /** A door's sequence at load: its own, or the first unused line of its one-time file ([] = disabled). */
-  private loadSequence(config: DoorConfig): readonly KnockStep[] {
+  /**
+   * The sequences a door accepts at load, in order: its own, or every unused line of its one-time file, the first
+   * being the current one ([] = disabled).
+   */
+  private loadSequences(config: DoorConfig): ReadonlyArray<readonly KnockStep[]> {
     const path = config.oneTimeSequences;
-    if (path === null) return config.sequence;
-    if (this.unmarked.damage !== null) {
-      this.warn(`door [${config.name}] is disabled: ${this.unmarked.damage}`);
-      return [];
-    }
+    if (path === null) return [config.sequence];
     let scan: OneTimeScan;
     try {
-      const unmarked = this.unmarked.get(path);
-      scan = unmarked === undefined ? readOneTimeFile(path) : markSequenceUsed(path, unmarked);
-      this.unmarked.delete(path);
+      scan = this.options.oneTimeFiles.load(path);
     } catch (error) {
-      this.warn(`${path}: ${errorText(error)}; door [${config.name}] is disabled: fix the file, then reload`);
+      this.warn(`door [${config.name}] is disabled: ${errorText(error)}`);
       return [];
     }
     this.report(scan);
-    const current = scan.unused[0];
-    if (current === undefined) {
+    if (scan.unused.length === 0) {
       this.warn(
         `${path}: no more sequences left in the one time sequences file for door [${config.name}] --> disabling the door; ` +
           'add sequences to the file, then reload',
       );
-      return [];
     }
-    return current.sequence;
+    return scan.unused.map((line) => line.sequence);
   }
 
   private report(scan: OneTimeScan): void {
@@ -449,12 +425,10 @@ export class Matcher {
   private rebuildTables(): void {
     this.watchers = new Map();
     this.starters = new Map();
-    this.watchedPorts.fill(0);
     for (const door of this.doors) {
       if (!door.enabled) continue;
       for (const key of new Set(door.stepKeys)) pushTo(this.watchers, key, door);
       pushTo(this.starters, door.stepKeys[0]!, door);
-      for (const step of door.sequence) this.watchedPorts[step.port]! |= step.proto === 'tcp' ? 1 : 2;
     }
   }
 }
@@ -462,6 +436,14 @@ export class Matcher {
 function describeAttempt(attempt: Attempt): AttemptSnapshot {
   const door = attempt.door;
   return { door: door.config.name, ip: attempt.ip, stage: attempt.stage, of: door.sequence.length, started: attempt.started, deadline: attempt.deadline };
+}
+
+/** Inserts `attempt` into `oldest` (sorted by start, oldest first), keeping at most `limit`. */
+function keepOldest(oldest: Attempt[], attempt: Attempt, limit: number): void {
+  let at = oldest.length;
+  while (at > 0 && oldest[at - 1]!.started > attempt.started) at--;
+  oldest.splice(at, 0, attempt);
+  if (oldest.length > limit) oldest.pop();
 }
 
 function anyAdmits(doors: readonly Door[], hit: KnockHit): boolean {

@@ -1,7 +1,7 @@
 /**
- * The kernel capture filter for pcap mode, generated from the doors' current sequences.
+ * The kernel capture filter for pcap mode, generated from the watch: every sequence a door may use (docs/design.md).
  *
- * It lets through exactly the packets that can affect a door (knockd's visibility rule, §3.1): TCP/UDP to a
+ * It lets through exactly the packets that can affect a door (knockd's visibility rule, docs/design.md "Matching"): TCP/UDP to a
  * door's destination (its Target, else a local address) on a port of its sequence, and for IPv4 TCP only with
  * the door's TCPFlags. IPv6 is a superset: BPF cannot find the TCP header behind extension headers, so there
  * the filter checks ports when TCP/UDP follows the fixed header directly, accepts every packet to the door's
@@ -9,19 +9,14 @@
  * per destination set, protocol and flag rule, so a hundred doors on the same address give one clause.
  */
 import { isIpv6 } from '../address.js';
-import type { DoorConfig, KnockStep } from '../config/types.js';
+import type { DoorConfig } from '../config/types.js';
 import type { Protocol } from '../hit.js';
+import type { DoorSequence } from '../watch.js';
 
 /** The host's (or the captured interfaces') addresses, canonical text. */
 export interface LocalAddresses {
   v4: string[];
   v6: string[];
-}
-
-export interface DoorSequence {
-  door: DoorConfig;
-  /** The door's current sequence (for a one-time door, the one now expected). */
-  sequence: readonly KnockStep[];
 }
 
 /**

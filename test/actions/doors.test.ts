@@ -5,7 +5,7 @@ import { DoorActions } from '../../src/actions/doors.js';
 import { type CommandResult, type CommandRunner, ShellRunner } from '../../src/actions/runner.js';
 import { MemoryStopStore, type PendingStop, type StopStore } from '../../src/actions/stop-store.js';
 import type { DoorConfig } from '../../src/config/types.js';
-import type { ActionEvent } from '../../src/events.js';
+import type { ActionEvent } from '../../src/actions/events.js';
 import { doorConfig } from '../helpers.js';
 
 function door(overrides: Partial<DoorConfig> = {}): DoorConfig {
@@ -337,6 +337,12 @@ class JumpingClock implements Clock {
   constructor(private time: number) {}
   now(): number {
     return this.time;
+  }
+  monotonic(): number {
+    return 0;
+  }
+  after(ms: number): Timer {
+    return this.at(this.time + ms);
   }
   at(due: number): Timer {
     const timer = { due };

@@ -11,6 +11,7 @@ import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import { CaptureFileReader } from '../../src/packet/pcap-file.js';
 import { emptyPacketFields, packetParser } from '../../src/packet/parse.js';
 import { tempDir } from '../helpers.js';
+import { hitOf } from '../formats/support.js';
 
 const COUNT = 20_000;
 
@@ -47,11 +48,11 @@ describe('benchmark corpus', () => {
 
   it('writes lines the shipped iptables format reads back field for field', () => {
     const decoder = new LineDecoder([FormatRegistry.load(null).get('iptables')]);
-    const ctx = { input: 'corpus', reference: CORPUS_MTIME_MS, bootTime: 0, fallbackTime: 0 };
+    const ctx = { input: 'corpus', reference: CORPUS_MTIME_MS, bootTime: 0, fallbackTime: 0, arrival: null };
     let previous = -Infinity;
     for (const p of firstPackets(COUNT)) {
       const line = corpusLine(p);
-      const hit = decoder.decode(line, ctx);
+      const hit = hitOf(decoder.decode(line, ctx));
       assert.ok(hit !== null, `not parsed: ${line}`);
       assert.equal(hit.proto, p.udp ? 'udp' : 'tcp');
       assert.equal(hit.dport, p.dport);

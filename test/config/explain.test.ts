@@ -38,7 +38,7 @@ test('explainConfig: the realistic knocktail config, in plain words', () => {
   mode: file, following /var/log/kern.log, the kernel journal
   log formats, tried in order: site-iptables, iptables
   state directory: ${dir}/state
-  limits: 100000 sources with a knock in progress; commands killed after 20 s; log lines over 65536 bytes dropped
+  limits: 100000 sources with a knock in progress; knocks older than 60 s refused; commands killed after 20 s; log lines over 65536 bytes dropped
   logging to: ${dir}/log/knocktail.log
   at daemon start, run: /usr/local/sbin/knock-chain init
   at exit: pending stop commands are kept for the next start
@@ -84,7 +84,7 @@ test('explainConfig: pcap mode, IPv6 fallback, commands that never run, and the 
   const expected = `config /etc/knocktail/knockd.conf
   mode: pcap, capturing on eth0, eth1, promiscuous
   state directory: /var/lib/knocktail
-  limits: 100000 sources with a knock in progress; commands are never killed; log lines over 65536 bytes dropped
+  limits: 100000 sources with a knock in progress; knocks older than 60 s refused; commands are never killed; log lines over 65536 bytes dropped
   logging to: syslog
   pid file: /run/k.pid
   at daemon stop, run: /bin/down

@@ -97,7 +97,7 @@ describe('knocktail status', () => {
       inputs: [{ id: 'journal', kind: 'journal', running: true, entries: 12, decoder: { lines: 12, matched: 4 } }],
       counters: {
         hits: 4, visible: 4, stages: 4, opens: 2, timeouts: 0, evicted: 0, linesRead: 12, linesMatched: 4,
-        commandsRun: 3, commandsFailed: 1, stopsRun: 1, stopsLate: 0, extended: 0, errors: 0, reloads: 1, failedReloads: 0,
+        commandsRun: 3, commandsFailed: 1, stopsRun: 1, stopsLate: 0, extended: 0, knocksStale: 2, knocksFuture: 0, knocksReordered: 1, clockSteps: 0, errors: 0, reloads: 1, failedReloads: 0,
       },
       memory: { rss: 80 * 1024 * 1024, heapUsed: 12.5 * 1024 * 1024 },
     };
@@ -108,6 +108,7 @@ describe('knocktail status', () => {
     assert.match(text, /ssh {2}2001:db8::1 {2}open since .*, closes .* \(in 25 s\)/);
     assert.match(text, /Commands running \(1\):\n {2}ssh {2}192\.0\.2\.1 {2}stop for 2 s: iptables -D …/);
     assert.match(text, /Knocks in progress: none/);
+    assert.match(text, /knocks refused as older than MaxKnockAge 2, as stamped ahead of the clock 0; counted later than stamped \(out of order\) 1; clock steps 0/);
     assert.match(text, /journal \(journal\)\n {4}running true, entries 12\n {4}decoder: lines 12, matched 4/);
     assert.match(text, /commands run 3, failed 1; stops run 1, late 0/);
   });

@@ -222,6 +222,19 @@ describe('pcap mode: the daemon on a live interface', { skip }, () => {
     assert.equal((await run.daemon.stop()).code, 0);
   });
 
+  test('one-time sequences used back to back: the next line, knocked 0.5 s after the first, opens at once (the filter covered it from the start)', async () => {
+    const dir = tempDir('knocktail-ots-');
+    const sequences = join(dir, 'sequences.txt');
+    writeFileSync(sequences, ' 1001,1002\n 2001,2002\n');
+    const run = await start('', `[ots]\n\tone_time_sequences = ${sequences}\n\tseq_timeout = 5\n\tstart_command = echo "START ots %IP%" >> %CMDS%\n`, ['-i', link.server]);
+    const knocker = `${link.net4}.150`;
+    await lab.send([...syn(knocker, link.serverIp, 1001, 1002), { sleep: 0.5 }, ...syn(knocker, link.serverIp, 2001, 2002)]);
+    await marker(run, link, `${link.net4}.151`);
+    assert.deepEqual(knockCommands(run), [`START ots ${knocker}`, `START ots ${knocker}`]);
+    assert.equal(readFileSync(sequences, 'utf8'), '# 1001,1002\n# 2001,2002\n');
+    assert.equal((await run.daemon.stop()).code, 0);
+  });
+
   test('SIGHUP: a door added by the reload opens (the filter follows), a knock in progress on an unchanged door survives it', async () => {
     const doorA = `[A]\n\tsequence = 1000,2000,3000\n\tstart_command = echo "START A %IP%" >> %CMDS%\n`;
     const run = await start('', doorA, ['-i', link.server]);

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseFormatFile } from '../../src/config/parse.js';
-import { portWatch } from '../../src/formats/logformat.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import type { KnockHit } from '../../src/hit.js';
 import { fixture } from '../helpers.js';
@@ -27,6 +26,7 @@ import {
   PHASE_F_LOGGED,
   RING_ABC,
 } from './groundtruth.js';
+import { hitOf, portWatch } from './support.js';
 
 process.env.TZ = 'UTC';
 
@@ -34,12 +34,12 @@ const registry = FormatRegistry.load(null);
 const recipes = fixture('formats', 'prefix-recipes.conf');
 registry.add(parseFormatFile(readFileSync(recipes, 'utf8'), recipes));
 
-const ctx = { input: 'test', reference: Date.parse('2026-11-21T12:00:00Z'), bootTime: FIXTURE_BOOT_TIME, fallbackTime: 0 };
+const ctx = { input: 'test', reference: Date.parse('2026-11-21T12:00:00Z'), bootTime: FIXTURE_BOOT_TIME, fallbackTime: 0, arrival: null };
 
 function read(file: string, format: string): { hits: KnockHit[]; decoder: LineDecoder; lines: string[] } {
   const decoder = new LineDecoder([registry.get(format)]);
   const lines = readFileSync(fixture('real', file), 'utf8').split('\n').filter((line) => line !== '');
-  const hits = lines.map((line) => decoder.decode(line, ctx)).filter((hit) => hit !== null);
+  const hits = lines.map((line) => hitOf(decoder.decode(line, ctx))).filter((hit) => hit !== null);
   return { hits, decoder, lines };
 }
 
@@ -139,10 +139,10 @@ describe('format ufw', () => {
   it('takes [UFW BLOCK] lines only', () => {
     const real = readFileSync(fixture('real', 'ufw.log'), 'utf8').split('\n')[0]!;
     const decoder = new LineDecoder([registry.get('ufw')]);
-    assert.notEqual(decoder.decode(real, ctx), null);
-    assert.equal(decoder.decode(real.replace('[UFW BLOCK]', '[UFW AUDIT]'), ctx), null);
-    assert.equal(decoder.decode(real.replace('[UFW BLOCK]', '[UFW ALLOW]'), ctx), null);
-    assert.equal(decoder.decode(real.replace('[UFW BLOCK] ', ''), ctx), null);
+    assert.notEqual(hitOf(decoder.decode(real, ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace('[UFW BLOCK]', '[UFW AUDIT]'), ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace('[UFW BLOCK]', '[UFW ALLOW]'), ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace('[UFW BLOCK] ', ''), ctx)), null);
   });
 });
 
@@ -170,29 +170,29 @@ describe('the formats are anchored: no field can carry text into another', () =>
     it(format, () => {
       const real = readFileSync(fixture('real', file), 'utf8').split('\n').find((line) => line.includes('DPT=7000 ') && line.includes(' SYN '))!;
       const decoder = new LineDecoder([registry.get(format)]);
-      assert.equal(decoder.decode(real, ctx)?.src, '10.66.0.2');
-      for (const [what, change] of hostile) assert.equal(decoder.decode(change(real), ctx), null, what);
+      assert.equal(hitOf(decoder.decode(real, ctx))?.src, '10.66.0.2');
+      for (const [what, change] of hostile) assert.equal(hitOf(decoder.decode(change(real), ctx)), null, what);
     });
   }
 
   it('kernel-line formats take only lines the kernel tagged', () => {
     const real = readFileSync(fixture('real', 'iptables-kernlog.log'), 'utf8').split('\n')[2]!;
     const decoder = new LineDecoder([registry.get('iptables')]);
-    assert.notEqual(decoder.decode(real, ctx), null);
-    assert.equal(decoder.decode(real.replace(' kernel: ', ' kernel[123]: '), ctx), null, 'a program called kernel');
-    assert.equal(decoder.decode(real.replace(' kernel: ', ' logger: '), ctx), null);
-    assert.equal(decoder.decode(real.replace(' vm kernel: ', ' vm vm kernel: '), ctx), null, 'logger --rfc3164 (forged/README.md G04)');
-    assert.equal(decoder.decode(`x ${real}`, ctx), null, 'anchored at the start');
+    assert.notEqual(hitOf(decoder.decode(real, ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace(' kernel: ', ' kernel[123]: '), ctx)), null, 'a program called kernel');
+    assert.equal(hitOf(decoder.decode(real.replace(' kernel: ', ' logger: '), ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace(' vm kernel: ', ' vm vm kernel: '), ctx)), null, 'logger --rfc3164 (forged/README.md G04)');
+    assert.equal(hitOf(decoder.decode(`x ${real}`, ctx)), null, 'anchored at the start');
   });
 
   it('ring buffer formats take kernel-facility records only (/dev/kmsg injections have a user facility)', () => {
     const kmsg = readFileSync(fixture('real', 'forged', 'kmsg.log'), 'utf8').split('\n').filter((line) => line !== '');
     const decoder = new LineDecoder([registry.get('kmsg')]);
-    assert.deepEqual(kmsg.map((line) => decoder.decode(line, ctx)?.src ?? null), ['10.66.0.2', null]);
+    assert.deepEqual(kmsg.map((line) => hitOf(decoder.decode(line, ctx))?.src ?? null), ['10.66.0.2', null]);
     const raw = new LineDecoder([registry.get('dmesg-raw')]);
     const real = readFileSync(fixture('real', 'dmesg-raw.log'), 'utf8').split('\n')[2]!;
-    assert.equal(raw.decode(real, ctx)?.src, '10.66.0.2');
-    assert.equal(raw.decode(real.replace(/^<4>/, '<12>'), ctx), null);
+    assert.equal(hitOf(raw.decode(real, ctx))?.src, '10.66.0.2');
+    assert.equal(hitOf(raw.decode(real.replace(/^<4>/, '<12>'), ctx)), null);
   });
 });
 
@@ -207,7 +207,7 @@ describe('the port prefilter works through the sub-patterns', () => {
       const all = read(file, format).hits.filter((hit) => watched(hit.proto, hit.dport));
       const decoder = new LineDecoder([registry.get(format)], portWatch(watched));
       const lines = readFileSync(fixture('real', file), 'utf8').split('\n').filter((line) => line !== '');
-      const hits = lines.map((line) => decoder.decode(line, ctx)).filter((hit) => hit !== null);
+      const hits = lines.map((line) => hitOf(decoder.decode(line, ctx))).filter((hit) => hit !== null);
       assert.ok(all.length > 0);
       assert.deepEqual(hits, all, file);
       assert.ok(decoder.counters.skipped > 0);

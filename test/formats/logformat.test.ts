@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { LogFormatBlock, LogField } from '../../src/config/types.js';
 import { ConfigError } from '../../src/config/types.js';
-import { CompiledFormat, portWatch } from '../../src/formats/logformat.js';
+import { CompiledFormat, Outcome } from '../../src/formats/logformat.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TCP_URG } from '../../src/hit.js';
 import { fixture } from '../helpers.js';
+import { hitOf, portWatch } from './support.js';
 
 process.env.TZ = 'UTC';
 
@@ -16,7 +17,7 @@ function block(name: string, fields: Partial<Record<LogField, string>>): LogForm
   return { name, at: { file: 'test.conf', line: 1 }, fields: Object.fromEntries(entries) };
 }
 
-const ctx = { input: 'test', reference: Date.parse('2026-11-21T12:00:00Z'), bootTime: 0, fallbackTime: 42 };
+const ctx = { input: 'test', reference: Date.parse('2026-11-21T12:00:00Z'), bootTime: 0, fallbackTime: 42, arrival: null };
 
 function lines(file: string): string[] {
   return readFileSync(fixture('real', file), 'utf8').split('\n').filter((l) => l !== '');
@@ -28,7 +29,7 @@ describe('shipped iptables format', () => {
   for (const file of ['iptables-kernlog.log', 'iptables-kernlog-rfc3339.log']) {
     it(`decodes every packet line of ${file} and nothing else`, () => {
       const decoder = new LineDecoder([iptables]);
-      const hits = lines(file).map((line) => decoder.decode(line, ctx)).filter((hit) => hit !== null);
+      const hits = lines(file).map((line) => hitOf(decoder.decode(line, ctx))).filter((hit) => hit !== null);
       // MANIFEST: 76 KNOCK lines + FW-IN 22/tcp, 80/tcp, 53/udp; the ICMP line and 4 promiscuous-mode lines are not its lines.
       assert.equal(hits.length, 79);
       assert.deepEqual(decoder.counters, { lines: 84, matched: 79, ignored: 5, notKnock: 0, missed: 0, skipped: 0 });
@@ -43,7 +44,7 @@ describe('shipped iptables format', () => {
   it('reads the kernel flag words exactly', () => {
     const decoder = new LineDecoder([iptables]);
     const flagsByPort7000 = lines('iptables-kernlog.log')
-      .map((line) => decoder.decode(line, ctx))
+      .map((line) => hitOf(decoder.decode(line, ctx)))
       .filter((h) => h !== null && h.dport === 7000 && h.proto === 'tcp' && h.sport! < 5000)
       .map((h) => h!.flags);
     // hping3 phases A12–A20: FIN, ACK, SYN+ACK, RST, PSH, URG, URG+PSH+FIN, none, SYN.
@@ -52,7 +53,7 @@ describe('shipped iptables format', () => {
 
   it('canonicalises the fully expanded IPv6 addresses the kernel logs', () => {
     const decoder = new LineDecoder([iptables]);
-    const hits = lines('ip6tables-kernlog-rfc3339.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    const hits = lines('ip6tables-kernlog-rfc3339.log').map((line) => hitOf(decoder.decode(line, ctx))).filter((h) => h !== null);
     assert.equal(hits.length, 35);
     assert.deepEqual(new Set(hits.map((h) => `${h!.src}>${h!.dst}`)), new Set(['fd66::2>fd66::1', 'fd66::1>fd66::1']));
     assert.equal(hits[0]!.time, Date.parse('2026-11-21T04:17:50.427Z') + 0.28);
@@ -60,7 +61,7 @@ describe('shipped iptables format', () => {
 
   it('matches nftables lines with and without flags all', () => {
     const decoder = new LineDecoder([iptables]);
-    const hits = lines('nftables-log.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    const hits = lines('nftables-log.log').map((line) => hitOf(decoder.decode(line, ctx))).filter((h) => h !== null);
     assert.equal(decoder.counters.missed, 0);
     assert.equal(hits.length, 57);
   });
@@ -68,13 +69,13 @@ describe('shipped iptables format', () => {
   it('rejects lines not tagged by the kernel and lines with text between fields', () => {
     const decoder = new LineDecoder([iptables]);
     const real = lines('iptables-kernlog.log')[2]!;
-    assert.notEqual(decoder.decode(real, ctx), null);
-    assert.equal(decoder.decode(real.replace(' kernel: ', ' kernel[123]: '), ctx), null);
-    assert.equal(decoder.decode(real.replace(' kernel: ', ' logger: '), ctx), null);
-    assert.equal(decoder.decode(real.replace('SRC=10.66.0.2', 'SRC=10.66.0.2 SRC=6.6.6.6'), ctx), null);
-    assert.equal(decoder.decode(real.replace('SRC=10.66.0.2', 'SRC=$(reboot)'), ctx), null);
-    assert.equal(decoder.decode(`${real}; rm -rf /`, ctx), null);
-    assert.equal(decoder.decode(real.replace('DPT=7000', 'DPT=70000'), ctx), null);
+    assert.notEqual(hitOf(decoder.decode(real, ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace(' kernel: ', ' kernel[123]: '), ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace(' kernel: ', ' logger: '), ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace('SRC=10.66.0.2', 'SRC=10.66.0.2 SRC=6.6.6.6'), ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace('SRC=10.66.0.2', 'SRC=$(reboot)'), ctx)), null);
+    assert.equal(hitOf(decoder.decode(`${real}; rm -rf /`, ctx)), null);
+    assert.equal(hitOf(decoder.decode(real.replace('DPT=7000', 'DPT=70000'), ctx)), null);
     assert.equal(decoder.counters.matched, 1);
   });
 });
@@ -92,7 +93,7 @@ describe('logformat blocks (Perl prototype form)', () => {
 
   it('takes each field from the first capture of its own regex', () => {
     const decoder = new LineDecoder([new CompiledFormat(perl)]);
-    const hits = lines('iptables-kernlog-rfc3339.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    const hits = lines('iptables-kernlog-rfc3339.log').map((line) => hitOf(decoder.decode(line, ctx))).filter((h) => h !== null);
     assert.equal(hits.length, 76, 'only KNOCK lines pass required');
     assert.equal(decoder.counters.ignored, 8);
     assert.equal(hits[0]!.flags, TCP_SYN);
@@ -104,7 +105,7 @@ describe('logformat blocks (Perl prototype form)', () => {
     const decoder = new LineDecoder([new CompiledFormat(perl)]);
     const line = (flags: string) =>
       `2026-11-21T04:16:16Z vm kernel: KNOCK IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TTL=64 PROTO=TCP SPT=1000 DPT=7000 WINDOW=1 RES=0x00 ${flags}URGP=0`;
-    const flags = ['SYN ', 'SYN ', 'SYN XYZ ', 'SYN XYZ ', '', 'ACK SYN ', 'SYN '].map((words) => decoder.decode(line(words), ctx)?.flags ?? 'missed');
+    const flags = ['SYN ', 'SYN ', 'SYN XYZ ', 'SYN XYZ ', '', 'ACK SYN ', 'SYN '].map((words) => hitOf(decoder.decode(line(words), ctx))?.flags ?? 'missed');
     assert.deepEqual(flags, [TCP_SYN, TCP_SYN, 'missed', 'missed', 0, TCP_SYN | TCP_ACK, TCP_SYN]);
     assert.equal(decoder.counters.missed, 2);
   });
@@ -112,23 +113,23 @@ describe('logformat blocks (Perl prototype form)', () => {
   it('uses the fallback time when the format has no time field', () => {
     const { time: _time, ...noTime } = perl.fields;
     const decoder = new LineDecoder([new CompiledFormat({ ...perl, fields: noTime })]);
-    assert.equal(decoder.decode(lines('iptables-kernlog.log')[2]!, ctx)!.time, 42);
+    assert.equal(hitOf(decoder.decode(lines('iptables-kernlog.log')[2]!, ctx))!.time, 42);
   });
 
   it('counts a line that passes required but lacks a field as missed, and says why', () => {
     const format = new CompiledFormat(perl);
     const decoder = new LineDecoder([format]);
-    assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK IN=x OUT= SRC=10.0.0.1 PROTO=TCP DPT=1', ctx), null);
+    const reason = (line: string): string => {
+      const decoded = decoder.decode(line, ctx);
+      return decoded.outcome === Outcome.Missed ? decoded.reason : `not missed: ${decoded.outcome}`;
+    };
+    assert.equal(reason('Nov 21 04:16:16 vm kernel: KNOCK IN=x OUT= SRC=10.0.0.1 PROTO=TCP DPT=1'), 'its ipserver regex does not match');
     assert.equal(decoder.counters.missed, 1);
-    assert.equal(format.missReason, 'its ipserver regex does not match');
-    assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=300.1.1.1 PROTO=TCP DPT=1', ctx), null);
+    assert.equal(reason('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=300.1.1.1 PROTO=TCP DPT=1'), 'ipserver "300.1.1.1" is not an IP address');
     assert.equal(decoder.counters.missed, 2);
-    assert.equal(format.missReason, 'ipserver "300.1.1.1" is not an IP address');
-    assert.equal(decoder.decode('Nov21 vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP DPT=1 RES=0x00 SYN URGP=0', ctx), null);
-    assert.equal(format.missReason, 'time "Nov21" is not a timestamp knocktail reads');
-    assert.equal(decoder.decode('2026-11-21T04:16:16Z vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP DPT=1 RES=0x00 SYN XYZ URGP=0', ctx), null);
-    assert.equal(format.missReason, 'flags "SYN XYZ " has a word other than CWR ECE URG ACK PSH RST SYN FIN');
-    assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP DPT=1', ctx), null);
+    assert.equal(reason('Nov21 vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP DPT=1 RES=0x00 SYN URGP=0'), 'time "Nov21" is not a timestamp knocktail reads');
+    assert.equal(reason('2026-11-21T04:16:16Z vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=TCP DPT=1 RES=0x00 SYN XYZ URGP=0'), 'flags "SYN XYZ " has a word other than CWR ECE URG ACK PSH RST SYN FIN');
+    assert.equal(decoder.decode('Nov 21 04:16:16 vm kernel: KNOCK SRC=10.0.0.1 DST=10.0.0.2 PROTO=ICMP DPT=1', ctx).outcome, Outcome.NotKnock);
     assert.equal(decoder.counters.notKnock, 1);
   });
 
@@ -149,7 +150,7 @@ describe('logformat blocks (Perl prototype form)', () => {
   it('lets a later format take lines the first ignores', () => {
     const registry = FormatRegistry.load(null);
     const decoder = new LineDecoder([new CompiledFormat(perl), registry.get('iptables')]);
-    const hits = lines('iptables-kernlog-rfc3339.log').map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    const hits = lines('iptables-kernlog-rfc3339.log').map((line) => hitOf(decoder.decode(line, ctx))).filter((h) => h !== null);
     assert.equal(hits.length, 79);
     assert.equal(decoder.perFormat.get('perl'), 76);
     assert.equal(decoder.perFormat.get('iptables'), 3);
@@ -158,7 +159,7 @@ describe('logformat blocks (Perl prototype form)', () => {
   it('skips lines for ports no door watches without parsing the rest', () => {
     const decoder = new LineDecoder([FormatRegistry.load(null).get('iptables')], portWatch((proto, port) => proto === 'tcp' && port === 8000));
     const all = lines('iptables-kernlog.log');
-    const hits = all.map((line) => decoder.decode(line, ctx)).filter((h) => h !== null);
+    const hits = all.map((line) => hitOf(decoder.decode(line, ctx))).filter((h) => h !== null);
     assert.ok(hits.length > 0);
     assert.ok(hits.every((h) => h!.dport === 8000 && h!.proto === 'tcp'));
     const port8000 = all.filter((l) => l.includes(' DPT=8000 ')).length;
@@ -167,22 +168,23 @@ describe('logformat blocks (Perl prototype form)', () => {
     assert.equal(decoder.counters.ignored, 0);
   });
 
-  it('decodes a block of lines exactly as line by line, with or without the port pre-check', () => {
+  it('decodes a block of lines exactly as line by line, with or without the port pre-check, and says where each hit\'s line ends', () => {
     const registry = FormatRegistry.load(null);
     const real = [...lines('iptables-kernlog.log'), ...lines('ip6tables-kernlog.log')];
     const tricky = [real[2]!.replace('KNOCK ', 'DPT=1 '), real[3]!.replace('DPT=8000', 'DPT=8000x'), `${real[4]!}\r`, 'DPT=7000', '', 'x'.repeat(500)];
     const all = [...real, ...tricky];
+    const text = all.join('\n');
     for (const formats of [[registry.get('iptables')], [registry.get('ufw'), registry.get('iptables')]]) {
       for (const watch of [portWatch((proto, port) => proto === 'tcp' && port === 7000), null]) {
         const oneByOne = new LineDecoder(formats, watch);
-        const expected = all.map((line) => line.replace(/\r$/, '')).filter((line) => line.length <= 400).map((line) => oneByOne.decode(line, ctx)).filter((hit) => hit !== null);
+        const expected = all.map((line) => line.replace(/\r$/, '')).map((line) => hitOf(oneByOne.decode(line, ctx))).filter((hit) => hit !== null);
         const block = new LineDecoder(formats, watch);
         const hits: unknown[] = [];
-        const long: number[] = [];
-        assert.equal(block.decodeLines(all.join('\n'), ctx, (hit) => hits.push(hit), 400, (index) => long.push(index)), all.length);
+        const ends: number[] = [];
+        assert.equal(block.decodeLines(text, ctx, (hit, end) => hits.push(hit) && ends.push(end)), all.length);
         assert.deepEqual(hits, expected);
-        assert.deepEqual(long, [all.length - 1]);
-        assert.deepEqual(block.counters, { ...oneByOne.counters, lines: oneByOne.counters.lines + 1 });
+        assert.deepEqual(block.counters, oneByOne.counters);
+        for (const end of ends) assert.ok(end === text.length || text[end] === '\n', `a line end at ${end}`);
       }
     }
   });
@@ -206,8 +208,8 @@ describe('logformat blocks (Perl prototype form)', () => {
     const decoder = new LineDecoder([anchored], portWatch((proto, port) => proto === 'tcp' && port === 7000));
     const real = lines('iptables-kernlog.log')[2]!;
     const decoy = real.replace('KNOCK ', 'KNOCK DPT=1 DPT=x DPT=123456 ');
-    assert.equal(decoder.decode(decoy, ctx)?.dport, 7000);
-    assert.equal(decoder.decode(real.replace('DPT=7000', 'DPT=7001'), ctx), null);
+    assert.equal(hitOf(decoder.decode(decoy, ctx))?.dport, 7000);
+    assert.equal(hitOf(decoder.decode(real.replace('DPT=7000', 'DPT=7001'), ctx)), null);
     assert.equal(decoder.counters.skipped, 1);
   });
 

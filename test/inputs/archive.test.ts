@@ -7,8 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { type Decoded, IGNORED } from '../../src/formats/logformat.js';
 import { LineDecoder, tooLongLines } from '../../src/formats/registry.js';
-import type { KnockHit } from '../../src/hit.js';
 import { readLogFile } from '../../src/inputs/archive.js';
 import { tempDir } from '../helpers.js';
 
@@ -21,13 +21,14 @@ async function linesOf(content: string | Buffer, options: { maxLineLength?: numb
   const warnings: string[] = [];
   // Every line reaches decode(), which records it; no line is a hit, so no batch comes out.
   class RecordingDecoder extends LineDecoder {
-    override decode(line: string): KnockHit | null {
+    override decode(line: string): Decoded {
+      super.decode(line, { input: file, reference: 0, bootTime: 0, fallbackTime: 0, arrival: null });
       lines.push(line);
-      return null;
+      return IGNORED;
     }
   }
   const decoder = new RecordingDecoder([]);
-  const batches = readLogFile(file, { decoderFor: () => decoder, maxLineLength: options.maxLineLength ?? 65536, bootTime: 0, onWarning: (m) => warnings.push(m) });
+  const batches = readLogFile(file, { decoderFor: () => decoder, maxLineLength: options.maxLineLength ?? 65536, bootTime: 0, onWarning: (m) => warnings.push(m), watch: null });
   for await (const batch of batches) assert.fail(`unexpected hits ${JSON.stringify(batch)}`);
   return { lines, warnings, tooLong: tooLongLines(decoder.counters) };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FollowerOptions } from '../../src/inputs/follower.js';
-import { appendSeen, follow, freshDirectory, Received, runWriter, stopAfterTests, waitFor } from './follower-harness.js';
+import { appendSeen, follow, freshDirectory, Received, runWriter, stopAfterTests, waitFor, lineSink } from './follower-harness.js';
 import { LogFollower } from '../../src/inputs/follower.js';
 import { defaultPlan } from './numbered-writer.js';
 
@@ -177,7 +177,7 @@ describe('LogFollower cursor', () => {
     for (const rotation of ['rename', 'copytruncate'] as const) {
       const { file, cursorFile } = setUp();
       const received = new Received();
-      const options = { path: file, maxLineLength: 65536, cursorFile, fromEnd: false, onLine: received.onLine, onWarning: received.onWarning };
+      const options = { path: file, maxLineLength: 65536, cursorFile, fromEnd: false, lines: lineSink(received.onLine), onWarning: received.onWarning };
       const first = stopAfterTests(new LogFollower(options));
       await first.start();
       const writing = runWriter({ ...defaultPlan, file, rotation, rotateEveryMs: 500, reopenDelayMs: rotation === 'rename' ? 100 : 0 });

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LogFollower, type FollowerOptions, type FollowerStatus } from '../../src/inputs/follower.js';
 import { repoRoot, tempDir } from '../helpers.js';
 import { defaultPlan, numberedLine, type WriterPlan, type WriterSummary } from './numbered-writer.js';
+import type { LineSink } from '../../src/inputs/line-framer.js';
 
 const writerScript = join(repoRoot, 'dist', 'test', 'inputs', 'numbered-writer.js');
 
@@ -98,6 +99,17 @@ export async function waitFor(condition: () => boolean, what: string, limitMs = 
   }
 }
 
+/** The follower's LineSink as one callback per line (blocks split, a trailing \r dropped as the decoder does). */
+export function lineSink(onLine: (line: string) => void): LineSink {
+  return {
+    block: (text) => {
+      for (const line of text.split('\n')) onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+    },
+    line: (text) => onLine(text),
+    longLine: () => {},
+  };
+}
+
 export interface FollowRun {
   received: Received;
   summary: WriterSummary;
@@ -119,7 +131,7 @@ export async function followWhileWriting(
     maxLineLength: 65536,
     cursorFile: null,
     fromEnd: false,
-    onLine: received.onLine,
+    lines: lineSink(received.onLine),
     onWarning: received.onWarning,
     ...options,
   }));
@@ -148,7 +160,7 @@ export async function follow(path: string, options: Partial<FollowerOptions> = {
     maxLineLength: 65536,
     cursorFile: null,
     fromEnd: false,
-    onLine: (line) => lines.push(line),
+    lines: lineSink((line) => lines.push(line)),
     onWarning: (message) => warnings.push(message),
     ...options,
   }));

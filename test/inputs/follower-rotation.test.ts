@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
-import { followWhileWriting, freshDirectory, Received, runWriter, stopAfterTests, waitFor } from './follower-harness.js';
+import { followWhileWriting, freshDirectory, Received, runWriter, stopAfterTests, waitFor, lineSink } from './follower-harness.js';
 import { LogFollower } from '../../src/inputs/follower.js';
 import { defaultPlan } from './numbered-writer.js';
 
@@ -90,7 +90,7 @@ describe('LogFollower under a 10k lines/s writer', () => {
     const file = join(directory, 'kern.log');
     const elsewhere = freshDirectory();
     const received = new Received();
-    const follower = stopAfterTests(new LogFollower({ path: relative(process.cwd(), file), maxLineLength: 65536, cursorFile: null, fromEnd: false, onLine: received.onLine, onWarning: received.onWarning }));
+    const follower = stopAfterTests(new LogFollower({ path: relative(process.cwd(), file), maxLineLength: 65536, cursorFile: null, fromEnd: false, lines: lineSink(received.onLine), onWarning: received.onWarning }));
     const cwd = process.cwd();
     process.chdir(elsewhere); // the configured path must not be re-resolved against a later cwd
     try {

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
+import { FormatRegistry } from '../../src/formats/registry.js';
 import type { KnockHit } from '../../src/hit.js';
 import { JournalInput, JournalReader, type JournalReaderOptions, type KernelJournalEntry } from '../../src/inputs/journal.js';
 import { fixture, which } from '../helpers.js';
@@ -254,7 +254,8 @@ describe('JournalInput', { skip: needsJournalTools }, () => {
     const hits: KnockHit[] = [];
     const warnings: string[] = [];
     const input = stopAfterTests(new JournalInput({
-      decoder: new LineDecoder([FormatRegistry.load(null).get('iptables')]),
+      formats: [FormatRegistry.load(null).get('iptables')],
+      watch: null,
       cursorDir: null,
       fromEnd: false,
       onWarning: (message) => warnings.push(message),

@@ -4,11 +4,11 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { portWatch } from '../../src/formats/logformat.js';
-import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
+import { FormatRegistry } from '../../src/formats/registry.js';
 import type { KnockHit, Protocol } from '../../src/hit.js';
 import { cursorFileName, LogFileInput } from '../../src/inputs/log-file.js';
 import { fixture, tempDir } from '../helpers.js';
+import { portWatch } from '../formats/support.js';
 import { stopAfterTests, waitFor } from './follower-harness.js';
 
 const iptables = FormatRegistry.load(null).get('iptables');
@@ -19,7 +19,8 @@ function following(path: string, cursorDir: string | null, watches: ((proto: Pro
   const warnings: string[] = [];
   const input = stopAfterTests(new LogFileInput({
     path,
-    decoder: new LineDecoder([iptables], watches === null ? null : portWatch(watches)),
+    formats: [iptables],
+    watch: watches === null ? null : portWatch(watches),
     cursorDir,
     fromEnd: false,
     maxLineLength: 65536,

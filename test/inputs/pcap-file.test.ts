@@ -7,6 +7,7 @@ import { PcapFileInput } from '../../src/inputs/pcap-file.js';
 import { fixture, tempDir } from '../helpers.js';
 import { STEP_TIMES } from '../steps.js';
 import { buildPacket, type NgBlock, writePcap, writePcapng } from '../packet/gen.js';
+import { portWatch } from '../formats/support.js';
 
 /** One expected packet of a step: a knock (dport/proto, flags) or the server's RST/ACK reply to the knock before it. */
 type Expected = { port: number; proto: 'tcp' | 'udp'; flags: number } | { replyFrom: number };
@@ -101,8 +102,7 @@ function stepWindows(): Array<{ id: string; start: number; end: number }> {
 async function replay(path: string): Promise<{ hits: KnockHit[]; input: PcapFileInput }> {
   const input = new PcapFileInput(path);
   const hits: KnockHit[] = [];
-  await input.start((hit) => hits.push(hit));
-  await input.done;
+  for await (const batch of input.batches()) hits.push(...batch);
   return { hits, input };
 }
 
@@ -124,7 +124,7 @@ describe('pcap file input', () => {
     test(`${file.name}.pcap: the exact TCP/UDP hits of every step of phase ${file.phases}, in file order`, async () => {
       const path = fixture('real', `${file.name}.pcap`);
       const { hits, input } = await replay(path);
-      assert.deepEqual(await input.done, { packets: file.packets, hits: file.hits, skipped: file.packets - file.hits, aborted: false });
+      assert.deepEqual(input.summary(), { packets: file.packets, hits: file.hits, skipped: file.packets - file.hits });
       assert.equal(hits.length, file.hits);
       for (let i = 1; i < hits.length; i++) assert.ok(hits[i].time >= hits[i - 1].time, 'file order is time order here');
       const steps = windows.filter((w) => file.phases.includes(w.id[0]));
@@ -182,30 +182,28 @@ describe('pcap file input', () => {
         [null, 'tcp', 7000, 1_795_000_000_002],
       ],
     );
-    assert.deepEqual(input.status(), { id: path, kind: 'pcap-file', format: 'pcapng', packets: 3, hits: 3, offset: input.status().offset, done: true });
+    assert.deepEqual(input.summary(), { packets: 3, hits: 3, skipped: 0 });
   });
 
   test('with a port check, batches() delivers only packets to watched ports, addresses and all', async () => {
     const all = (await replay(fixture('real', 'knocks.pcap'))).hits.filter((h) => h.dport === 8000 && h.proto === 'tcp');
-    const input = new PcapFileInput(fixture('real', 'knocks.pcap'), (proto, port) => proto === 'tcp' && port === 8000);
+    const input = new PcapFileInput(fixture('real', 'knocks.pcap'), portWatch((proto, port) => proto === 'tcp' && port === 8000));
     const watched: KnockHit[] = [];
     for await (const batch of input.batches()) watched.push(...batch);
     assert.ok(all.length > 0);
     assert.deepEqual(watched, all);
-    assert.equal((await input.done).hits, all.length);
+    assert.equal(input.summary().hits, all.length);
   });
 
-  test('a corrupt file: the hits before the damage, then `done` rejects naming the byte offset', async () => {
+  test('a corrupt file: the hits before the damage, then the reader throws naming the byte offset', async () => {
     const dir = tempDir();
     const frame = buildPacket({ link: 'ethernet', src: '192.0.2.2', dst: '192.0.2.1', proto: 'tcp', dport: 7000, flags: SYN }).bytes;
     const file = writePcap({ linkType: 1, packets: [0, 1, 2].map((i) => ({ time: 1_795_000_000_000 + i, data: frame })) });
     const path = join(dir, 'cut.pcap');
     writeFileSync(path, file.subarray(0, file.length - 10));
-    const input = new PcapFileInput(path);
     const hits: KnockHit[] = [];
-    await input.start((hit) => hits.push(hit));
     const recordSize = 16 + frame.length;
-    await assert.rejects(input.done, {
+    await assert.rejects(collectInto(new PcapFileInput(path), hits), {
       name: 'CaptureFileError',
       message: `${path}: truncated packet record: ${frame.length} captured bytes announced, ${frame.length - 10} present at byte offset ${24 + 2 * recordSize}`,
     });
@@ -216,33 +214,31 @@ describe('pcap file input', () => {
     const dir = tempDir();
     const path = join(dir, 'wifi.pcap');
     writeFileSync(path, writePcap({ linkType: 127, packets: [1, 2, 3].map((i) => ({ time: i, data: new Uint8Array(80) })) }));
-    const input = new PcapFileInput(path);
-    await input.start(() => assert.fail('no hit expected'));
-    await assert.rejects(input.done, (error: Error) => error.message.startsWith(`${path}: the capture: IEEE802_11_RADIOTAP (Wi-Fi monitor mode) (127) is not a link type`));
+    const hits: KnockHit[] = [];
+    await assert.rejects(collectInto(new PcapFileInput(path), hits), (error: Error) => error.message.startsWith(`${path}: the capture: IEEE802_11_RADIOTAP (Wi-Fi monitor mode) (127) is not a link type`));
   });
 
-  test('start() rejects for a file that is missing or not a capture; stop() ends a replay early', async () => {
+  test('batches() rejects for a file that is missing or not a capture; a consumer that stops early stops the reading', async () => {
     const dir = tempDir();
-    await assert.rejects(new PcapFileInput(join(dir, 'missing.pcap')).start(() => {}), /ENOENT/);
+    await assert.rejects(collectInto(new PcapFileInput(join(dir, 'missing.pcap')), []), /ENOENT/);
     const text = join(dir, 'kern.log');
     writeFileSync(text, readFileSync(fixture('real', 'iptables-kernlog.log')));
-    await assert.rejects(new PcapFileInput(text).start(() => {}), /not a pcap or pcapng file/);
+    await assert.rejects(collectInto(new PcapFileInput(text), []), /not a pcap or pcapng file/);
 
     const frame = buildPacket({ link: 'ethernet', src: '192.0.2.2', dst: '192.0.2.1', proto: 'udp', dport: 7000 }).bytes;
     const path = join(dir, 'long.pcap');
-    writeFileSync(path, writePcap({ linkType: 1, packets: Array.from({ length: 50_000 }, (_, i) => ({ time: 1_795_000_000_000 + i, data: frame })) }));
+    writeFileSync(path, writePcap({ linkType: 1, packets: Array.from({ length: 200_000 }, (_, i) => ({ time: 1_795_000_000_000 + i, data: frame })) }));
     const input = new PcapFileInput(path);
-    let seen = 0;
-    let stopping: Promise<void> | null = null;
-    await input.start(() => {
-      if (++seen === 10) stopping = input.stop();
-    });
-    const summary = await input.done;
-    await stopping;
-    assert.equal(summary.aborted, true);
-    assert.ok(summary.hits < 50_000 && summary.hits >= 10, `${summary.hits} hits`);
-    const never = new PcapFileInput(path);
-    await never.stop();
-    assert.deepEqual(await never.done, { packets: 0, hits: 0, skipped: 0, aborted: true });
+    for await (const batch of input.batches()) {
+      assert.ok(batch.length > 0);
+      break;
+    }
+    const { hits } = input.summary();
+    assert.ok(hits < 200_000 && hits > 0, `${hits} hits read before the consumer stopped`);
   });
 });
+
+/** Reads every batch into `hits`; rejects with the reader's error. */
+async function collectInto(input: PcapFileInput, hits: KnockHit[]): Promise<void> {
+  for await (const batch of input.batches()) hits.push(...batch);
+}

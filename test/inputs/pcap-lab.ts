@@ -15,6 +15,7 @@ export const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
 /** One raw packet for pcap-send.py, or a pause in the sending. */
 export type RawEvent =
   | { src: string; dst: string; proto: 'tcp' | 'udp'; sport: number; dport: number; flags?: string; ext?: boolean; count?: number }
+  /** A pause, in seconds. */
   | { sleep: number }
   | { align: number };
 

@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline';
 import type { DoorConfig, KnockStep } from '../../src/config/types.js';
 import { PcapLiveInput } from '../../src/inputs/pcap-live.js';
-import { buildCaptureFilter, type DoorSequence } from '../../src/packet/bpf.js';
+import { type DoorSequence, Watch } from '../../src/watch.js';
 
 export interface DriverDoor {
   /** `7000,8000:udp`. */
@@ -38,10 +38,10 @@ function print(event: object): void {
 }
 
 async function main(config: DriverConfig): Promise<void> {
-  let doors = doorSequences(config.doors);
   const input = new PcapLiveInput({
     interfaces: config.interfaces,
-    filter: (local) => buildCaptureFilter(doors, local, { ipv4Only: false }),
+    watch: new Watch(doorSequences(config.doors)),
+    ipv4Only: false,
     addressRefreshMs: config.addressRefreshMs,
     onAddressesChanged: (local) => print({ event: 'addresses', local }),
     onError: (error) => print({ event: 'error', message: error.message }),
@@ -61,8 +61,7 @@ async function main(config: DriverConfig): Promise<void> {
     if (command === 'status') {
       print({ event: 'status', status: input.status() });
     } else if (command === 'refilter') {
-      doors = doorSequences(JSON.parse(line.slice(space + 1)) as DriverDoor[]);
-      await input.refreshFilter();
+      await input.updateWatch(new Watch(doorSequences(JSON.parse(line.slice(space + 1)) as DriverDoor[])));
       print({ event: 'refiltered', status: input.status() });
     } else if (command === 'stop') {
       break;

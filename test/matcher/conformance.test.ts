@@ -16,20 +16,20 @@ describe('§11 conformance (matcher)', () => {
   it('case 1: basic — three SYNs in order open the door, one stage event per step', () => {
     const rig = new Rig([openSSH()]).sequence(A, ['tcp/7000', 'tcp/8000', 'tcp/9000']);
     assert.deepEqual(rig.trace(), ['stage openSSH 10.88.0.2 1 @0', 'stage openSSH 10.88.0.2 2 @0', 'stage openSSH 10.88.0.2 3 @0', 'open openSSH 10.88.0.2 @0']);
-    assert.equal(rig.matcher.snapshot().attempts.length, 0, 'a completed attempt is removed at once');
+    assert.equal(rig.matcher.summary(Infinity).inProgress.length, 0, 'a completed attempt is removed at once');
   });
 
   it('case 2: a wrong monitored port invalidates the attempt', () => {
     const rig = new Rig([openSSH()]).sequence(A, ['tcp/7000', 'tcp/8000', 'tcp/8000', 'tcp/9000']);
     assert.deepEqual(rig.opens(), []);
     assert.deepEqual(rig.trace('stage'), ['stage openSSH 10.88.0.2 1 @0', 'stage openSSH 10.88.0.2 2 @0']);
-    assert.equal(rig.matcher.snapshot().attempts.length, 0, 'the failed attempt is gone, and 9000 started nothing');
+    assert.equal(rig.matcher.summary(Infinity).inProgress.length, 0, 'the failed attempt is gone, and 9000 started nothing');
   });
 
   it('case 3: ports and protocols no door uses are invisible', () => {
     const rig = new Rig([openSSH(), door('other', '1234')]).sequence(A, ['tcp/7000', 'tcp/5555', 'udp/8000', 'tcp/8000', 'tcp/9000']);
     assert.deepEqual(rig.opens(), ['openSSH 10.88.0.2']);
-    assert.equal(rig.matcher.snapshot().counters.visible, 3);
+    assert.equal(rig.matcher.summary().counters.visible, 3);
   });
 
   it('case 4: a TCP-flag mismatch is ignored, and does not start another door', () => {
@@ -139,7 +139,7 @@ describe('§11 conformance (matcher)', () => {
   it('case 15: a one-step door opens on every matching packet; the other protocol is invisible', () => {
     const rig = new Rig([door('single', '5555:udp')]).sequence(A, ['udp/5555', 'udp/5555', 'tcp/5555']);
     assert.deepEqual(rig.opens(), ['single 10.88.0.2', 'single 10.88.0.2']);
-    assert.equal(rig.matcher.snapshot().counters.visible, 2);
+    assert.equal(rig.matcher.summary().counters.visible, 2);
   });
 
   it('case 16: the protocol is per step; a visible packet with the wrong protocol fails the attempt', () => {
@@ -203,7 +203,7 @@ describe('§11 conformance (matcher)', () => {
     rig.knock(B, 'tcp/1000', 1, { dst: '10.88.0.50' }).knock(B, 'tcp/2000', 1, { dst: L });
     assert.deepEqual(rig.opens(), ['T 10.88.0.2'], 'B opens nothing');
     assert.deepEqual(
-      rig.matcher.snapshot().attempts.map((attempt) => `${attempt.door} ${attempt.ip} ${attempt.stage}/${attempt.of}`),
+      rig.matcher.summary(Infinity).inProgress.map((attempt) => `${attempt.door} ${attempt.ip} ${attempt.stage}/${attempt.of}`),
       ['T 10.88.0.3 1/2'],
       "B's T attempt was neither advanced nor invalidated",
     );
@@ -246,9 +246,9 @@ describe('§11 conformance (matcher)', () => {
   it('case 35: no doors — nothing is watched and nothing opens', () => {
     const rig = new Rig([]).sequence(A, ['tcp/1000', 'udp/1000', 'tcp/22']);
     assert.deepEqual(rig.events, []);
-    assert.equal(rig.matcher.watches('tcp', 1000), false);
-    assert.deepEqual(rig.matcher.activeSequences(), []);
+    assert.equal(rig.matcher.watch().watches('tcp', 1000), false);
+    assert.deepEqual(rig.matcher.watch().sequences, []);
     assert.equal(rig.matcher.nextDeadline(), null);
-    assert.equal(rig.matcher.snapshot().counters.visible, 0);
+    assert.equal(rig.matcher.summary().counters.visible, 0);
   });
 });

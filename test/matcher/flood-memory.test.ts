@@ -18,13 +18,15 @@ import { A, B, C, door, Rig } from './support.js';
  */
 function heapGrowthMb(sources: number, maxSources: number, spacingMs: number): number {
   const matcherUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'matcher', 'matcher.js')).href;
+  const oneTimeUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'matcher', 'one-time-files.js')).href;
   const script = `
     const { Matcher } = await import(${JSON.stringify(matcherUrl)});
+    const { DiskOneTimeFiles } = await import(${JSON.stringify(oneTimeUrl)});
     const step = (port) => ({ proto: 'tcp', port });
     const door = { name: 'D', at: { file: 'x', line: 1 }, sequence: [step(7000), step(8000), step(9000)], oneTimeSequences: null,
       seqTimeout: 5, tcpFlags: { set: 0, clear: 0 }, startCommand: 'true', startCommand6: null, stopCommand: null, stopCommand6: null,
       cmdTimeout: 10, target: null, allowFrom: [], ignoreRepeats: false, onReopen: 'extend', commandLimit: null };
-    const matcher = new Matcher([door], { maxSources: ${maxSources}, isLocal: null }, () => {});
+    const matcher = new Matcher([door], { maxSources: ${maxSources}, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, () => {});
     const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
     const before = heap();
     for (let i = 0; i < ${sources}; i++) {
@@ -35,7 +37,7 @@ function heapGrowthMb(sources: number, maxSources: number, spacingMs: number): n
     }
     const growth = (heap() - before) / 1048576;
     // Using the matcher after the measurement keeps it (and what it holds) alive through it.
-    process.stdout.write(JSON.stringify({ growth, sources: matcher.snapshot().sources }));
+    process.stdout.write(JSON.stringify({ growth, sources: matcher.summary().sources }));
   `;
   const result = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);

@@ -7,13 +7,14 @@ import { describe, it } from 'node:test';
 import type { KnockHit } from '../../src/hit.js';
 import { Matcher, type MatchEvent } from '../../src/matcher/matcher.js';
 import { A, A6, at, B, C, door, L, Rig, T0 } from './support.js';
+import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
 
 describe('visibility', () => {
   it('a hit to a destination isLocal rejects is invisible: it neither advances nor fails an attempt', () => {
     const rig = new Rig([door('L', '1000,2000,3000')]);
     rig.knock(A, 'tcp/1000', 0).knock(A, 'tcp/3000', 0, { dst: '192.0.2.99' }).knock(A, 'tcp/2000', 0).knock(A, 'tcp/3000', 0);
     assert.deepEqual(rig.opens(), ['L 10.88.0.2']);
-    assert.equal(rig.matcher.snapshot().counters.visible, 3);
+    assert.equal(rig.matcher.summary().counters.visible, 3);
   });
 
   it('isLocal null (file mode) accepts every destination', () => {
@@ -115,7 +116,7 @@ describe('bounded state (MaxSources)', () => {
     let opens = 0;
     let evictedEvents = 0;
     let timeouts = 0;
-    const matcher = new Matcher([door('D', '7000,8000,9000')], { maxSources: 1000, isLocal: null }, (event) => {
+    const matcher = new Matcher([door('D', '7000,8000,9000')], { maxSources: 1000, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, (event) => {
       if (event.type === 'open' && event.ip === legit) opens++;
       if (event.type === 'evicted') evictedEvents++;
       if (event.type === 'timeout') timeouts++;
@@ -134,14 +135,14 @@ describe('bounded state (MaxSources)', () => {
       matcher.handle(hit);
     }
     assert.equal(opens, 1);
-    const snapshot = matcher.snapshot();
-    assert.equal(snapshot.sources, 1000);
+    const summary = matcher.summary();
+    assert.equal(summary.sources, 1000);
     // 1,000,001 sources were created; 1000 remain and the legitimate one completed (freeing its slot).
-    assert.equal(snapshot.counters.evicted, 999_000);
-    assert.equal(evictedEvents, snapshot.counters.evicted, 'one evicted event per handle() at most');
+    assert.equal(summary.counters.evicted, 999_000);
+    assert.equal(evictedEvents, summary.counters.evicted, 'one evicted event per handle() at most');
     assert.equal(timeouts, 0, 'evicted attempts vanish without timeout events');
     matcher.expire(Infinity);
-    assert.equal(matcher.snapshot().counters.timeouts, 1000, 'only the attempts still held expire');
+    assert.equal(matcher.summary().counters.timeouts, 1000, 'only the attempts still held expire');
   });
 
   it('evicts the oldest fresh source first, and the oldest progressed one only when no fresh source is left', () => {
@@ -157,7 +158,7 @@ describe('bounded state (MaxSources)', () => {
     rig.sequence('192.0.2.6', ['tcp/8000'], 7); // now all three progressed
     rig.knock('192.0.2.7', 'tcp/7000', 8); // evicts the oldest progressed: .1
     assert.deepEqual(rig.trace('evicted'), ['evicted 192.0.2.2 1 @3', 'evicted 192.0.2.3 1 @4', 'evicted 192.0.2.5 1 @6', 'evicted 192.0.2.1 1 @8']);
-    assert.deepEqual(rig.matcher.snapshot().attempts.map((attempt) => attempt.ip), ['192.0.2.4', '192.0.2.6', '192.0.2.7']);
+    assert.deepEqual(rig.matcher.summary(Infinity).inProgress.map((attempt) => attempt.ip), ['192.0.2.4', '192.0.2.6', '192.0.2.7']);
     rig.knock('192.0.2.1', 'tcp/9000', 9);
     assert.deepEqual(rig.opens(), [], 'the evicted source lost its progress');
     rig.matcher.expire(Infinity);
@@ -168,7 +169,7 @@ describe('bounded state (MaxSources)', () => {
     const rig = new Rig([door('T', '1000,2000', { target: '10.88.0.50' }), door('L', '1000,2000')], { maxSources: 1 });
     rig.knock(A, 'tcp/1000', 0, { dst: '10.88.0.50' }).knock(A, 'tcp/1000', 0, { dst: L });
     assert.deepEqual(rig.trace('evicted'), []);
-    assert.equal(rig.matcher.snapshot().attempts.length, 2);
+    assert.equal(rig.matcher.summary(Infinity).inProgress.length, 2);
     rig.knock(A, 'tcp/2000', 0, { dst: L }).knock(A, 'tcp/2000', 0, { dst: '10.88.0.50' });
     assert.deepEqual(rig.opens(), ['L 10.88.0.2', 'T 10.88.0.2']);
   });
@@ -234,7 +235,7 @@ describe('reload', () => {
     rig.sequence(A, ['tcp/1000', 'tcp/2000'], 0);
     rig.knock(B, 'tcp/4000', 0).knock(B, 'tcp/5000', 0);
     rig.matcher.reload([door('keep', '1000,2000,3000', { startCommand: 'echo other command' }), door('change', '4000,5000,6000', { seqTimeout: 30 })]);
-    assert.deepEqual(rig.matcher.snapshot().attempts.map((attempt) => `${attempt.door} ${attempt.ip} ${attempt.stage}`), ['keep 10.88.0.2 2']);
+    assert.deepEqual(rig.matcher.summary(Infinity).inProgress.map((attempt) => `${attempt.door} ${attempt.ip} ${attempt.stage}`), ['keep 10.88.0.2 2']);
     rig.knock(A, 'tcp/3000', 1).knock(B, 'tcp/6000', 1);
     assert.deepEqual(rig.opens(), ['keep 10.88.0.2']);
     rig.matcher.expire(Infinity);
@@ -256,11 +257,11 @@ describe('reload', () => {
     for (const changed of changes) {
       const rig = new Rig([base]).knock(A, 'tcp/1000', 0);
       rig.matcher.reload([changed]);
-      assert.deepEqual(rig.matcher.snapshot().attempts, [], JSON.stringify(changed));
+      assert.deepEqual(rig.matcher.summary(Infinity).inProgress, [], JSON.stringify(changed));
     }
     const unchanged = new Rig([base]).knock(A, 'tcp/1000', 0);
     unchanged.matcher.reload([door('D', '1000,2000', { stopCommand: 'x', cmdTimeout: 99, onReopen: 'rerun', at: { file: 'other.conf', line: 7 } })]);
-    assert.equal(unchanged.matcher.snapshot().attempts.length, 1);
+    assert.equal(unchanged.matcher.summary(Infinity).inProgress.length, 1);
   });
 
   it('identical doors are paired in order, and a removed door takes its attempts (and deadlines) along', () => {
@@ -271,60 +272,59 @@ describe('reload', () => {
     assert.equal(rig.matcher.nextDeadline(), at(25));
     rig.knock(A, 'tcp/2000', 1);
     assert.deepEqual(rig.opens(), ['D 10.88.0.2']);
-    assert.equal(rig.matcher.watches('tcp', 7000), false);
+    assert.equal(rig.matcher.watch().watches('tcp', 7000), false);
   });
 });
 
 describe('queries', () => {
-  it('watches(): the (protocol, port) pairs of enabled doors only', () => {
+  it('watch(): the (protocol, port) pairs of enabled doors only', () => {
     const matcher = new Rig([door('D', '7000,8000:udp'), door('E', '9000')]).matcher;
-    assert.equal(matcher.watches('tcp', 7000), true);
-    assert.equal(matcher.watches('udp', 8000), true);
-    assert.equal(matcher.watches('tcp', 9000), true);
-    assert.equal(matcher.watches('udp', 7000), false);
-    assert.equal(matcher.watches('tcp', 8000), false);
-    assert.equal(matcher.watches('tcp', 22), false);
+    assert.equal(matcher.watch().watches('tcp', 7000), true);
+    assert.equal(matcher.watch().watches('udp', 8000), true);
+    assert.equal(matcher.watch().watches('tcp', 9000), true);
+    assert.equal(matcher.watch().watches('udp', 7000), false);
+    assert.equal(matcher.watch().watches('tcp', 8000), false);
+    assert.equal(matcher.watch().watches('tcp', 22), false);
   });
 
-  it('activeSequences(): every door in file order with its current sequence', () => {
+  it('watch(): every door in file order with its sequence', () => {
     const d = door('D', '7000,8000:udp');
     const e = door('E', '9000');
-    assert.deepEqual(new Rig([d, e]).matcher.activeSequences(), [
+    assert.deepEqual(new Rig([d, e]).matcher.watch().sequences, [
       { door: d, sequence: d.sequence },
       { door: e, sequence: e.sequence },
     ]);
   });
 
-  it('snapshot(): attempts oldest first with progress and deadline, source count and counters', () => {
+  it('summary(Infinity): every attempt oldest first with progress and deadline, source count and counters', () => {
     const rig = new Rig([door('D', '7000,8000,9000', { seqTimeout: 10 }), door('E', '7000,6000', { seqTimeout: 3 })]);
     rig.knock(B, 'tcp/7000', 1).knock(B, 'tcp/8000', 1.5).knock(A, 'tcp/7000', 0.5).knock(C, 'tcp/22', 2).knock(A, 'tcp/6000', 2);
     // B: D at stage 2, E failed on 8000; A: E completed on 6000, D failed on it; C: invisible.
-    assert.deepEqual(rig.matcher.snapshot(), {
-      attempts: [{ door: 'D', ip: B, stage: 2, of: 3, started: at(1), deadline: at(11) }],
+    assert.deepEqual(rig.matcher.summary(Infinity), {
+      attempts: 1,
+      inProgress: [{ door: 'D', ip: B, stage: 2, of: 3, started: at(1), deadline: at(11) }],
       sources: 1,
       counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 0, evicted: 0 },
     });
     rig.matcher.expire(at(11));
-    assert.deepEqual(rig.matcher.snapshot(), { attempts: [], sources: 0, counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 1, evicted: 0 } });
+    assert.deepEqual(rig.matcher.summary(Infinity), { attempts: 0, inProgress: [], sources: 0, counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 1, evicted: 0 } });
   });
 
-  it('summary(): counts and the oldest attempt, without listing them', () => {
+  it('summary(n): counts and the n oldest attempts, without listing the others', () => {
     const rig = new Rig([door('D', '7000,8000,9000'), door('E', '7000,6000')]);
     rig.knock(B, 'tcp/7000', 1).knock(A, 'tcp/7000', 0.5).knock(C, 'tcp/7000', 2);
-    assert.deepEqual(rig.matcher.summary(), {
-      attempts: 6,
-      sources: 3,
-      oldest: { door: 'D', ip: A, stage: 1, of: 3, started: at(0.5), deadline: at(25.5) },
-      counters: rig.matcher.snapshot().counters,
-    });
-    assert.deepEqual(rig.matcher.snapshot().attempts[0], rig.matcher.summary().oldest);
+    const { inProgress, ...counts } = rig.matcher.summary(2);
+    assert.deepEqual(counts, { attempts: 6, sources: 3, counters: rig.matcher.summary().counters });
+    assert.deepEqual(inProgress.map((attempt) => `${attempt.door} ${attempt.ip} ${attempt.started - at(0)}`), [`D ${A} 500`, `E ${A} 500`]);
+    assert.deepEqual(rig.matcher.summary().inProgress, [{ door: 'D', ip: A, stage: 1, of: 3, started: at(0.5), deadline: at(25.5) }]);
+    assert.deepEqual(rig.matcher.summary(Infinity).inProgress.slice(0, 2), inProgress);
   });
 });
 
 describe('events', () => {
   it('are emitted synchronously, in order, during handle()', () => {
     const seen: MatchEvent['type'][] = [];
-    const matcher = new Matcher([door('D', '7000')], { maxSources: 10, isLocal: null }, (event) => seen.push(event.type));
+    const matcher = new Matcher([door('D', '7000')], { maxSources: 10, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, (event) => seen.push(event.type));
     matcher.handle({ time: T0, src: A, dst: L, proto: 'tcp', dport: 7000, sport: null, flags: null, input: 'x', iface: null });
     assert.deepEqual(seen, ['stage', 'open']);
   });

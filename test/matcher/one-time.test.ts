@@ -7,7 +7,8 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, s
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { directoryLockUnavailable as lockProbe, lockDirectory, tempDir } from '../helpers.js';
-import { markSequenceUsed, readOneTimeFile, scanOneTimeSequences } from '../../src/matcher/one-time.js';
+import { scanOneTimeSequences } from '../../src/matcher/one-time.js';
+import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
 import { A, A6, B, C, door, oneTimeDoor, Rig } from './support.js';
 
 let files = 0;
@@ -42,8 +43,8 @@ describe('§11 one-time cases', () => {
     rig.knock(A, 'tcp/3001', 0);
     assert.deepEqual(rig.trace(), ['stage ot 10.88.0.2 1 @0', 'open ot 10.88.0.2 @0', 'exhausted ot @0']);
     assert.equal(text(path), '# my sequences\n# 1001,1002\n\n# 2001:udp,2002\n#3001\n');
-    assert.equal(rig.matcher.watches('tcp', 3001), false);
-    assert.deepEqual(rig.matcher.activeSequences().map((entry) => entry.door.name), ['other']);
+    assert.equal(rig.matcher.watch().watches('tcp', 3001), false);
+    assert.deepEqual(rig.matcher.watch().sequences.map((entry) => entry.door.name), ['other']);
     rig.knock(A, 'tcp/3001', 1).knock(A, 'tcp/5000', 1);
     assert.deepEqual(rig.opens(), ['ot 10.88.0.2', 'other 10.88.0.2'], 'the disabled door stays closed; the matcher carries on');
   });
@@ -75,7 +76,7 @@ describe('§11 one-time cases', () => {
     const path = sequencesFile(' 1001,1002\n 1001,1003\n');
     const rig = new Rig([oneTimeDoor('ot', path)]);
     rig.knock(B, 'tcp/1001', 0).sequence(A, ['tcp/1001', 'tcp/1002'], 1);
-    assert.deepEqual(rig.matcher.snapshot().attempts, []);
+    assert.deepEqual(rig.matcher.summary(Infinity).inProgress, []);
     rig.knock(B, 'tcp/1003', 2);
     assert.deepEqual(rig.opens(), ['ot 10.88.0.2'], "B's stage 1 on the old sequence does not count for the new one");
     rig.sequence(B, ['tcp/1001', 'tcp/1003'], 3);
@@ -130,18 +131,18 @@ describe('one-time file rewrite', () => {
     assert.deepEqual(rig.trace('sequence'), ['sequence ot 5001:tcp @0'], 'the next sequence is the first unused line now');
   });
 
-  it('markSequenceUsed leaves the file alone when no unused line has that sequence', () => {
+  it('marking leaves the file alone when no unused line has that sequence', () => {
     const path = sequencesFile('# 1001\n 2001\n');
-    const scan = markSequenceUsed(path, [{ proto: 'tcp', port: 1001 }]);
+    const scan = new DiskOneTimeFiles(null, () => {}).markUsed(path, [{ proto: 'tcp', port: 1001 }]);
     assert.equal(text(path), '# 1001\n 2001\n');
     assert.deepEqual(scan.unused.map((entry) => entry.line), [2]);
   });
 });
 
 describe('one-time file reading', () => {
-  it('readOneTimeFile: unused lines with line numbers and byte offsets, problems with file:line', () => {
+  it('loading: unused lines with line numbers and byte offsets, problems with file:line', () => {
     const path = sequencesFile('# used\n\t7000, 8000:UDP \n\n 1,2,\n#x\n9000:tcp:junk\r\n 0\n');
-    const scan = readOneTimeFile(path);
+    const scan = new DiskOneTimeFiles(null, () => {}).load(path);
     assert.deepEqual(
       scan.unused.map((entry) => ({ line: entry.line, offset: entry.offset, sequence: entry.sequence })),
       [
@@ -173,15 +174,16 @@ describe('one-time file reading', () => {
     rig.matcher.expire(Infinity);
     assert.deepEqual(rig.opens(), ['other 10.88.0.2']);
     assert.deepEqual(rig.trace('exhausted'), []);
-    assert.deepEqual(rig.matcher.activeSequences().map((entry) => entry.door.name), ['other']);
+    assert.deepEqual(rig.matcher.watch().sequences.map((entry) => entry.door.name), ['other']);
   });
 
   it('a file that cannot be read: warning naming it, door disabled', () => {
     const path = join(tempDir(), 'missing');
     const rig = new Rig([oneTimeDoor('ot', path)]);
     assert.equal(rig.warnings.length, 1);
-    assert.ok(rig.warnings[0]!.startsWith(`${path}: `) && rig.warnings[0]!.includes('ENOENT'), rig.warnings[0]);
-    assert.deepEqual(rig.matcher.activeSequences(), []);
+    assert.ok(rig.warnings[0]!.startsWith(`door [ot] is disabled: ${path}: `) && rig.warnings[0]!.includes('ENOENT'), rig.warnings[0]);
+    assert.match(rig.warnings[0]!, /fix the file, then reload$/);
+    assert.deepEqual(rig.matcher.watch().sequences, []);
   });
 
   it('a valid line with an ignored third field is used, with one warning', () => {
@@ -214,7 +216,7 @@ describe('one-time file that cannot be written', () => {
       rig.sequence(B, ['tcp/1001', 'tcp/1002'], 1);
       assert.deepEqual(rig.opens(), ['ot 10.88.0.2']);
       rig.matcher.reload([config]);
-      assert.deepEqual(rig.matcher.activeSequences(), [], 'still unwritable: a reload does not bring the used sequence back');
+      assert.deepEqual(rig.matcher.watch().sequences, [], 'still unwritable: a reload does not bring the used sequence back');
     } finally {
       unlock();
     }
@@ -237,11 +239,11 @@ describe('one-time marks that could not be written, across restarts', () => {
       new Rig([config], { unmarkedFile: state }).sequence(A, ['tcp/1001', 'tcp/1002']);
       assert.deepEqual(JSON.parse(text(state)), { unmarked: { [path]: '1001:tcp,1002:tcp' } });
       const restarted = new Rig([config], { unmarkedFile: state });
-      assert.deepEqual(restarted.matcher.activeSequences(), [], 'the used sequence is not offered again');
+      assert.deepEqual(restarted.matcher.watch().sequences, [], 'the used sequence is not offered again');
       restarted.sequence(B, ['tcp/1001', 'tcp/1002'], 1);
       assert.deepEqual(restarted.opens(), []);
       const inMemoryOnly = new Rig([config]);
-      assert.deepEqual(inMemoryOnly.matcher.activeSequences().map((entry) => entry.sequence.length), [2], 'without the record it would be');
+      assert.deepEqual(inMemoryOnly.matcher.watch().sequences.map((entry) => entry.sequence.length), [2, 1], 'without the record it would be');
     } finally {
       unlock();
     }
@@ -257,7 +259,7 @@ describe('one-time marks that could not be written, across restarts', () => {
     const state = unmarkedFile();
     writeFileSync(state, '{"unmarked": {"/x": 17');
     const rig = new Rig([oneTimeDoor('ot', path), door('plain', '5000')], { unmarkedFile: state });
-    assert.deepEqual(rig.matcher.activeSequences().map((entry) => entry.door.name), ['plain']);
+    assert.deepEqual(rig.matcher.watch().sequences.map((entry) => entry.door.name), ['plain']);
     assert.equal(rig.warnings.length, 1);
     assert.match(rig.warnings[0]!, /door \[ot\] is disabled: the record of unwritten one-time marks .* is not valid JSON .*delete .*one-time-unmarked\.json, then reload/);
     writeFileSync(state, JSON.stringify({ unmarked: { [path]: '1001:tcp,99999' } }));
@@ -275,7 +277,7 @@ describe('one-time doors and reload', () => {
     assert.deepEqual(rig.trace('exhausted'), ['exhausted ot @0']);
     writeFileSync(path, '# 1001\n 4001\n', { flag: 'w' });
     rig.matcher.reload([config]);
-    assert.equal(rig.matcher.watches('tcp', 4001), true);
+    assert.equal(rig.matcher.watch().watches('tcp', 4001), true);
     rig.knock(A, 'tcp/4001', 1);
     assert.deepEqual(rig.opens(), ['ot 10.88.0.2', 'ot 10.88.0.2']);
   });
@@ -290,7 +292,7 @@ describe('one-time doors and reload', () => {
     rig.knock(C, 'tcp/2001', 2);
     writeFileSync(path, '# 1001,1002\n# 2001,2002\n 3001,3002\n');
     rig.matcher.reload([config]);
-    assert.deepEqual(rig.matcher.snapshot().attempts, []);
-    assert.deepEqual(rig.matcher.activeSequences()[0]!.sequence, [{ proto: 'tcp', port: 3001 }, { proto: 'tcp', port: 3002 }]);
+    assert.deepEqual(rig.matcher.summary(Infinity).inProgress, []);
+    assert.deepEqual(rig.matcher.watch().sequences[0]!.sequence, [{ proto: 'tcp', port: 3001 }, { proto: 'tcp', port: 3002 }]);
   });
 });

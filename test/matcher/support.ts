@@ -7,6 +7,7 @@ import { parseSequence, parseTcpFlags } from '../../src/config/sequence.js';
 import type { DoorConfig } from '../../src/config/types.js';
 import { type KnockHit, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../../src/hit.js';
 import { Matcher, type MatchEvent, type MatcherOptions } from '../../src/matcher/matcher.js';
+import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
 
 /** Spec §11: the host's address and the knockers. */
 export const L = '10.88.0.1';
@@ -110,10 +111,13 @@ export class Rig {
   readonly warnings: string[] = [];
   readonly matcher: Matcher;
 
-  constructor(doors: DoorConfig[], options: Partial<MatcherOptions> = {}) {
+  /** `unmarkedFile`: the daemon's record of one-time marks that could not be written (default: none). */
+  constructor(doors: DoorConfig[], options: Partial<MatcherOptions> & { unmarkedFile?: string } = {}) {
+    const { unmarkedFile, ...rest } = options;
+    const onWarning = (message: string): void => void this.warnings.push(message);
     this.matcher = new Matcher(
       doors,
-      { maxSources: 1000, isLocal: (dst) => dst === L || dst === L6, onWarning: (message) => this.warnings.push(message), ...options },
+      { maxSources: 1000, isLocal: (dst) => dst === L || dst === L6, onWarning, oneTimeFiles: new DiskOneTimeFiles(unmarkedFile ?? null, onWarning), ...rest },
       (event) => this.events.push(event),
     );
   }

@@ -1,9 +1,5 @@
-/**
- * Everything the core reports: the matcher's events and the action layer's. Sinks (knockd-style log,
- * replay report, status counters) are one-function consumers of this stream.
- */
-import type { CommandResult } from './actions/runner.js';
-import type { MatchEvent } from './matcher/matcher.js';
+/** What the action layer reports: commands about to run, their outcomes, postponed stops and its own errors. */
+import type { CommandResult } from './runner.js';
 
 export type ActionEvent =
   /** A start command is about to run (`command` is the expanded text). */
@@ -16,7 +12,3 @@ export type ActionEvent =
   | { type: 'extend'; time: number; door: string; ip: string; until: number }
   /** Something went wrong in the action layer; the daemon carries on. */
   | { type: 'error'; time: number; message: string };
-
-export type KnockEvent = MatchEvent | ActionEvent;
-
-export type EventSink = (event: KnockEvent) => void;

@@ -1,0 +1,91 @@
+/**
+ * `knocktail replay`: a driver of the same engine as the daemon (docs/design.md), fed from archived logs and
+ * captures in event time: the stamps are the clock, so it tells what would have happened (commands run only with
+ * --execute). Events come out in event-time order; a stop appears Cmd_Timeout after its start. One-time sequence
+ * files are marked in memory only: replay never changes a file of the user's.
+ */
+import { VirtualClock } from '../actions/clock.js';
+import { DryRunner, ShellRunner } from '../actions/runner.js';
+import { MemoryStopStore } from '../actions/stop-store.js';
+import type { Config, SourceRef } from '../config/types.js';
+import { Engine } from '../engine/engine.js';
+import type { KnockEvent } from '../engine/events.js';
+import { LineDecoder, resolveFormats } from '../formats/registry.js';
+import { readArchives } from '../inputs/archive.js';
+import { MemoryOneTimeFiles } from '../matcher/one-time-files.js';
+import { eventRecord, LineBuffer, type ReplaySummary, tableLine } from './report.js';
+
+export interface ReplayOptions {
+  config: Config;
+  files: string[];
+  /** Run the commands (default: only report them). */
+  execute: boolean;
+  /** One JSON object per line instead of a table. */
+  json: boolean;
+  /** Also list every stage reached and every timeout (the table; JSON always has them). */
+  verbose: boolean;
+  /** Log formats to use instead of the config's LogFormat, and where they were named. */
+  formats: { names: string[]; at: SourceRef } | null;
+  /** When the machine that wrote uptime-stamped lines booted (ms), for dmesg/kmsg formats. */
+  bootTime: number;
+  /**
+   * The capturing host's addresses (canonical): doors without Target then accept only these destinations, as
+   * knockd judges a live capture. Default null: every destination counts (a log's LOG rule already chose).
+   */
+  local?: ReadonlySet<string> | null;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
+  const { config } = options;
+  const formats = resolveFormats(config, options.formats ?? undefined);
+  const summary: ReplaySummary = { files: [], time: [], hits: 0, opens: new Map(), timeouts: 0, events: 0 };
+  const output = new LineBuffer(options.out);
+  const report = (event: KnockEvent): void => {
+    // A dry run's "exit" would only echo the dry runner.
+    if (event.type === 'exit' && !options.execute) return;
+    summary.events++;
+    if (event.type === 'timeout') summary.timeouts++;
+    if (event.type === 'open') {
+      let byIp = summary.opens.get(event.door.name);
+      if (byIp === undefined) summary.opens.set(event.door.name, (byIp = new Map()));
+      byIp.set(event.ip, (byIp.get(event.ip) ?? 0) + 1);
+    }
+    const line = options.json ? JSON.stringify(eventRecord(event)) : tableLine(event, options.verbose);
+    if (line !== null) output.write(line);
+  };
+  const warn = (message: string): void => void options.err.write(`warning: ${message}\n`);
+  const local = options.local ?? null;
+  const engine = new Engine(config, {
+    time: { kind: 'event', clock: new VirtualClock() },
+    runner: options.execute ? new ShellRunner() : new DryRunner(),
+    store: new MemoryStopStore(),
+    oneTimeFiles: new MemoryOneTimeFiles(),
+    isLocal: local === null ? null : (dst) => local.has(dst),
+    sinks: [report],
+    onWarning: warn,
+  });
+  const decoders: Array<{ file: string; decoder: LineDecoder }> = [];
+  const watch = engine.watch();
+  const archive = {
+    decoderFor: (file: string): LineDecoder => {
+      const decoder = new LineDecoder(formats, watch);
+      decoders.push({ file, decoder });
+      return decoder;
+    },
+    maxLineLength: config.options.maxLineLength,
+    bootTime: options.bootTime,
+    onWarning: warn,
+    watch,
+  };
+  for await (const batch of readArchives(options.files, archive)) {
+    summary.hits += batch.length;
+    await engine.feed(batch);
+  }
+  await engine.finish();
+  output.flush();
+  summary.files = decoders.map(({ file, decoder }) => ({ file, ...decoder.counters }));
+  summary.time = engine.status().inputs;
+  return summary;
+}
