@@ -32,16 +32,16 @@ describe('daemon: a repeated knock while the door is open', () => {
     );
     const daemon = await startDaemon(s);
     knock(s, '192.0.2.40', 7000, 7100, 7200);
-    let firstClose = 0;
-    await waitFor('the doors to open', async () => {
+    let firstClose: number | undefined;
+    await waitFor('the doors to open, the extend door with its stop pending', async () => {
       const status = await statusOf(s);
-      firstClose = status.open.find((door) => door.door === 'extend')?.closesAt ?? 0;
-      return linesOf(s.commands).length === 3 && status.running.length === 0;
+      firstClose = status.open.find((door) => door.door === 'extend')?.closesAt;
+      return linesOf(s.commands).length === 3 && status.running.length === 0 && firstClose !== undefined;
     });
     knock(s, '192.0.2.40', 7000, 7100, 7200);
     await waitFor('the repeat knocks', async () => (await statusOf(s)).counters.opens === 6);
     const extended = (await statusOf(s)).open.find((door) => door.door === 'extend')!;
-    assert.ok(extended.closesAt > firstClose, 'the stop moved later');
+    assert.ok(extended.closesAt > firstClose!, 'the stop moved later');
     await waitFor('every stop', () => linesOf(s.commands).filter((line) => line.startsWith('stop')).length === 3, () => daemon.output);
     await daemon.stop();
     const commands = linesOf(s.commands);
