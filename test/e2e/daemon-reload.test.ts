@@ -6,7 +6,8 @@
  * the log file is re-opened (logrotate); start-up-only options say they wait for a restart.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cursorFileName } from '../../src/inputs/log-file.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { knock, knockLine, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor, writeConfig, type DaemonProcess, type Scratch } from '../daemon/harness.js';
@@ -91,11 +92,17 @@ describe('daemon: SIGHUP', () => {
     writeConfig(s, door, `  FirewallLog = ${second}`);
     assert.equal(await reload(s, daemon), 'done');
     assert.deepEqual((await statusOf(s)).inputs.map((input) => input.id), [second]);
+    const readUpTo = statSync(s.fwLog).size;
     knock(s, '192.0.2.34', 7000);
     appendFileSync(second, knockLine('192.0.2.35', 7000));
     await waitFor('a knock in the remaining log', () => linesOf(s.commands).includes('start door 192.0.2.35'), () => daemon.output);
+    // Stopped, the daemon has finished every command it started (nothing is reported left running).
+    assert.equal((await daemon.stop()).code, 0);
+    assert.doesNotMatch(daemon.output, /still running/);
     assert.ok(!linesOf(s.commands).includes('start door 192.0.2.34'), 'the removed log is not read');
-    await daemon.stop();
+    // Its position was saved when it was stopped, before the knock was written, and never moved on.
+    const cursor = JSON.parse(readFileSync(join(s.stateDir, 'cursors', cursorFileName(s.fwLog)), 'utf8')) as { files: Array<{ offset: number }> };
+    assert.deepEqual(cursor.files.map((file) => file.offset), [readUpTo]);
     assert.match(readFileSync(s.logFile, 'utf8'), new RegExp(`stopped reading ${s.fwLog.replaceAll('.', '\\.')}`));
   });
 

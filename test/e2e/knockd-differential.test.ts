@@ -26,7 +26,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cliPath, needs, tempDir } from '../helpers.js';
-import { type Daemon, fileLines, ip, Lab, type Link, type RawEvent, sleep, until, waitForLine } from '../inputs/pcap-lab.js';
+import { type Daemon, fileLines, ip, Lab, type Link, type RawEvent, sleep, waitForLine } from '../inputs/pcap-lab.js';
 import { random } from '../random.js';
 
 const KNOCKD = '/usr/sbin/knockd';
@@ -83,33 +83,14 @@ class Pair {
     await Promise.all((['knockd', 'knocktail'] as const).map((side) => waitForLine(this.file(side, 'cmds.txt'), `START marker ${src}`)));
   }
 
-  /** Our capture process: the one child of our daemon that captures (null while a filter switch runs two). */
-  capturePid(): number | null {
-    const captures = lab.serverPids().filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return parent === this.knocktail.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--knocktail-capture');
-      } catch {
-        return false; // gone meanwhile
-      }
-    });
-    return captures.length === 1 ? captures[0]! : null;
-  }
-
-  /** The capture process once exactly one runs. */
-  async settledCapture(): Promise<number> {
-    let pid: number | null = null;
-    await until(() => (pid = this.capturePid()) !== null, () => `one capture process; pids ${lab.serverPids().join(' ')}`);
-    return pid!;
+  /** Our capture process once exactly one runs. */
+  settledCapture(): Promise<number> {
+    return lab.settledCapture(this.knocktail.pid);
   }
 
   /** Waits until our capture process has been replaced (a new filter is in force). */
-  async captureReplaced(previous: number, limitMs = 20_000): Promise<void> {
-    await until(() => {
-      const pid = this.capturePid();
-      return pid !== null && pid !== previous;
-    }, () => `a new capture process (was ${previous}); pids ${lab.serverPids().join(' ')}`, limitMs);
+  async captureReplaced(previous: number): Promise<void> {
+    await lab.captureReplaced(this.knocktail.pid, previous);
   }
 
   async stop(): Promise<void> {

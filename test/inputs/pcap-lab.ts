@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { requestStatus } from '../../src/daemon/control.js';
 import { repoRoot, sh } from '../helpers.js';
 
 export const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
@@ -125,6 +126,34 @@ export class Lab {
     });
   }
 
+  /** The capture process of the daemon `daemonPid`: its one child that captures (null while a filter switch runs two). */
+  capturePid(daemonPid: number): number | null {
+    const captures = this.serverPids().filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return parent === daemonPid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--knocktail-capture');
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+    return captures.length === 1 ? captures[0]! : null;
+  }
+
+  /** The capture process of `daemonPid` once exactly one runs. */
+  async settledCapture(daemonPid: number): Promise<number> {
+    let pid: number | null = null;
+    await until(() => (pid = this.capturePid(daemonPid)) !== null, () => `one capture process; pids ${this.serverPids().join(' ')}`);
+    return pid!;
+  }
+
+  /** Waits until the capture process of `daemonPid` has been replaced: the new filter is in force. */
+  async captureReplaced(daemonPid: number, previous: number): Promise<number> {
+    let pid: number | null = null;
+    await until(() => (pid = this.capturePid(daemonPid)) !== null && pid !== previous, () => `a new capture process (was ${previous}); pids ${this.serverPids().join(' ')}`);
+    return pid!;
+  }
+
   /** Runs the stock knock client in the client namespace. */
   knock(...args: string[]): void {
     sh('ip', ['netns', 'exec', this.clientNs, 'knock', ...args]);
@@ -206,3 +235,17 @@ export function waitForLine(path: string, line: string, limitMs = 20_000): Promi
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until the daemon using `stateDir` runs no command: every command of an open it judged before now has
+ * finished. A check that something did *not* open comes after this (a command can outlast a later one).
+ */
+export async function commandsFinished(stateDir: string, limitMs = 20_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const status = await requestStatus(stateDir);
+    if (status.running.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`commands still running after ${limitMs} ms: ${JSON.stringify(status.running)}`);
+    await sleep(50);
+  }
+}
