@@ -154,6 +154,19 @@ export class Lab {
     return pid!;
   }
 
+  /** Pids of the live children of `parent` in the server namespace (zombies, reaped soon, do not count). */
+  childrenOf(parent: number): number[] {
+    return this.serverPids().filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(fields[1]) === parent && fields[0] !== 'Z';
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+  }
+
   /** Runs the stock knock client in the client namespace. */
   knock(...args: string[]): void {
     sh('ip', ['netns', 'exec', this.clientNs, 'knock', ...args]);
@@ -239,13 +252,16 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 /**
  * Waits until the daemon using `stateDir` runs no command: every command of an open it judged before now has
  * finished. A check that something did *not* open comes after this (a command can outlast a later one).
+ * `limitMs` bounds the wait (a hang guard, not a speed check).
  */
-export async function commandsFinished(stateDir: string, limitMs = 20_000): Promise<void> {
+export async function commandsFinished(stateDir: string, options: { stops?: boolean; limitMs?: number } = {}): Promise<void> {
+  const limitMs = options.limitMs ?? 20_000;
   const deadline = Date.now() + limitMs;
   for (;;) {
     const status = await requestStatus(stateDir);
-    if (status.running.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`commands still running after ${limitMs} ms: ${JSON.stringify(status.running)}`);
+    // With `stops`, also every pending stop has run (the doors are closed again).
+    if (status.running.length === 0 && (!options.stops || status.open.length === 0)) return;
+    if (Date.now() > deadline) throw new Error(`commands still running or stops pending after ${limitMs} ms: ${JSON.stringify({ running: status.running, open: status.open })}`);
     await sleep(50);
   }
 }
