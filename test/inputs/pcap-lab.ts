@@ -9,7 +9,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requestStatus } from '../../src/daemon/control.js';
-import { repoRoot, sh } from '../helpers.js';
+import { isAlive, repoRoot, sh } from '../helpers.js';
 
 export const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
 
@@ -48,7 +48,8 @@ export class Lab {
     prefix: string,
     private readonly second: number,
   ) {
-    this.tag = `${prefix}${process.pid % 100000}`;
+    // The test process's pid names everything: a run that was killed is recognised, and swept, by the next one.
+    this.tag = `${prefix}${process.pid}`;
     // Never 0: `fdXX:0:0:0::1` would not be the canonical text the hits carry (`fdXX::1`).
     this.octet = 1 + (process.pid % 250);
     this.serverNs = `${this.tag}s`;
@@ -56,6 +57,7 @@ export class Lab {
   }
 
   setUp(links = 1): void {
+    sweepStaleNamespaces();
     ip('netns', 'add', this.serverNs);
     ip('netns', 'add', this.clientNs);
     for (const ns of [this.serverNs, this.clientNs]) ip('-n', ns, 'link', 'set', 'lo', 'up');
@@ -175,6 +177,30 @@ export class Lab {
   /** Starts a process inside the server namespace. */
   spawnInServer(command: string, args: string[], options: { cwd?: string } = {}): Daemon {
     return new Daemon(spawn('ip', ['netns', 'exec', this.serverNs, command, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+}
+
+/** Namespaces of labs (`k` + two letters + the test process's pid + `s`/`c`). */
+const LAB_NAMESPACE = /^k[a-z]{2}(\d+)[sc]$/;
+
+/**
+ * Deletes the namespaces that labs of killed test runs left behind (their test process is gone), after stopping
+ * what still ran inside them (daemons, capture processes, ulogd). Namespaces of running tests are left alone.
+ */
+export function sweepStaleNamespaces(): void {
+  const names = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.split(' ')[0]!);
+  for (const name of names) {
+    const pid = LAB_NAMESPACE.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
+    const inside = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line !== '');
+    for (const stale of inside) {
+      try {
+        process.kill(Number(stale), 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    spawnSync('ip', ['netns', 'del', name]);
   }
 }
 
