@@ -171,6 +171,45 @@ describe('DoorActions', () => {
     assert.deepEqual(store.load(), []);
   });
 
+  it('a repeat success while the start command still runs extends: no second start, the stop after the start, at the later of Cmd_Timeout and the extension', async () => {
+    const d = door(); // Cmd_Timeout 10 s
+    const reloaded = door({ cmdTimeout: 60 }); // the same door after a reload raised its Cmd_Timeout
+    for (const { repeatWith, finishAt, stopAt } of [
+      { repeatWith: d, finishAt: 1_005_000, stopAt: 1_015_000 }, // Cmd_Timeout after the (long) start wins
+      { repeatWith: reloaded, finishAt: 1_001_000, stopAt: 1_060_500 }, // the extension asks for more
+    ]) {
+      const clock = new VirtualClock(1_000_000);
+      const store = new MemoryStopStore();
+      const commands: string[] = [];
+      let finishStart: () => void = () => undefined;
+      const runner: CommandRunner = {
+        run: (command) => {
+          commands.push(`${command} at ${clock.now()}`);
+          if (!command.startsWith('open')) return Promise.resolve(ok);
+          return new Promise((resolve) => (finishStart = () => resolve(ok)));
+        },
+      };
+      const events: ActionEvent[] = [];
+      const actions = new DoorActions([d], { clock, runner, store, emit: (e) => events.push(e), commandLimit: 60 });
+      const settle = () => new Promise((r) => setImmediate(r));
+      actions.open(d, '192.0.2.8');
+      await settle();
+      clock.passTo(1_000_500); // no timer is armed while the start runs
+      actions.open(repeatWith, '192.0.2.8');
+      await settle();
+      clock.passTo(finishAt);
+      finishStart();
+      await settle();
+      await clock.advanceTo(stopAt - 1, () => actions.settled());
+      assert.deepEqual(commands, ['open 192.0.2.8 at 1000000'], `one start, no stop before ${stopAt}`);
+      await clock.advanceTo(stopAt, () => actions.settled());
+      assert.deepEqual(commands, ['open 192.0.2.8 at 1000000', `close 192.0.2.8 at ${stopAt}`]);
+      const extend = events.find((e) => e.type === 'extend');
+      assert.deepEqual(extend && extend.type === 'extend' && { time: extend.time, until: extend.until }, { time: 1_000_500, until: 1_000_500 + repeatWith.cmdTimeout * 1000 });
+      assert.deepEqual(store.load(), [], 'nothing left pending');
+    }
+  });
+
   it('keeps two doors that share a name apart (knockd allows it): each runs its own start', async () => {
     const first = door({ name: 'web', at: { file: 'k.conf', line: 3 }, startCommand: 'open-a %IP%', stopCommand: 'close-a %IP%' });
     const second = door({ name: 'web', at: { file: 'k.conf', line: 9 }, startCommand: 'open-b %IP%', stopCommand: 'close-b %IP%' });

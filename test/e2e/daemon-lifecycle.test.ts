@@ -120,6 +120,22 @@ describe('daemon: start and stop', () => {
   });
 });
 
+describe('daemon: -4', () => {
+  it('ignores IPv6 knocks (only IPv4 sources open doors); without -4 the same log opens for both', async () => {
+    for (const [args, opened] of [[['-4'], ['start door 192.0.2.47']], [[], ['start door 2001:db8::47', 'start door 192.0.2.47']]] as const) {
+      const s = scratch(recordingDoor('door', '7000,8000'));
+      const daemon = await startDaemon(s, ...args);
+      // The IPv6 knocks come first: once the IPv4 one has opened, they have been read too.
+      knock(s, '2001:db8::47', 7000, 8000);
+      knock(s, '192.0.2.47', 7000, 8000);
+      await waitFor('the IPv4 knock to open', () => linesOf(s.commands).includes('start door 192.0.2.47'), () => daemon.output);
+      assert.equal((await statusOf(s)).counters.linesRead, 4, 'every line read');
+      assert.equal((await daemon.stop()).code, 0);
+      assert.deepEqual(linesOf(s.commands), opened, `knocktail ${args.join(' ')}`);
+    }
+  });
+});
+
 describe('daemon: -d', () => {
   it('detaches, writes its pid file, and removes it when stopped by SIGTERM', async () => {
     const s = scratch(recordingDoor('door', '7000'));
