@@ -12,12 +12,10 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { needs } from '../helpers.js';
 import { sleep, until } from '../inputs/pcap-lab.js';
-import { FirewallLab, LOG_ALL_NETNS, untilLogged } from './firewall-lab.js';
+import { FirewallLab, liveSkip, untilLogged } from './firewall-lab.js';
 
-const skip = needs({ root: true, tools: ['ip', 'iptables', 'rsyslogd', 'logrotate', 'knock'] })
-  || (existsSync(LOG_ALL_NETNS) ? false : 'needs net.netfilter.nf_log_all_netns (a kernel with nf_log_syslog)');
+const skip = liveSkip(['iptables', 'rsyslogd', 'logrotate'], true);
 
 const lab = new FirewallLab('ktf', 231);
 after(() => lab.tearDown());

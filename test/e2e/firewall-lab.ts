@@ -11,8 +11,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliPath, isAlive, sh, tempDir } from '../helpers.js';
-import { Daemon, Lab, type Link, sleep, until } from '../inputs/pcap-lab.js';
+import { cliPath, isAlive, needs, sh, tempDir } from '../helpers.js';
+import { Daemon, fileLines, Lab, type Link, sleep, until } from '../inputs/pcap-lab.js';
 
 export const LOG_ALL_NETNS = '/proc/sys/net/netfilter/nf_log_all_netns';
 /** Who holds nf_log_all_netns at 1 (a file per test process) and the value to restore. */
@@ -20,6 +20,22 @@ const LOG_ALL_NETNS_HOLDERS = '/run/knocktail-test-nf_log_all_netns';
 /** The plugins of ulogd2's NFLOG → LOGEMU stack, as Debian installs them. */
 const ULOGD_PLUGINS = '/usr/lib/x86_64-linux-gnu/ulogd';
 export const JOURNALD = ['/lib/systemd/systemd-journald', '/usr/lib/systemd/systemd-journald'].find((path) => existsSync(path)) ?? null;
+
+/**
+ * Skip reason of a live firewall test: it needs root, `ip`, the knock client and `tools`; with `kernelLog`, a kernel
+ * whose LOG lines can leave a namespace. False when it can run.
+ */
+export function liveSkip(tools: string[], kernelLog: boolean): string | false {
+  return needs({ root: true, tools: ['ip', 'knock', ...tools] })
+    || (kernelLog && !existsSync(LOG_ALL_NETNS) ? 'needs net.netfilter.nf_log_all_netns (a kernel with nf_log_syslog)' : false);
+}
+
+/** A door of a test config: its start command writes `START <name> <ip>` to the lab's commands file. */
+export interface LabDoor {
+  name: string;
+  sequence: string;
+  tcpflags?: string;
+}
 
 /**
  * Sets nf_log_all_netns to 1 until the returned function is called. The first holder records the value found, the
@@ -112,6 +128,45 @@ export class FirewallLab {
     const process = new Daemon(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.undo.push(async () => void (await process.stop()));
     return process;
+  }
+
+  /** Where the doors' start commands write (writeConfig). */
+  get commands(): string {
+    return join(this.dir, 'commands');
+  }
+
+  /**
+   * knocktail's config in the scratch directory: FirewallLog and LogFormat as given, StateDir and LogFile in the
+   * scratch directory, with `prefixFormat` the README's `--log-prefix` recipe for this run's prefix as format
+   * `knock`, and the doors. Returns its path.
+   */
+  writeConfig(options: { firewallLog: string; logFormat: string; prefixFormat?: boolean; doors: LabDoor[] }): string {
+    const conf = join(this.dir, 'knocktail.conf');
+    const recipe = options.prefixFormat ? ['<logformat knock>', `  required = {{kernel}}${this.prefix} {{netfilter}}`, '</logformat>'] : [];
+    const doors = options.doors.flatMap((door) => [
+      `[${door.name}]`,
+      `  sequence = ${door.sequence}`,
+      ...(door.tcpflags ? [`  tcpflags = ${door.tcpflags}`] : []),
+      `  start_command = echo "START ${door.name} %IP%" >> ${this.commands}`,
+    ]);
+    writeFileSync(conf, [
+      '[options]',
+      `  FirewallLog = ${options.firewallLog}`,
+      `  LogFormat = ${options.logFormat}`,
+      `  StateDir = ${join(this.dir, 'state')}`,
+      `  LogFile = ${join(this.dir, 'knocktail.log')}`,
+      ...recipe,
+      ...doors,
+      '',
+    ].join('\n'));
+    return conf;
+  }
+
+  /** Stops the daemon, which must exit 0 by itself, and returns the doors' command lines, sorted. */
+  async stopped(daemon: Daemon): Promise<string[]> {
+    const exit = await daemon.stop();
+    if (exit.code !== 0) throw new Error(`knocktail exited ${JSON.stringify(exit)}:\n${daemon.output}`);
+    return fileLines(this.commands).sort();
   }
 
   /** knocktail (`-c conf -v`), started through `via` (e.g. nsenter) when given; resolves once it listens. */

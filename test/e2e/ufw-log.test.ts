@@ -6,15 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { needs, sh } from '../helpers.js';
+import { sh } from '../helpers.js';
 import { fileLines, waitForLine } from '../inputs/pcap-lab.js';
-import { FirewallLab, LOG_ALL_NETNS, untilLogged } from './firewall-lab.js';
+import { FirewallLab, liveSkip, untilLogged } from './firewall-lab.js';
 
-const skip = needs({ root: true, tools: ['ip', 'iptables', 'ufw', 'unshare', 'rsyslogd', 'knock'] })
-  || (existsSync(LOG_ALL_NETNS) ? false : 'needs net.netfilter.nf_log_all_netns (a kernel with nf_log_syslog)');
 const lab = new FirewallLab('kuf', 239);
 after(() => lab.tearDown());
 
@@ -33,7 +31,7 @@ function hostUfwFiles(): string {
 /** Whether the host's own firewall (the first namespace) has ufw chains. */
 const hostHasUfwChains = (): boolean => /ufw-/.test(sh('iptables', ['-S']));
 
-describe("ufw end to end: knock → ufw's [UFW BLOCK] logging → rsyslog → kern.log → knocktail → start command", { skip }, () => {
+describe("ufw end to end: knock → ufw's [UFW BLOCK] logging → rsyslog → kern.log → knocktail → start command", { skip: liveSkip(['iptables', 'ufw', 'unshare', 'rsyslogd'], true) }, () => {
   it('opens the door; the host keeps its ufw files and firewall', { timeout: 120_000 }, async () => {
     const hostFiles = hostUfwFiles();
     const hostChains = hostHasUfwChains();
@@ -52,25 +50,11 @@ describe("ufw end to end: knock → ufw's [UFW BLOCK] logging → rsyslog → ke
     const rsyslog = lab.startRsyslog(kernLog);
     await untilLogged(kernLog, `${lab.prefix} IN=`, () => lab.knock(link.serverIp, '7999'), () => rsyslog.process.output);
 
-    const commands = join(lab.dir, 'commands');
-    const conf = join(lab.dir, 'knocktail.conf');
-    writeFileSync(conf, [
-      '[options]',
-      `  FirewallLog = ${kernLog}`,
-      '  LogFormat = ufw',
-      `  StateDir = ${join(lab.dir, 'state')}`,
-      `  LogFile = ${join(lab.dir, 'knocktail.log')}`,
-      '[door]',
-      '  sequence = 7000,8000,9000',
-      '  tcpflags = syn',
-      `  start_command = echo "START door %IP%" >> ${commands}`,
-      '',
-    ].join('\n'));
+    const conf = lab.writeConfig({ firewallLog: kernLog, logFormat: 'ufw', doors: [{ name: 'door', sequence: '7000,8000,9000', tcpflags: 'syn' }] });
     const daemon = await lab.daemon(conf);
     lab.knock(link.serverIp, '7000', '8000', '9000');
-    await waitForLine(commands, `START door ${link.clientIp}`);
-    assert.deepEqual(await daemon.stop(), { code: 0, signal: null }, daemon.output);
-    assert.deepEqual(fileLines(commands), [`START door ${link.clientIp}`]);
+    await waitForLine(lab.commands, `START door ${link.clientIp}`);
+    assert.deepEqual(await lab.stopped(daemon), [`START door ${link.clientIp}`]);
     const blocked = fileLines(kernLog).filter((line) => line.includes(`[UFW BLOCK] IN=${link.server} `));
     assert.deepEqual(blocked.map((line) => /DPT=(\d+)/.exec(line)?.[1]), ['7000', '8000', '9000'], 'ufw logged the knocks, and only them');
 
