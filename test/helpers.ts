@@ -3,9 +3,10 @@
  * (`npm test` guarantees it), so paths are resolved from there.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'node:test';
 import { defaultDoor } from '../src/config/parse.js';
 import type { DoorConfig } from '../src/config/types.js';
 
@@ -28,19 +29,50 @@ export function fixture(...parts: string[]): string {
 /** Path of the compiled CLI. */
 export const cliPath = join(repoRoot, 'dist', 'src', 'cli.js');
 
+export const isRoot = process.getuid?.() === 0;
+
+/** Whether a process runs (a zombie, killed but not yet reaped, counts as gone). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Temporary directories are named `knocktail-…-PID-XXXXXX`: the pid of the test process that made them. */
+const TEMP_DIR_NAME = /^knocktail-[a-z-]*?-(\d+)-[A-Za-z0-9]{6}$/;
+
+/** Removes a directory, first clearing immutable attributes (lockDirectory) that a killed run left set. */
+function removeTree(dir: string): void {
+  if (isRoot) spawnSync('chattr', ['-R', '-i', dir], { stdio: 'ignore' });
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Sweeps what killed test runs left in the temporary directory: their directories are removed, immutable ones
+ * included, when the process named in them is gone (directories of test processes still running are left alone).
+ */
+function sweepTempDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = TEMP_DIR_NAME.exec(name)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !isAlive(Number(pid))) removeTree(join(tmpdir(), name));
+  }
+}
+sweepTempDirs();
+
 const tempDirs: string[] = [];
 process.once('exit', () => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of tempDirs) removeTree(dir);
 });
 
-/** A fresh temporary directory, removed when the process exits. */
+/** A fresh temporary directory, removed when the process exits (or by the next run's sweep when it is killed). */
 export function tempDir(prefix = 'knocktail-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
   tempDirs.push(dir);
   return dir;
 }
-
-export const isRoot = process.getuid?.() === 0;
 
 /** Makes a directory unwritable (even for root, via the immutable attribute); returns the undo, or why it can't. */
 export function lockDirectory(dir: string): (() => void) | string {
@@ -114,16 +146,6 @@ export function doorConfig(overrides: Partial<DoorConfig> = {}): DoorConfig {
   return { ...defaultDoor(overrides.name ?? 'door', { file: 'test.conf', line: 1 }), ...overrides };
 }
 
-/** Whether a process runs (a zombie, killed but not yet reaped, counts as gone). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /** One event of `knocktail replay --json`. */
 export interface ReplayEvent {
   time: string;
@@ -142,4 +164,29 @@ export async function replayEvents(args: string[], env: NodeJS.ProcessEnv = { ..
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as ReplayEvent);
+}
+
+/** Runs `body` (synchronous) with the time zone set to `zone` and restores it: no test changes TZ for the whole process. */
+export function inTimeZone<T>(zone: string, body: () => T): T {
+  const saved = process.env.TZ;
+  process.env.TZ = zone;
+  try {
+    return body();
+  } finally {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  }
+}
+
+/** Every test of the calling file (or suite) runs with the time zone `zone`, restored after each test. */
+export function timeZoneForEachTest(zone: string): void {
+  let saved: string | undefined;
+  beforeEach(() => {
+    saved = process.env.TZ;
+    process.env.TZ = zone;
+  });
+  afterEach(() => {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  });
 }

@@ -1,12 +1,14 @@
 /** knockd's log formats (spec §6), kept message for message, plus what we report that knockd does not. */
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DoorConfig } from '../src/config/types.js';
 import { Logger, type LoggerOptions } from '../src/logging.js';
-import { tempDir } from './helpers.js';
+import { inTimeZone, repoRoot, tempDir } from './helpers.js';
 
 const door = { name: 'openSSH', sequence: [{ proto: 'tcp', port: 7000 }] } as unknown as DoorConfig;
 const ok = { status: 0, signal: null, output: '', durationMs: 1, timedOut: false, error: null };
@@ -84,38 +86,40 @@ describe('Logger', () => {
     const quiet = capture();
     quiet.logger.debugHit(hit);
     assert.equal(quiet.out(), '');
-    process.env.TZ = 'UTC';
     const debug = capture({ debug: true });
-    debug.logger.debugHit(hit);
+    inTimeZone('UTC', () => debug.logger.debugHit(hit));
     assert.equal(debug.out(), '2026-11-21 04:16:16.719: tcp: 10.66.0.2:39206 -> 10.66.0.1:7000 [SYN] (kern.log)\n');
   });
 
   it('shows the reverse-DNS name with -l once it is known (getnameinfo: /etc/hosts applies)', async () => {
     const { logger, file } = capture({ lookup: true });
     logger.event({ type: 'stage', time: 0, door, ip: '127.0.0.1', stage: 1 });
-    await new Promise((r) => setTimeout(r, 200));
-    logger.event({ type: 'stage', time: 0, door, ip: '127.0.0.1', stage: 2 });
+    // The name is looked up in the background: later lines carry it once it is known (no deadline; the test's timeout bounds the wait).
+    for (let stage = 2; !file().includes('(localhost'); stage++) {
+      await sleep(10);
+      logger.event({ type: 'stage', time: 0, door, ip: '127.0.0.1', stage });
+    }
     const lines = file().trimEnd().split('\n').map((l) => l.slice(19));
-    assert.equal(lines[0], '127.0.0.1: openSSH: Stage 1');
-    assert.match(lines[1]!, /^127\.0\.0\.1 \(localhost[^)]*\): openSSH: Stage 2$/);
+    assert.equal(lines[0], '127.0.0.1: openSSH: Stage 1', 'the first line is not held back for the lookup');
+    assert.match(lines.at(-1)!, /^127\.0\.0\.1 \(localhost[^)]*\): openSSH: Stage \d+$/);
   });
 
   it('sends messages to syslog through logger(1) as knocktail, facility daemon (UseSyslog)', async () => {
     const dir = tempDir();
     const record = join(dir, 'syslog.txt');
+    const done = join(dir, 'done');
     const fake = join(dir, 'logger');
-    writeFileSync(fake, `#!/bin/sh\necho "ARGS $*" >> ${record}\ncat >> ${record}\n`);
+    writeFileSync(fake, `#!/bin/sh\necho "ARGS $*" >> ${record}\ncat >> ${record}\ntouch ${done}\n`);
     chmodSync(fake, 0o755);
-    const path = process.env.PATH;
-    process.env.PATH = `${dir}:${path}`;
-    try {
-      const { logger } = capture({ useSyslog: true, logFile: null });
+    // A process of its own finds the fake logger(1) first on its PATH; this process's PATH stays as it is.
+    const script = `import { Logger } from ${JSON.stringify(join(repoRoot, 'dist', 'src', 'logging.js'))};
+      const logger = new Logger({ logFile: null, useSyslog: true, verbose: false, debug: false, lookup: false });
       logger.log('10.66.0.2: openSSH: OPEN SESAME');
-      logger.close();
-      for (let i = 0; i < 50 && !readFileSync(record, { encoding: 'utf8', flag: 'a+' }).includes('SESAME'); i++) await new Promise((r) => setTimeout(r, 20));
-    } finally {
-      process.env.PATH = path;
-    }
+      logger.close();`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    assert.equal(child.status, 0, child.stderr);
+    // logger(1) gets end of input when the Logger closes: its output is complete once it is done.
+    while (!existsSync(done)) await sleep(10);
     assert.equal(readFileSync(record, 'utf8'), 'ARGS -t knocktail -p daemon.notice\n10.66.0.2: openSSH: OPEN SESAME\n');
   });
 

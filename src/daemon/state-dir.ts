@@ -11,7 +11,12 @@ export const UNMARKED_FILE = 'one-time-unmarked.json';
  * chmod-ed: StateDir = /tmp must not change /tmp). Readable by others is reported.
  */
 export function prepareStateDirectory(dir: string, at: string, warn: (message: string) => void): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // Something else is there (a file): said below in words, with the config line.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
   const stats = statSync(dir);
   const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
   if (!stats.isDirectory()) throw new Error(`${at}StateDir ${dir} is not a directory; name a directory of knocktail's own (default /var/lib/knocktail)`);

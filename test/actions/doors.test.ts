@@ -36,6 +36,25 @@ function setup(doors: DoorConfig[], start = 1_000_000) {
   return { clock, store, runner, events, actions, advance };
 }
 
+/** A runner whose start commands (`open …`) run until the test calls finishStart(); the others end at once. Records `begin CMD at TIME` and `end CMD`. */
+function heldStartRunner(clock: Clock) {
+  const order: string[] = [];
+  let finish: () => void = () => undefined;
+  const runner: CommandRunner = {
+    run: (command) => {
+      order.push(`begin ${command} at ${clock.now()}`);
+      if (!command.startsWith('open')) return Promise.resolve(ok);
+      return new Promise((resolve) => {
+        finish = () => {
+          order.push(`end ${command}`);
+          resolve(ok);
+        };
+      });
+    },
+  };
+  return { runner, order, finishStart: () => finish() };
+}
+
 const summary = (events: ActionEvent[]) => events.map((e) => (e.type === 'error' ? `error ${e.message}` : `${e.type} ${e.time} ${'command' in e ? e.command : ''}`.trim()));
 
 describe('DoorActions', () => {
@@ -145,30 +164,49 @@ describe('DoorActions', () => {
     const d = door();
     const clock = new VirtualClock(1_000_000);
     const store = new MemoryStopStore();
-    const order: string[] = [];
-    let finishStart: () => void = () => undefined;
-    const runner: CommandRunner = {
-      run: (command) => {
-        order.push(`begin ${command}`);
-        if (!command.startsWith('open')) return Promise.resolve(ok);
-        return new Promise((resolve) => {
-          finishStart = () => {
-            order.push(`end ${command}`);
-            resolve(ok);
-          };
-        });
-      },
-    };
+    const { runner, order, finishStart } = heldStartRunner(clock);
     const actions = new DoorActions([d], { clock, runner, store, emit: () => undefined, commandLimit: 60 });
     actions.open(d, '192.0.2.7');
     await new Promise((r) => setImmediate(r));
     actions.closeAll();
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(order, ['begin open 192.0.2.7'], 'no stop while the start runs');
+    assert.deepEqual(order, ['begin open 192.0.2.7 at 1000000'], 'no stop while the start runs');
     finishStart();
     await actions.settled();
-    assert.deepEqual(order, ['begin open 192.0.2.7', 'end open 192.0.2.7', 'begin close 192.0.2.7']);
+    assert.deepEqual(order, ['begin open 192.0.2.7 at 1000000', 'end open 192.0.2.7', 'begin close 192.0.2.7 at 1000000']);
     assert.deepEqual(store.load(), []);
+  });
+
+  it('a repeat success while the start command still runs extends: no second start, the stop after the start, at the later of Cmd_Timeout and the extension', async () => {
+    const d = door(); // Cmd_Timeout 10 s
+    const reloaded = door({ cmdTimeout: 60 }); // the same door after a reload raised its Cmd_Timeout
+    for (const { repeatWith, finishAt, stopAt } of [
+      { repeatWith: d, finishAt: 1_005_000, stopAt: 1_015_000 }, // Cmd_Timeout after the (long) start wins
+      { repeatWith: reloaded, finishAt: 1_001_000, stopAt: 1_060_500 }, // the extension asks for more
+    ]) {
+      const clock = new VirtualClock(1_000_000);
+      const store = new MemoryStopStore();
+      const { runner, order, finishStart } = heldStartRunner(clock);
+      const commands = () => order.filter((line) => line.startsWith('begin'));
+      const events: ActionEvent[] = [];
+      const actions = new DoorActions([d], { clock, runner, store, emit: (e) => events.push(e), commandLimit: 60 });
+      const settle = () => new Promise((r) => setImmediate(r));
+      actions.open(d, '192.0.2.8');
+      await settle();
+      clock.passTo(1_000_500); // no timer is armed while the start runs
+      actions.open(repeatWith, '192.0.2.8');
+      await settle();
+      clock.passTo(finishAt);
+      finishStart();
+      await settle();
+      await clock.advanceTo(stopAt - 1, () => actions.settled());
+      assert.deepEqual(commands(), ['begin open 192.0.2.8 at 1000000'], `one start, no stop before ${stopAt}`);
+      await clock.advanceTo(stopAt, () => actions.settled());
+      assert.deepEqual(commands(), ['begin open 192.0.2.8 at 1000000', `begin close 192.0.2.8 at ${stopAt}`]);
+      const extend = events.find((e) => e.type === 'extend');
+      assert.deepEqual(extend && extend.type === 'extend' && { time: extend.time, until: extend.until }, { time: 1_000_500, until: 1_000_500 + repeatWith.cmdTimeout * 1000 });
+      assert.deepEqual(store.load(), [], 'nothing left pending');
+    }
   });
 
   it('keeps two doors that share a name apart (knockd allows it): each runs its own start', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ShellRunner } from '../../src/actions/runner.js';
 import { isAlive, tempDir } from '../helpers.js';
 
@@ -36,9 +36,9 @@ describe('ShellRunner', () => {
     assert.equal(result.timedOut, true);
     assert.equal(result.signal, 'SIGTERM');
     const childPid = Number(readFileSync(pidFile, 'utf8'));
-    // The whole process group got the signal: the background sleep is gone too.
-    for (let i = 0; i < 50 && isAlive(childPid); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(isAlive(childPid), false);
+    // The whole process group got the signal: the background sleep goes too (it would live for a minute otherwise;
+    // the test's timeout, well below that, bounds the wait).
+    while (isAlive(childPid)) await sleep(20);
   });
 
   it('uses SIGKILL when SIGTERM is ignored', async () => {
@@ -49,14 +49,17 @@ describe('ShellRunner', () => {
 
   it('returns when the shell exits even if a background job keeps the output pipe open', async () => {
     const dir = tempDir();
+    const go = join(dir, 'go');
     const marker = join(dir, 'done');
-    const result = await runner.run(`(sleep 2; touch ${marker}) & echo started`, {}, 10_000);
+    // The job holds the output pipe until this test lets it go (or a minute passes, so that a failed run leaves
+    // nothing behind): a runner that waited for the pipe would not return before the test's timeout.
+    const result = await runner.run(`(i=0; while [ ! -e ${go} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; touch ${marker}) & echo started`, {}, 0);
     assert.equal(result.status, 0);
     assert.equal(result.output, 'started\n');
-    assert.equal(existsSync(marker), false, 'returned before the background job finished');
-    // The job was not killed: it finishes on its own.
-    spawnSync('sleep', ['2.5']);
-    assert.equal(existsSync(marker), true);
+    assert.equal(existsSync(marker), false, 'returned while the background job still waits');
+    // The job was not killed: let go, it finishes on its own.
+    writeFileSync(go, '');
+    while (!existsSync(marker)) await sleep(20);
   });
 
   it('keeps only the end of very long output', async () => {

@@ -32,16 +32,16 @@ describe('daemon: a repeated knock while the door is open', () => {
     );
     const daemon = await startDaemon(s);
     knock(s, '192.0.2.40', 7000, 7100, 7200);
-    let firstClose = 0;
-    await waitFor('the doors to open', async () => {
+    let firstClose: number | undefined;
+    await waitFor('the doors to open, the extend door with its stop pending', async () => {
       const status = await statusOf(s);
-      firstClose = status.open.find((door) => door.door === 'extend')?.closesAt ?? 0;
-      return linesOf(s.commands).length === 3 && status.running.length === 0;
+      firstClose = status.open.find((door) => door.door === 'extend')?.closesAt;
+      return linesOf(s.commands).length === 3 && status.running.length === 0 && firstClose !== undefined;
     });
     knock(s, '192.0.2.40', 7000, 7100, 7200);
     await waitFor('the repeat knocks', async () => (await statusOf(s)).counters.opens === 6);
     const extended = (await statusOf(s)).open.find((door) => door.door === 'extend')!;
-    assert.ok(extended.closesAt > firstClose, 'the stop moved later');
+    assert.ok(extended.closesAt > firstClose!, 'the stop moved later');
     await waitFor('every stop', () => linesOf(s.commands).filter((line) => line.startsWith('stop')).length === 3, () => daemon.output);
     await daemon.stop();
     const commands = linesOf(s.commands);
@@ -116,6 +116,22 @@ describe('daemon: start and stop', () => {
       assert.deepEqual(recordedStops(t).map((stop) => stop.ip), ['192.0.2.44']);
     } finally {
       killGroup(pidFile);
+    }
+  });
+});
+
+describe('daemon: -4', () => {
+  it('ignores IPv6 knocks (only IPv4 sources open doors); without -4 the same log opens for both', async () => {
+    for (const [args, opened] of [[['-4'], ['start door 192.0.2.47']], [[], ['start door 2001:db8::47', 'start door 192.0.2.47']]] as const) {
+      const s = scratch(recordingDoor('door', '7000,8000'));
+      const daemon = await startDaemon(s, ...args);
+      // The IPv6 knocks come first: once the IPv4 one has opened, they have been read too.
+      knock(s, '2001:db8::47', 7000, 8000);
+      knock(s, '192.0.2.47', 7000, 8000);
+      await waitFor('the IPv4 knock to open', () => linesOf(s.commands).includes('start door 192.0.2.47'), () => daemon.output);
+      assert.equal((await statusOf(s)).counters.linesRead, 4, 'every line read');
+      assert.equal((await daemon.stop()).code, 0);
+      assert.deepEqual(linesOf(s.commands), opened, `knocktail ${args.join(' ')}`);
     }
   });
 });

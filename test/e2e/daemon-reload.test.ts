@@ -6,10 +6,12 @@
  * the log file is re-opened (logrotate); start-up-only options say they wait for a restart.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { cursorFileName } from '../../src/inputs/log-file.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { knock, knockLine, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor, writeConfig, type DaemonProcess, type Scratch } from '../daemon/harness.js';
+import { tempDir, which } from '../helpers.js';
+import { DaemonProcess, knock, knockLine, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor, waitUntilRunning, writeConfig, type Scratch } from '../daemon/harness.js';
 import type { InputStatus } from '../../src/inputs/input.js';
 
 /** Sends SIGHUP and waits until the daemon counted the reload (done or failed). */
@@ -92,12 +94,38 @@ describe('daemon: SIGHUP', () => {
     writeConfig(s, door, `  FirewallLog = ${second}`);
     assert.equal(await reload(s, daemon), 'done');
     assert.deepEqual((await statusOf(s)).inputs.map((input) => input.id), [second]);
+    const readUpTo = statSync(s.fwLog).size;
     knock(s, '192.0.2.34', 7000);
     appendFileSync(second, knockLine('192.0.2.35', 7000));
     await waitFor('a knock in the remaining log', () => linesOf(s.commands).includes('start door 192.0.2.35'), () => daemon.output);
+    // Stopped, the daemon has finished every command it started (nothing is reported left running).
+    assert.equal((await daemon.stop()).code, 0);
+    assert.doesNotMatch(daemon.output, /still running/);
     assert.ok(!linesOf(s.commands).includes('start door 192.0.2.34'), 'the removed log is not read');
-    await daemon.stop();
+    // Its position was saved when it was stopped, before the knock was written, and never moved on.
+    const cursor = JSON.parse(readFileSync(join(s.stateDir, 'cursors', cursorFileName(s.fwLog)), 'utf8')) as { files: Array<{ offset: number }> };
+    assert.deepEqual(cursor.files.map((file) => file.offset), [readUpTo]);
     assert.match(readFileSync(s.logFile, 'utf8'), new RegExp(`stopped reading ${s.fwLog.replaceAll('.', '\\.')}`));
+  });
+
+  it('keeps running on its other inputs when a new input fails to start, says so, and starts it at a later reload', async () => {
+    const door = recordingDoor('door', '7000');
+    const s = scratch(door);
+    // Without journalctl on its PATH, the journal input cannot start (its commands run through /bin/sh -c).
+    const noJournalctl = tempDir();
+    const daemon = new DaemonProcess(['-c', s.config], { env: { ...process.env, PATH: noJournalctl } });
+    await waitUntilRunning(s, daemon);
+    writeConfig(s, door, `  FirewallLog = ${s.fwLog}, journal`);
+    assert.equal(await reload(s, daemon), 'done');
+    assert.match(daemon.output, /error: journal: cannot start: .*; fix it and reload/);
+    assert.deepEqual((await statusOf(s)).inputs.map((input) => input.id), [s.fwLog], 'the log file is still read');
+    knock(s, '192.0.2.39', 7000);
+    await waitFor('the door to open', () => linesOf(s.commands).includes('start door 192.0.2.39'), () => daemon.output);
+    // Fixed: journalctl is found (a stand-in that waits, as journalctl -f does) and a reload starts the input.
+    writeFileSync(join(noJournalctl, 'journalctl'), `#!/bin/sh\nexec ${which('sleep')} 300\n`, { mode: 0o755 });
+    assert.equal(await reload(s, daemon), 'done');
+    assert.deepEqual((await statusOf(s)).inputs.map((input) => input.id).sort(), [s.fwLog, 'journal'].sort());
+    assert.equal((await daemon.stop()).code, 0);
   });
 
   it('applies a changed LogFormat from where reading was', async () => {

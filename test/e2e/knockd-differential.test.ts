@@ -26,7 +26,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cliPath, needs, tempDir } from '../helpers.js';
-import { type Daemon, fileLines, ip, Lab, type Link, type RawEvent, sleep, until, waitForLine } from '../inputs/pcap-lab.js';
+import { commandsFinished, type Daemon, fileLines, ip, Lab, type Link, type RawEvent, until, waitForLine } from '../inputs/pcap-lab.js';
 import { random } from '../random.js';
 
 const KNOCKD = '/usr/sbin/knockd';
@@ -49,6 +49,8 @@ class Pair {
   constructor(
     private readonly args: string[],
     doors: string,
+    /** Extra arguments for knockd only (e.g. -D, whose per-packet lines tell what it has seen). */
+    private readonly knockdArgs: string[] = [],
   ) {
     for (const side of ['knockd', 'knocktail']) mkdirSync(join(this.dir, side));
     this.writeConfigs(doors);
@@ -68,7 +70,7 @@ class Pair {
   }
 
   async start(): Promise<void> {
-    this.knockd = lab.spawnInServer(KNOCKD, ['-c', this.file('knockd', 'knockd.conf'), '-v', ...this.args], { cwd: join(this.dir, 'knockd') });
+    this.knockd = lab.spawnInServer(KNOCKD, ['-c', this.file('knockd', 'knockd.conf'), '-v', ...this.knockdArgs, ...this.args], { cwd: join(this.dir, 'knockd') });
     this.knocktail = lab.spawnInServer(process.execPath, [cliPath, '-c', this.file('knocktail', 'knocktail.conf'), '-v', ...this.args], { cwd: join(this.dir, 'knocktail') });
     await Promise.all([this.knockd.waitForOutput('listening on'), this.knocktail.waitForOutput('listening on')]);
   }
@@ -83,33 +85,26 @@ class Pair {
     await Promise.all((['knockd', 'knocktail'] as const).map((side) => waitForLine(this.file(side, 'cmds.txt'), `START marker ${src}`)));
   }
 
-  /** Our capture process: the one child of our daemon that captures (null while a filter switch runs two). */
-  capturePid(): number | null {
-    const captures = lab.serverPids().filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return parent === this.knocktail.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--knocktail-capture');
-      } catch {
-        return false; // gone meanwhile
-      }
-    });
-    return captures.length === 1 ? captures[0]! : null;
+  /**
+   * Both have run every command of what they judged so far, stops included: knockd has no child left (it forks
+   * one per open, at once, which runs the start, sleeps Cmd_Timeout and runs the stop), knocktail runs no command
+   * and has no stop pending. Called after a marker, so that everything sent before it has been judged.
+   */
+  async settled(): Promise<void> {
+    await Promise.all([
+      until(() => this.knockd.running === false || lab.childrenOf(this.knockd.pid).length === 0, () => `knockd's children to exit: ${lab.childrenOf(this.knockd.pid).join(' ')}`),
+      commandsFinished(this.file('knocktail', 'state'), { stops: true }),
+    ]);
   }
 
-  /** The capture process once exactly one runs. */
-  async settledCapture(): Promise<number> {
-    let pid: number | null = null;
-    await until(() => (pid = this.capturePid()) !== null, () => `one capture process; pids ${lab.serverPids().join(' ')}`);
-    return pid!;
+  /** Our capture process once exactly one runs. */
+  settledCapture(): Promise<number> {
+    return lab.settledCapture(this.knocktail.pid);
   }
 
   /** Waits until our capture process has been replaced (a new filter is in force). */
-  async captureReplaced(previous: number, limitMs = 20_000): Promise<void> {
-    await until(() => {
-      const pid = this.capturePid();
-      return pid !== null && pid !== previous;
-    }, () => `a new capture process (was ${previous}); pids ${lab.serverPids().join(' ')}`, limitMs);
+  async captureReplaced(previous: number): Promise<void> {
+    await lab.captureReplaced(this.knocktail.pid, previous);
   }
 
   async stop(): Promise<void> {
@@ -488,8 +483,8 @@ function linesFrom(all: string[], sources: ReadonlySet<string>): string[] {
 describe('differential: knocktail against knockd 0.8 on the same packets', { skip }, () => {
   let link: Link;
   const pairs: Pair[] = [];
-  const pair = (args: string[], doors: string): Pair => {
-    const made = new Pair(args, doors);
+  const pair = (args: string[], doors: string, knockdArgs: string[] = []): Pair => {
+    const made = new Pair(args, doors, knockdArgs);
     pairs.push(made);
     return made;
   };
@@ -516,8 +511,8 @@ describe('differential: knocktail against knockd 0.8 on the same packets', { ski
     await run.start();
     await lab.send(plan.events);
     await run.marker(`${link.net4}.99`, link.serverIp);
-    // Pending stops: Cmd_Timeout 1 s (generated doors), 2 s (dext).
-    await sleep(3500);
+    // Pending stops (Cmd_Timeout 1 s on generated doors, 2 s on dext) have all run.
+    await run.settled();
     await run.stop();
     const knockd = run.commands('knockd');
     const ours = run.commands('knocktail');
@@ -540,6 +535,29 @@ describe('differential: knocktail against knockd 0.8 on the same packets', { ski
     assert.ok(opened.size >= 10 && opened.size <= generatedSources.size - 8, `generated scenarios opened for ${opened.size} of ${generatedSources.size} sources`);
   });
 
+  test("knockd's own knock client (TCP, UDP, mixed, IPv6, -d delays, out of order): both run the same commands", async () => {
+    const section = (name: string, sequence: string): string => `[${name}]\n\tsequence = ${sequence}\n\tstart_command = echo "START ${name} %IP%" >> cmds.txt\n`;
+    const doors = section('tcp', '7000,8000,9000') + '\ttcpflags = syn\n' + section('udp', '7100:udp,7200:udp,7300:udp') +
+      section('mixed', '2222:udp,3333:tcp,4444:udp') + section('slow', '5100,5200:udp,5300');
+    const run = pair(['-i', link.server], doors);
+    await run.start();
+    const server = link.serverIp;
+    // Real connect() SYNs and UDP datagrams from the client's own addresses, one knock after the other.
+    lab.knock(server, '7000', '8000', '9000');
+    lab.knock('-u', server, '7100', '7200', '7300');
+    lab.knock('-6', link.serverIp6, '2222:udp', '3333', '4444:udp');
+    lab.knock('-d', '300', server, '5100', '5200:udp', '5300');
+    lab.knock('-6', link.serverIp6, '9000', '8000', '7000'); // out of order: no door
+    lab.knock(server, String(MARKER_PORT));
+    for (const side of ['knockd', 'knocktail'] as const) await waitForLine(run.file(side, 'cmds.txt'), `START marker ${link.clientIp}`);
+    await run.settled();
+    const opens = (side: 'knockd' | 'knocktail'): string[] => run.commands(side).filter((line) => !line.startsWith('START marker')).sort();
+    const expected = [`START tcp ${link.clientIp}`, `START udp ${link.clientIp}`, `START mixed ${link.clientIp6}`, `START slow ${link.clientIp}`].sort();
+    assert.deepEqual(opens('knocktail'), expected);
+    assert.deepEqual(opens('knockd'), expected);
+    await run.stop();
+  });
+
   test('one-time sequences: the next one is watched over IPv6 too (knockd keeps the old filter), and the last sequence disables the door (knockd crashes)', async () => {
     const doors = '[ots]\n\tone_time_sequences = ots.txt\n\tseq_timeout = 5\n\tstart_command = echo "START ots %IP%" >> cmds.txt\n';
     const run = pair(['-i', link.server], doors);
@@ -558,17 +576,18 @@ describe('differential: knocktail against knockd 0.8 on the same packets', { ski
     await lab.send([...syn(v4(101), 1001, 1002), ...second(`${link.net6}::101`)]);
     await run.marker(v4(121), link.serverIp);
     // knocktail's filter covered every line of the file from the start: moving on replaced no capture.
-    assert.equal(run.capturePid(), capture);
+    assert.equal(lab.capturePid(run.knocktail.pid), capture);
     // Over IPv4 knockd now opens with the second sequence, which knocktail has used already.
     await lab.send(second(v4(102)));
     await run.marker(v4(103), link.serverIp);
     // The last sequence: both open; knockd then dies of a double free, knocktail disables the door.
     await lab.send(syn(v4(104), 3001));
-    const knockdExit = await Promise.race([run.knockd.exited, sleep(10_000).then(() => null)]);
+    const knockdExit = await run.knockd.exited;
     await waitForLine(run.file('knocktail', 'cmds.txt'), `START ots ${v4(104)}`);
     await lab.send(syn(v4(105), 3001, 1001, 1002));
     await lab.send([{ src: v4(106), dst: link.serverIp, proto: 'tcp', sport: 40999, dport: MARKER_PORT, flags: 'S' }]);
     await waitForLine(run.file('knocktail', 'cmds.txt'), `START marker ${v4(106)}`);
+    await run.settled();
 
     const opens = (side: 'knockd' | 'knocktail'): string[] => run.commands(side).filter((line) => line.startsWith('START ots'));
     assert.deepEqual(opens('knocktail'), [`START ots ${v4(100)}`, `START ots ${link.net6}::101`, `START ots ${v4(104)}`]);
@@ -607,6 +626,7 @@ describe('differential: knocktail against knockd 0.8 on the same packets', { ski
     await run.captureReplaced(before);
     await lab.send(syn(v4(112), added, 1000, 2000, 3000));
     await run.marker(v4(113), link.serverIp);
+    await run.settled();
     ip('-n', lab.serverNs, 'addr', 'del', `${added}/24`, 'dev', link.server);
     const knocks = (side: 'knockd' | 'knocktail'): string[] => run.commands(side).filter((line) => !line.startsWith('START marker')).sort();
     // §11 30: knockd forgets A's progress on reload; knocktail keeps it (door A did not change).
@@ -623,18 +643,23 @@ describe('differential: knocktail against knockd 0.8 on the same packets', { ski
     await lab.send([...syn('127.0.0.1', '127.0.0.1', 1000, 2000), ...syn('::1', '::1', 1000, 2000)], lab.serverNs);
     await lab.send([{ src: '127.0.0.1', dst: '127.0.0.1', proto: 'tcp', sport: 40999, dport: MARKER_PORT, flags: 'S' }], lab.serverNs);
     for (const side of ['knockd', 'knocktail'] as const) await waitForLine(loopback.file(side, 'cmds.txt'), 'START marker 127.0.0.1');
+    await loopback.settled();
     for (const side of ['knockd', 'knocktail'] as const) {
       assert.deepEqual(loopback.commands(side).filter((line) => !line.startsWith('START marker')).sort(), ['START L 127.0.0.1', 'START L ::1'], side);
     }
     await loopback.stop();
 
-    const any = pair(['-i', 'any'], doorL);
+    // knockd with -D prints every packet it captured: its line for the marker packet says it has judged the knocks.
+    const any = pair(['-i', 'any'], doorL, ['-D']);
     await any.start();
     const knocker = `${link.net4}.120`;
-    await lab.send(syn(knocker, link.serverIp, 1000, 2000));
+    const markerSource = `${link.net4}.121`;
+    await lab.send([...syn(knocker, link.serverIp, 1000, 2000), { src: markerSource, dst: link.serverIp, proto: 'tcp', sport: 40999, dport: MARKER_PORT, flags: 'S' }]);
     await waitForLine(any.file('knocktail', 'cmds.txt'), `START L ${knocker}`);
+    await any.knockd.waitForOutput(`tcp: ${markerSource}:40999 -> ${link.serverIp}:${MARKER_PORT}`);
+    await any.settled();
     // knockd got the same packets (no filter at all) and judged them against no local address.
-    await sleep(1000);
+    assert.doesNotMatch(any.knockd.output, /OPEN SESAME|Stage 1/);
     assert.deepEqual(any.commands('knockd'), []);
     await any.stop();
   });

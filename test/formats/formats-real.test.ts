@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { parseFormatFile } from '../../src/config/parse.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import type { KnockHit } from '../../src/hit.js';
-import { fixture } from '../helpers.js';
+import { fixture, timeZoneForEachTest } from '../helpers.js';
 import {
   described,
   FIXTURE_BOOT_TIME,
@@ -28,7 +28,8 @@ import {
 } from './groundtruth.js';
 import { hitOf, portWatch } from './support.js';
 
-process.env.TZ = 'UTC';
+// The fixtures were logged on a UTC machine; their traditional stamps are local time.
+timeZoneForEachTest('UTC');
 
 const registry = FormatRegistry.load(null);
 const recipes = fixture('formats', 'prefix-recipes.conf');

@@ -7,10 +7,11 @@ import { ConfigError } from '../../src/config/types.js';
 import { CompiledFormat, Outcome } from '../../src/formats/logformat.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TCP_URG } from '../../src/hit.js';
-import { fixture } from '../helpers.js';
+import { fixture, timeZoneForEachTest } from '../helpers.js';
 import { hitOf, portWatch } from './support.js';
 
-process.env.TZ = 'UTC';
+// The fixtures were logged on a UTC machine; their traditional stamps are local time.
+timeZoneForEachTest('UTC');
 
 function block(name: string, fields: Partial<Record<LogField, string>>): LogFormatBlock {
   const entries = Object.entries(fields).map(([key, pattern], i) => [key, { pattern, at: { file: 'test.conf', line: i + 2 } }]);

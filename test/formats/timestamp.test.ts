@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Stamp, TimestampParser } from '../../src/formats/timestamp.js';
+import { timeZoneForEachTest } from '../helpers.js';
 
-process.env.TZ = 'UTC';
+// Traditional stamps are local time: the expectations below are written for UTC.
+timeZoneForEachTest('UTC');
 const ref = { reference: Date.parse('2026-11-21T05:00:00Z'), bootTime: 0 };
 
 /** The stamp's time (NaN when the text is none). */

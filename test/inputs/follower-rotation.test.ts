@@ -3,11 +3,14 @@
  * in every way logrotate and rsyslog do it: every number must arrive exactly once, in order.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
-import { followWhileWriting, freshDirectory, Received, runWriter, stopAfterTests, waitFor, lineSink } from './follower-harness.js';
-import { LogFollower } from '../../src/inputs/follower.js';
+import { followWhileWriting, freshDirectory, Received, runWriter, waitFor } from './follower-harness.js';
+import { repoRoot } from '../helpers.js';
 import { defaultPlan } from './numbered-writer.js';
 
 
@@ -90,17 +93,23 @@ describe('LogFollower under a 10k lines/s writer', () => {
     const file = join(directory, 'kern.log');
     const elsewhere = freshDirectory();
     const received = new Received();
-    const follower = stopAfterTests(new LogFollower({ path: relative(process.cwd(), file), maxLineLength: 65536, cursorFile: null, fromEnd: false, lines: lineSink(received.onLine), onWarning: received.onWarning }));
-    const cwd = process.cwd();
-    process.chdir(elsewhere); // the configured path must not be re-resolved against a later cwd
+    // The follower runs in a process of its own, which changes its working directory after making it.
+    const driver = spawn(process.execPath, [join(repoRoot, 'dist', 'test', 'inputs', 'follower-cwd-driver.js'), '--driver', relative(repoRoot, file), elsewhere], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = once(driver, 'exit');
+    let started = false;
+    createInterface({ input: driver.stdout! }).on('line', (line) => {
+      if (line === 'started') started = true;
+      else if (line.startsWith('line ')) received.onLine(line.slice(5));
+      else if (line.startsWith('warning ')) received.onWarning(line.slice(8));
+    });
     try {
-      await follower.start();
+      await waitFor(() => started, 'the follower to start');
       const summary = await runWriter({ ...defaultPlan, file, rotation: 'rename' });
       await waitFor(() => received.last === defaultPlan.total - 1, 'the last line');
       assert.ok(summary.rotations >= 4);
     } finally {
-      process.chdir(cwd);
-      await follower.stop();
+      driver.kill('SIGTERM');
+      await exited;
     }
     received.assertExactlyOnceInOrder(0, defaultPlan.total);
   });

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, closeSync, copyFileSync, ftruncateSync, openSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import fs, { appendFileSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
@@ -293,6 +294,64 @@ describe('LogFollower', () => {
       writeFileSync(file, 'first\nsecond\n');
       await waitFor(() => followed.lines.length === 2, 'the lines');
       assert.deepEqual(followed.lines, ['first', 'second']);
+      assert.equal(followed.follower.status().missing, false);
+    } finally {
+      await followed.follower.stop();
+    }
+  });
+
+  test('a read error is reported once and retried: the lines behind it arrive, once each', async (t) => {
+    const directory = freshDirectory();
+    const file = join(directory, 'kern.log');
+    writeFileSync(file, '');
+    const followed = await follow(file);
+    appendFileSync(file, 'first\n');
+    // Fault injection: the follower's own readSync (a live binding of node:fs) fails three times with EIO.
+    let failures = 0;
+    const realRead = fs.readSync;
+    t.mock.method(fs, 'readSync', (...args: Parameters<typeof fs.readSync>) => {
+      if (failures > 0) {
+        failures--;
+        throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' });
+      }
+      return (realRead as (...a: unknown[]) => number)(...args);
+    });
+    syncBuiltinESMExports();
+    try {
+      await waitFor(() => followed.lines.length === 1, 'the first line');
+      failures = 3;
+      appendFileSync(file, 'second\nthird\n');
+      await waitFor(() => followed.lines.length === 3, 'the lines behind the errors');
+      assert.equal(failures, 0, 'every injected error was hit');
+      assert.deepEqual(followed.lines, ['first', 'second', 'third']);
+      assert.deepEqual(followed.warnings, [`${file}: EIO: i/o error, read`], 'reported once, not per retry');
+      appendFileSync(file, 'fourth\n');
+      await waitFor(() => followed.lines.length === 4, 'a line after the recovery');
+    } finally {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+      await followed.follower.stop();
+    }
+  });
+
+  test('a path that turns into a directory: the old file is read to its end, then a regular file there is read from its start', async () => {
+    const directory = freshDirectory();
+    const file = join(directory, 'kern.log');
+    writeFileSync(file, '');
+    const followed = await follow(file, { rotationGraceMs: 60_000 });
+    appendFileSync(file, 'one\n');
+    try {
+      await waitFor(() => followed.lines.length === 1, 'the first line');
+      renameSync(file, `${file}.old`);
+      mkdirSync(file);
+      appendFileSync(`${file}.old`, 'two\n'); // the writer still had the old file open
+      await waitFor(() => followed.warnings.includes(`${file} is not a regular file; waiting for a regular file there`), 'the warning');
+      await waitFor(() => followed.lines.length === 2, 'the old file drained');
+      assert.equal(followed.follower.status().missing, true);
+      rmdirSync(file);
+      writeFileSync(file, 'three\nfour\n');
+      await waitFor(() => followed.lines.length === 4, 'the new file');
+      assert.deepEqual(followed.lines, ['one', 'two', 'three', 'four']);
       assert.equal(followed.follower.status().missing, false);
     } finally {
       await followed.follower.stop();

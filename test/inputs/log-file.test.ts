@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FormatRegistry } from '../../src/formats/registry.js';
 import type { KnockHit, Protocol } from '../../src/hit.js';
 import { cursorFileName, LogFileInput } from '../../src/inputs/log-file.js';
@@ -50,21 +49,25 @@ describe('LogFileInput', () => {
     await run.input.stop();
   });
 
-  it('a whole-second stamp read within its second takes the arrival time (sub-second timeouts stay exact)', async () => {
+  it('a whole-second stamp read within its second takes the arrival time; read later, its own time (sub-second timeouts stay exact)', async (t) => {
     const dir = tempDir();
     const log = join(dir, 'kern.log');
     writeFileSync(log, '');
     const run = following(log, null);
     await run.start();
-    // Early in a second, so that the line is read before the second is over.
-    while (Date.now() % 1000 > 300) await sleep(10);
-    const before = Date.now();
-    const stamp = new Date(before).toString().slice(4, 24).replace(/^(\w{3}) 0/, '$1  ').replace(/ (\d{4}) /, ' ');
+    // The input's clock is the mocked Date: "when the line was read" is chosen, not raced against.
+    const second = new Date(2026, 10, 21, 4, 16, 16).getTime();
+    const stamp = 'Nov 21 04:16:16'; // local time, as rsyslog's traditional format writes it
     const traditional = readFileSync(fixture('real', 'iptables-kernlog.log'), 'utf8').split('\n')[2]!;
+    t.mock.timers.enable({ apis: ['Date'], now: second + 400 });
     appendFileSync(log, `${stamp}${traditional.slice(15)}\n`);
-    await waitFor(() => run.hits.length === 1, 'the hit');
-    const after = Date.now();
-    assert.ok(run.hits[0]!.time >= before && run.hits[0]!.time <= after, `${run.hits[0]!.time} in [${before}, ${after}] (stamp "${stamp}")`);
+    await waitFor(() => run.hits.length === 1, 'the first hit');
+    assert.equal(run.hits[0]!.time, second + 400, 'read within its second: the arrival time');
+    t.mock.timers.setTime(second + 1500);
+    appendFileSync(log, `${stamp}${traditional.slice(15)}\n`);
+    await waitFor(() => run.hits.length === 2, 'the second hit');
+    assert.equal(run.hits[1]!.time, second, 'read after its second: the logged time');
+    t.mock.timers.reset();
     await run.input.stop();
   });
 

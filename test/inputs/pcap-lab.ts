@@ -8,7 +8,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, sh } from '../helpers.js';
+import { requestStatus } from '../../src/daemon/control.js';
+import { isAlive, repoRoot, sh } from '../helpers.js';
 
 export const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
 
@@ -48,7 +49,8 @@ export class Lab {
     prefix: string,
     private readonly second: number,
   ) {
-    this.tag = `${prefix}${process.pid % 100000}`;
+    // The test process's pid names everything: a run that was killed is recognised, and swept, by the next one.
+    this.tag = `${prefix}${process.pid}`;
     // Never 0: `fdXX:0:0:0::1` would not be the canonical text the hits carry (`fdXX::1`).
     this.octet = 1 + (process.pid % 250);
     this.serverNs = `${this.tag}s`;
@@ -56,6 +58,7 @@ export class Lab {
   }
 
   setUp(links = 1): void {
+    sweepStaleNamespaces();
     ip('netns', 'add', this.serverNs);
     ip('netns', 'add', this.clientNs);
     for (const ns of [this.serverNs, this.clientNs]) ip('-n', ns, 'link', 'set', 'lo', 'up');
@@ -126,6 +129,47 @@ export class Lab {
     });
   }
 
+  /** The capture process of the daemon `daemonPid`: its one child that captures (null while a filter switch runs two). */
+  capturePid(daemonPid: number): number | null {
+    const captures = this.serverPids().filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return parent === daemonPid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--knocktail-capture');
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+    return captures.length === 1 ? captures[0]! : null;
+  }
+
+  /** The capture process of `daemonPid` once exactly one runs. */
+  async settledCapture(daemonPid: number): Promise<number> {
+    let pid: number | null = null;
+    await until(() => (pid = this.capturePid(daemonPid)) !== null, () => `one capture process; pids ${this.serverPids().join(' ')}`);
+    return pid!;
+  }
+
+  /** Waits until the capture process of `daemonPid` has been replaced: the new filter is in force. */
+  async captureReplaced(daemonPid: number, previous: number): Promise<number> {
+    let pid: number | null = null;
+    await until(() => (pid = this.capturePid(daemonPid)) !== null && pid !== previous, () => `a new capture process (was ${previous}); pids ${this.serverPids().join(' ')}`);
+    return pid!;
+  }
+
+  /** Pids of the live children of `parent` in the server namespace (zombies, reaped soon, do not count). */
+  childrenOf(parent: number): number[] {
+    return this.serverPids().filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(fields[1]) === parent && fields[0] !== 'Z';
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+  }
+
   /** Runs the stock knock client in the client namespace. */
   knock(...args: string[]): void {
     sh('ip', ['netns', 'exec', this.clientNs, 'knock', ...args]);
@@ -134,6 +178,30 @@ export class Lab {
   /** Starts a process inside the server namespace. */
   spawnInServer(command: string, args: string[], options: { cwd?: string } = {}): Daemon {
     return new Daemon(spawn('ip', ['netns', 'exec', this.serverNs, command, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+}
+
+/** Namespaces of labs (`k` + two letters + the test process's pid + `s`/`c`). */
+const LAB_NAMESPACE = /^k[a-z]{2}(\d+)[sc]$/;
+
+/**
+ * Deletes the namespaces that labs of killed test runs left behind (their test process is gone), after stopping
+ * what still ran inside them (daemons, capture processes, ulogd). Namespaces of running tests are left alone.
+ */
+export function sweepStaleNamespaces(): void {
+  const names = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((line) => line.split(' ')[0]!);
+  for (const name of names) {
+    const pid = LAB_NAMESPACE.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || isAlive(Number(pid))) continue;
+    const inside = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line !== '');
+    for (const stale of inside) {
+      try {
+        process.kill(Number(stale), 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    spawnSync('ip', ['netns', 'del', name]);
   }
 }
 
@@ -207,3 +275,20 @@ export function waitForLine(path: string, line: string, limitMs = 20_000): Promi
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until the daemon using `stateDir` runs no command: every command of an open it judged before now has
+ * finished. A check that something did *not* open comes after this (a command can outlast a later one).
+ * `limitMs` bounds the wait (a hang guard, not a speed check).
+ */
+export async function commandsFinished(stateDir: string, options: { stops?: boolean; limitMs?: number } = {}): Promise<void> {
+  const limitMs = options.limitMs ?? 20_000;
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const status = await requestStatus(stateDir);
+    // With `stops`, also every pending stop has run (the doors are closed again).
+    if (status.running.length === 0 && (!options.stops || status.open.length === 0)) return;
+    if (Date.now() > deadline) throw new Error(`commands still running or stops pending after ${limitMs} ms: ${JSON.stringify({ running: status.running, open: status.open })}`);
+    await sleep(50);
+  }
+}
