@@ -3,7 +3,8 @@
  * `LogFile` lines `[YYYY-MM-DD HH:MM] message`, syslog (`UseSyslog`, ident knocktail, facility daemon),
  * `-v` (the same messages on stdout) and `-D` (debug lines on stdout). Deliberate differences: no blank
  * line after some messages, the debug month is not off by one, timeouts are logged when they happen,
- * and command output and failures are reported.
+ * and command output and failures are reported. Every message is printed through safeText (control
+ * characters escaped), and warnings and errors of one kind are capped per RepeatLimiter window.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -13,6 +14,7 @@ import type { KnockEvent } from './events.js';
 import { formatSequence } from './config/sequence.js';
 import type { KnockHit } from './hit.js';
 import { formatFlags } from './hit.js';
+import { clip, RepeatLimiter, safeText } from './safe-text.js';
 
 export interface LoggerOptions {
   logFile: string | null;
@@ -48,6 +50,8 @@ export class Logger {
   /** Evictions not yet logged, and the timer that logs them (null: the next eviction is logged at once). */
   private evictionsUnreported = 0;
   private evictionTimer: NodeJS.Timeout | null = null;
+  /** A burst of alike warnings (a binary file read line by line) prints a few, then one count. */
+  private readonly repeats = new RepeatLimiter((summary) => this.printError(summary));
 
   constructor(private options: LoggerOptions) {
     this.stdout = options.stdout ?? process.stdout;
@@ -91,6 +95,7 @@ export class Logger {
 
   close(): void {
     this.reportEvictions();
+    this.repeats.flush();
     if (this.evictionTimer !== null) clearTimeout(this.evictionTimer);
     this.evictionTimer = null;
     if (this.fd !== null) closeSync(this.fd);
@@ -101,17 +106,30 @@ export class Logger {
 
   /** knockd's logprint + vprint: log file, syslog, and stdout with -v. */
   log(message: string): void {
-    this.record(message);
-    if (this.options.verbose) this.stdout.write(`${message}\n`);
+    const safe = safeText(message);
+    this.record(safe);
+    if (this.options.verbose) this.stdout.write(`${safe}\n`);
   }
 
-  /** An error: stderr always, and the log file/syslog. */
+  /** knockd's start-up pair: `listening on X...` with -v, `starting up, listening on X` in the log (once each). */
+  startingUp(listeningOn: string): void {
+    const safe = safeText(listeningOn);
+    this.verbose(`listening on ${safe}...`);
+    this.record(`starting up, listening on ${safe}`);
+  }
+
+  /** An error or warning: stderr always, and the log file/syslog; clipped, and capped when alike ones come in a burst. */
   error(message: string): void {
-    this.stderr.write(`${message}\n`);
-    this.record(message);
+    if (this.repeats.admit(message)) this.printError(message);
   }
 
-  /** Log file and syslog. */
+  private printError(message: string): void {
+    const safe = safeText(message.split('\n').map((line) => clip(line)).join('\n'));
+    this.stderr.write(`${safe}\n`);
+    this.record(safe);
+  }
+
+  /** Log file and syslog (`message` already made safe). */
   private record(message: string): void {
     if (this.fd !== null) {
       try {
@@ -125,7 +143,7 @@ export class Logger {
 
   /** -v only (knockd's vprint). */
   verbose(message: string): void {
-    if (this.options.verbose) this.stdout.write(`${message}\n`);
+    if (this.options.verbose) this.stdout.write(`${safeText(message)}\n`);
   }
 
   get debugging(): boolean {
@@ -134,7 +152,7 @@ export class Logger {
 
   /** -D only. */
   debug(message: string): void {
-    if (this.options.debug) this.stdout.write(`${message}\n`);
+    if (this.options.debug) this.stdout.write(`${safeText(message)}\n`);
   }
 
   /** knockd's per-packet debug line (with the right month). */

@@ -20,12 +20,12 @@ import { type DecoderCounters, FormatRegistry } from '../formats/registry.js';
 import type { KnockHit } from '../hit.js';
 import { createInputs, type InputSet } from '../inputs/factory.js';
 import type { HitSink, Input } from '../inputs/input.js';
-import { uncertainLogWarnings, untrustedLogProblems } from '../inputs/trust.js';
 import { Logger, type LoggerOptions } from '../logging.js';
 import type { MatcherCounters } from '../matcher/matcher.js';
 import { Pipeline } from '../pipeline.js';
 import { VERSION } from '../version.js';
 import { ControlServer, type DaemonStatus, type StatusCounters } from './control.js';
+import { preflight } from './preflight.js';
 import { prepareStateDirectory, UNMARKED_FILE } from './state-dir.js';
 
 /** Command-line settings (knockd's flags and ours). */
@@ -42,6 +42,8 @@ export interface DaemonFlags {
   logFile: string | null;
   ipv4Only: boolean;
   fromEnd: boolean;
+  /** --allow-unsafe-config: accept a config others could change (see preflight.ts). */
+  allowUnsafeConfig?: boolean;
 }
 
 /** What tests may replace. */
@@ -154,13 +156,13 @@ export class Daemon {
    * use or unsafe, OnStart failed, an input cannot start) when it cannot; nothing is left running then.
    */
   static async start(flags: DaemonFlags, services: DaemonServices = {}): Promise<Daemon> {
-    const config = loadUsableConfig(flags.configPath);
+    const config = loadUsableConfig(flags);
     const logger = new Logger(loggerOptions(flags, config, services));
     let control: ControlServer | null = null;
     let store: FileStopStore;
     try {
       const stateDir = config.options.stateDir;
-      prepareStateDirectory(stateDir, where(config.optionsAt.stateDir), (message) => logger.error(`warning: ${message}`));
+      prepareStateDirectory(stateDir, config.optionsAt.stateDir ?? { file: config.path, line: 0 });
       control = await ControlServer.listen(stateDir);
       store = new FileStopStore(stateDir, (message) => logger.error(`warning: ${message}`));
     } catch (error) {
@@ -197,8 +199,7 @@ export class Daemon {
       await input.start(this.sink);
       this.inputs.push(input);
     }
-    logger.verbose(`listening on ${this.listeningOn()}...`);
-    logger.log(`starting up, listening on ${this.listeningOn()}`);
+    logger.startingUp(this.listeningOn());
     this.housekeeping = cron.schedule(HOUSEKEEPING_EVERY, () => this.houseKeep(), { noOverlap: true, name: 'knocktail-housekeeping', suppressMissedWarning: true });
     this.state = 'running';
     this.armDeadline();
@@ -379,7 +380,7 @@ export class Daemon {
     let loaded: Config;
     let next: InputSet;
     try {
-      loaded = loadUsableConfig(path);
+      loaded = loadUsableConfig(this.flags);
       // Built before anything changes: an input the new config cannot have leaves the daemon as it was.
       next = this.createInputs(this.keepRestartOnlyOptions(loaded, false));
     } catch (error) {
@@ -545,13 +546,13 @@ function loggerOptions(flags: DaemonFlags, config: Config, services: DaemonServi
   };
 }
 
-/** A config the daemon can run: parsed, its formats compiled, its logs trusted (throws ConfigError otherwise). */
-function loadUsableConfig(path: string): Config {
-  const config = loadConfig(path);
+/** A config the daemon can run: parsed, its formats compiled, its preflight passed (throws ConfigError otherwise). */
+function loadUsableConfig(flags: DaemonFlags): Config {
+  const config = loadConfig(flags.configPath);
   inputDefinition(config);
-  const problems = untrustedLogProblems(config);
-  if (problems.length > 0) throw new ConfigError(problems);
-  config.warnings.push(...uncertainLogWarnings(config));
+  const { errors, warnings } = preflight(config, { allowUnsafeConfig: flags.allowUnsafeConfig ?? false });
+  if (errors.length > 0) throw new ConfigError(errors);
+  config.warnings.push(...warnings);
   return config;
 }
 

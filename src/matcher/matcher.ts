@@ -25,6 +25,7 @@ import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
 import { ExpiryQueue } from './expiry.js';
 import { markSequenceUsed, type OneTimeScan, readOneTimeFile, UnmarkedSequences } from './one-time.js';
+import { capRepeats, messageKind, moreLikeThis } from '../safe-text.js';
 
 /** Most ended attempts kept for reuse (see Matcher.spare). */
 const SPARE_ATTEMPTS = 4096;
@@ -415,12 +416,14 @@ export class Matcher {
     return current.sequence;
   }
 
+  /** Each problem of a one-time file once; a file of garbage gives a few and a count, not a line per line. */
   private report(scan: OneTimeScan): void {
-    for (const problem of scan.problems) {
-      if (this.reported.has(problem.message)) continue;
-      this.reported.add(problem.message);
-      this.warn(problem.message);
+    const fresh = scan.problems.filter((problem) => !this.reported.has(problem.message));
+    for (const { item, more } of capRepeats(fresh, (problem) => messageKind(problem.message))) {
+      this.warn(item.message);
+      if (more > 0) this.warn(`${scan.path}: ${moreLikeThis(more)}`);
     }
+    for (const problem of fresh) this.reported.add(problem.message);
   }
 
   private queueFor(timeoutMs: number): ExpiryQueue<Attempt> {
