@@ -2,7 +2,7 @@
  * Text from files knocktail does not control (a config, a one-time sequences file, a log line, a command's
  * output) made safe to print on a terminal and into a log file: control characters, invalid UTF-8 and
  * bidirectional overrides become visible escapes, overlong messages are clipped, and a burst of messages of
- * one kind is cut short with a count ("… and 3,812 more like this"). README.md, "Messages", shows the escapes.
+ * one kind is cut short with a count ("… and 3,812 more like this"). README.md, "Messages from hostile files", shows the escapes.
  */
 import { Writable } from 'node:stream';
 

@@ -6,10 +6,9 @@ import { ConfigError } from '../config/types.js';
 import { Daemon, type DaemonFlags } from '../daemon/daemon.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_CONFIG, EXIT, parseCommandLine } from './common.js';
-import { VERBS } from './verbs.js';
+import { verbLines } from './verbs.js';
 
-export const USAGE = `usage: knocktail [options]                   run the daemon
-${VERBS.map((verb) => `       knocktail ${verb.synopsis}`).join('\n')}
+export const USAGE = `${verbLines('knocktail [options]', 'run the daemon').join('\n')}
 
 daemon options (knockd's, same meaning):
   -c, --config FILE     config file (default ${DEFAULT_CONFIG}; knockd.conf files work unchanged)
@@ -32,7 +31,7 @@ knocktail options:
 Signals: HUP reloads the config and re-opens the log file (a broken config is reported, the old
 one stays); TERM/INT stop (pending stop commands stay recorded for the next start, or run now with
 CloseOnExit = yes); a second TERM/INT stops at once.
-Run "knocktail help VERB" (or "knocktail VERB --help") for a verb's options; man knocktail has it all.
+Run "knocktail help COMMAND" (or "knocktail COMMAND --help") for its options; man knocktail has it all.
 Exit status: 0 stopped normally (TERM/INT), 1 could not start (bad config, unsafe file permissions,
 unreadable input, state directory in use, OnStart failed) or stopped by an error or a second signal,
 2 bad command line.`;

@@ -1,6 +1,6 @@
 /**
  * A parsed config as JSON for `knocktail check-config --json` (the shape is documented in README.md,
- * "check-config --json"): options keyed by their directive names, doors with what they listen for and run.
+ * "`knocktail check-config`"): options keyed by their directive names, doors with what they listen for and run.
  */
 import { TCP_FLAG_NAMES } from '../hit.js';
 import { OPTION_NAMES } from './parse.js';

@@ -1,6 +1,6 @@
 /**
  * The public face of the daemon's status: `knocktail status --json` (its shape is documented in README.md,
- * "status --json", and stays stable) and the labels of the text view. The control socket carries the
+ * "`knocktail status`", and stays stable) and the labels of the text view. The control socket carries the
  * daemon's own DaemonStatus; this module maps its internal names to the documented ones, so renaming an
  * internal field never renames a public one, and a counter added to StatusCounters or DecoderCounters does
  * not compile until it has a public name and a label here.

@@ -4,12 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { formatStatus } from '../../src/commands/status.js';
 import type { DaemonStatus } from '../../src/daemon/control.js';
 import { COUNTERS, type StatusJson } from '../../src/daemon/status-report.js';
-import { cliPath, isRoot, runCli } from '../helpers.js';
+import { canRunAsNobody, cliPath, isRoot, runCli } from '../helpers.js';
 import { knock, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor } from './harness.js';
 
 describe('knocktail status', () => {
@@ -139,16 +138,3 @@ describe('knocktail status', () => {
     assert.match(text, /commands run 3, commands failed 1, stops run 1, stops run late \(a second or more\) 0/);
   });
 });
-
-/** Skip reason when user nobody cannot run node and the CLI from this checkout (e.g. it lives under /root). */
-function canRunAsNobody(): string | false {
-  for (const file of [process.execPath, cliPath]) {
-    const parts = file.split('/').slice(1);
-    for (let i = 1; i < parts.length; i++) {
-      const dir = `/${parts.slice(0, i).join('/')}`;
-      if ((statSync(dir).mode & 0o001) === 0) return `user nobody cannot enter ${dir}`;
-    }
-    if ((statSync(file).mode & 0o004) === 0) return `user nobody cannot read ${file}`;
-  }
-  return false;
-}
