@@ -20,12 +20,12 @@ import { detachedCopy } from '../address.js';
 import { formatSequence } from '../config/sequence.js';
 import type { DoorConfig, KnockStep } from '../config/types.js';
 import type { KnockHit, Protocol } from '../hit.js';
+import { capRepeats, messageKind, moreLikeThis } from '../safe-text.js';
 import { type SourceKey, sourceKey, storedSourceKey } from './address-map.js';
 import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
 import { ExpiryQueue } from './expiry.js';
 import { markSequenceUsed, type OneTimeScan, readOneTimeFile, UnmarkedSequences } from './one-time.js';
-import { capRepeats, messageKind, moreLikeThis } from '../safe-text.js';
 
 /** Most ended attempts kept for reuse (see Matcher.spare). */
 const SPARE_ATTEMPTS = 4096;
