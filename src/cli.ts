@@ -1,33 +1,26 @@
 #!/usr/bin/env node
 /**
- * Command line entry: `knocktail [options]` runs the daemon with knockd's flags; subcommands replay
- * archived logs, check a config, try a log format and show the running daemon's status.
+ * Command line entry: `knocktail [options]` runs the daemon with knockd's flags; verbs (commands/verbs.ts)
+ * replay archived logs, check a config, try a log format, show the running daemon's status and print help.
  */
 import { EXIT, UsageError } from './commands/common.js';
-
-const COMMANDS: Record<string, () => Promise<{ run: (argv: string[]) => Promise<number> }>> = {
-  replay: () => import('./commands/replay.js'),
-  'check-config': () => import('./commands/check-config.js'),
-  'test-format': () => import('./commands/test-format.js'),
-  status: () => import('./commands/status.js'),
-};
+import { findVerb, unknownVerb } from './commands/verbs.js';
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0];
-  if (command !== undefined && Object.hasOwn(COMMANDS, command)) {
+  const verb = command === undefined ? undefined : findVerb(command);
+  if (verb !== undefined) {
     // `knocktail replay … | head` closes stdout early: stop quietly, as other command-line tools do. (Not the
     // daemon: a lost stdout must not end it with status 0, which a service manager would not restart.)
     process.stdout.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EPIPE') process.exit(EXIT.ok);
       throw error;
     });
-    const module = await COMMANDS[command]!();
+    const module = await verb.load();
     return module.run(argv.slice(1));
   }
+  if (command !== undefined && !command.startsWith('-')) throw new UsageError(unknownVerb(command));
   const daemon = await import('./commands/daemon.js');
-  if (command !== undefined && !command.startsWith('-')) {
-    throw new UsageError(`unknown command "${command}"\n\n${daemon.USAGE}`);
-  }
   return daemon.run(argv);
 }
 

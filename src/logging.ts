@@ -3,7 +3,8 @@
  * `LogFile` lines `[YYYY-MM-DD HH:MM] message`, syslog (`UseSyslog`, ident knocktail, facility daemon),
  * `-v` (the same messages on stdout) and `-D` (debug lines on stdout). Deliberate differences: no blank
  * line after some messages, the debug month is not off by one, timeouts are logged when they happen,
- * and command output and failures are reported.
+ * and command output and failures are reported. Every message is printed through safeText (control
+ * characters escaped), and warnings and errors of one kind are capped per RepeatLimiter window.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -13,6 +14,7 @@ import type { KnockEvent } from './engine/events.js';
 import { formatSequence } from './config/sequence.js';
 import type { KnockHit } from './hit.js';
 import { formatFlags } from './hit.js';
+import { clip, RepeatLimiter, safeText } from './safe-text.js';
 
 export interface LoggerOptions {
   logFile: string | null;
@@ -46,7 +48,9 @@ export class Logger {
   private readonly hostnames = new Map<string, string | null>();
   private lookupsInFlight = 0;
   /** Repeated reports by kind: how many are not logged yet, and the timer that sums them up. */
-  private readonly repeats = new Map<string, { unreported: number; summary: (count: number) => string; timer: NodeJS.Timeout }>();
+  private readonly bursts = new Map<string, { unreported: number; summary: (count: number) => string; timer: NodeJS.Timeout }>();
+  /** A burst of alike warnings (a binary file read line by line) prints a few, then one count. */
+  private readonly repeats = new RepeatLimiter((summary) => this.printError(summary));
 
   constructor(private options: LoggerOptions) {
     this.stdout = options.stdout ?? process.stdout;
@@ -89,7 +93,8 @@ export class Logger {
   }
 
   close(): void {
-    for (const key of [...this.repeats.keys()]) this.reportRepeats(key);
+    for (const key of [...this.bursts.keys()]) this.reportBurst(key);
+    this.repeats.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.syslog?.stdin?.end();
@@ -98,17 +103,30 @@ export class Logger {
 
   /** knockd's logprint + vprint: log file, syslog, and stdout with -v. */
   log(message: string): void {
-    this.record(message);
-    if (this.options.verbose) this.stdout.write(`${message}\n`);
+    const safe = safeText(message);
+    this.record(safe);
+    if (this.options.verbose) this.stdout.write(`${safe}\n`);
   }
 
-  /** An error: stderr always, and the log file/syslog. */
+  /** knockd's start-up pair: `listening on X...` with -v, `starting up, listening on X` in the log (once each). */
+  startingUp(listeningOn: string): void {
+    const safe = safeText(listeningOn);
+    this.verbose(`listening on ${safe}...`);
+    this.record(`starting up, listening on ${safe}`);
+  }
+
+  /** An error or warning: stderr always, and the log file/syslog; clipped, and capped when alike ones come in a burst. */
   error(message: string): void {
-    this.stderr.write(`${message}\n`);
-    this.record(message);
+    if (this.repeats.admit(message)) this.printError(message);
   }
 
-  /** Log file and syslog. */
+  private printError(message: string): void {
+    const safe = safeText(message.split('\n').map((line) => clip(line)).join('\n'));
+    this.stderr.write(`${safe}\n`);
+    this.record(safe);
+  }
+
+  /** Log file and syslog (`message` already made safe). */
   private record(message: string): void {
     if (this.fd !== null) {
       try {
@@ -122,7 +140,7 @@ export class Logger {
 
   /** -v only (knockd's vprint). */
   verbose(message: string): void {
-    if (this.options.verbose) this.stdout.write(`${message}\n`);
+    if (this.options.verbose) this.stdout.write(`${safeText(message)}\n`);
   }
 
   get debugging(): boolean {
@@ -131,7 +149,7 @@ export class Logger {
 
   /** -D only. */
   debug(message: string): void {
-    if (this.options.debug) this.stdout.write(`${message}\n`);
+    if (this.options.debug) this.stdout.write(`${safeText(message)}\n`);
   }
 
   /** knockd's per-packet debug line (with the right month). */
@@ -173,23 +191,23 @@ export class Logger {
    * The first report of a kind (`key`) in a burst is logged at once; the next `count`s are summed up by `summary`
    * once per REPEAT_REPORT_MS.
    */
-  private repeated(key: string, count: number, first: () => string, summary: (count: number) => string, write: (message: string) => void): void {
-    const pending = this.repeats.get(key);
+  private burst(key: string, count: number, first: () => string, summary: (count: number) => string, write: (message: string) => void): void {
+    const pending = this.bursts.get(key);
     if (pending !== undefined) {
       pending.unreported += count;
       return;
     }
     write(first());
-    const timer = setTimeout(() => this.reportRepeats(key), REPEAT_REPORT_MS);
+    const timer = setTimeout(() => this.reportBurst(key), REPEAT_REPORT_MS);
     timer.unref();
-    this.repeats.set(key, { unreported: 0, summary: (n) => `${summary(n)} in the last ${REPEAT_REPORT_MS / 1000} s`, timer });
+    this.bursts.set(key, { unreported: 0, summary: (n) => `${summary(n)} in the last ${REPEAT_REPORT_MS / 1000} s`, timer });
   }
 
-  private reportRepeats(key: string): void {
-    const pending = this.repeats.get(key);
+  private reportBurst(key: string): void {
+    const pending = this.bursts.get(key);
     if (pending === undefined) return;
     clearTimeout(pending.timer);
-    this.repeats.delete(key);
+    this.bursts.delete(key);
     if (pending.unreported > 0) this.log(pending.summary(pending.unreported));
   }
 
@@ -212,7 +230,7 @@ export class Logger {
         this.error(`no more sequences left in the one time sequences file for door ${event.door.name} --> disabling the door`);
         return;
       case 'evicted':
-        this.repeated(
+        this.burst(
           'evicted',
           event.count,
           () => `too many sources knocking at once (MaxSources): dropped the knocks in progress of ${event.count} source(s)`,
@@ -221,7 +239,7 @@ export class Logger {
         );
         return;
       case 'stale':
-        this.repeated(
+        this.burst(
           `stale ${event.input}`,
           1,
           () => `warning: ${event.input}: ignored a knock from ${event.ip} stamped ${new Date(event.stamp).toISOString()}, more than MaxKnockAge (${Math.round((event.time - event.stamp) / 1000)} s) ago: an old log line read again? Old knocks never open a door`,
@@ -230,7 +248,7 @@ export class Logger {
         );
         return;
       case 'future':
-        this.repeated(
+        this.burst(
           `future ${event.input}`,
           1,
           () => `warning: ${event.input}: ignored a knock from ${event.ip} stamped ${new Date(event.stamp).toISOString()}, ${Math.round((event.stamp - event.time) / 1000)} s ahead of this host's clock: check the clocks of this host and of the logging firewall`,
@@ -239,7 +257,7 @@ export class Logger {
         );
         return;
       case 'reordered':
-        this.repeated(
+        this.burst(
           `reordered ${event.input}`,
           1,
           () => `warning: ${event.input}: a knock from ${event.ip} is stamped ${new Date(event.stamp).toISOString()}, before the knock read just before it: counted at ${new Date(event.time).toISOString()} (log lines out of time order)`,

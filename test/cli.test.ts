@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { VERBS } from '../src/commands/verbs.js';
+import { recordingDoor, scratch, startDaemon } from './daemon/harness.js';
 import { fixture, repoRoot, runCli, tempDir } from './helpers.js';
 
 const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
@@ -40,6 +42,45 @@ describe('knocktail command line', () => {
     assert.match(result.stderr, /unknown command "repaly"/);
   });
 
+  it('knocktail help prints the overview, the same as --help (exit 0)', async () => {
+    const help = await runCli(['help']);
+    assert.equal(help.code, 0);
+    assert.equal(help.stdout, (await runCli(['--help'])).stdout);
+    for (const verb of VERBS) assert.match(help.stdout, new RegExp(`^ +knocktail ${verb.name} `, 'm'));
+  });
+
+  it('knocktail help COMMAND and knocktail COMMAND --help print that command\'s usage only (exit 0)', async () => {
+    for (const verb of VERBS) {
+      const help = await runCli(['help', verb.name]);
+      const flag = await runCli([verb.name, '--help']);
+      assert.deepEqual([help.code, flag.code], [0, 0], verb.name);
+      assert.equal(help.stdout, flag.stdout, verb.name);
+      assert.match(help.stdout, new RegExp(`^usage: knocktail ${verb.name}\\b`), verb.name);
+      assert.doesNotMatch(help.stdout, /daemon options/, `${verb.name}: not the overview`);
+      for (const other of VERBS.filter((o) => o !== verb)) assert.doesNotMatch(help.stdout, new RegExp(`usage: knocktail ${other.name}\\b`));
+    }
+  });
+
+  it('an unknown command: one line naming it (and the likely one), the list of commands, exit 2', async () => {
+    const names = VERBS.map((verb) => verb.name).join(', ');
+    const typo = await runCli(['chek-config', '-c', 'x']);
+    assert.equal(typo.code, 2);
+    assert.equal(typo.stdout, '');
+    assert.equal(typo.stderr, `knocktail: unknown command "chek-config" (did you mean check-config?)\ncommands: ${names}; "knocktail help COMMAND" shows how to use one\n`);
+    const help = await runCli(['help', 'frobnicate']);
+    assert.equal(help.code, 2);
+    assert.equal(help.stderr, `knocktail: unknown command "frobnicate"\ncommands: ${names}; "knocktail help COMMAND" shows how to use one\n`);
+  });
+
+  it('-v prints the start-up line once on stdout; the log file has knockd\'s "starting up" line once', async () => {
+    const s = scratch(recordingDoor('d', '7000'));
+    const daemon = await startDaemon(s, '-v', '--from-end');
+    assert.equal((await daemon.stop()).code, 0);
+    assert.equal(daemon.output.split('\n').filter((line) => line.includes('listening on')).join('\n'), `listening on ${s.fwLog}...`);
+    assert.equal(readFileSync(s.logFile, 'utf8').split('\n').filter((line) => line.includes('listening on')).length, 1);
+    assert.match(readFileSync(s.logFile, 'utf8'), new RegExp(`\\] starting up, listening on ${s.fwLog}\n`));
+  });
+
   it('names a missing config file and exits 1', async () => {
     const result = await runCli(['-c', '/nonexistent/knock.conf']);
     assert.equal(result.code, 1);
@@ -59,9 +100,18 @@ describe('knocktail command line', () => {
   });
 });
 
+/** manifest.conf (doors only), following a log of the test's own, with a state directory of its own. */
+function manifestConfig(): string {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'kern.log'), '');
+  const conf = join(dir, 'manifest.conf');
+  writeFileSync(conf, `[options]\n  FirewallLog = ${join(dir, 'kern.log')}\n  StateDir = ${join(dir, 'state')}\n${readFileSync(fixture('conf', 'manifest.conf'), 'utf8')}`);
+  return conf;
+}
+
 describe('knocktail check-config', () => {
   it('explains each door and exits 0 for a usable config', async () => {
-    const result = await runCli(['check-config', '-c', fixture('conf', 'manifest.conf')]);
+    const result = await runCli(['check-config', '-c', manifestConfig()]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /door \[S1\]/);
     assert.match(result.stdout, /TCP port 7000 \(SYN set, ACK clear\)/);
@@ -70,7 +120,7 @@ describe('knocktail check-config', () => {
   });
 
   it('accepts the config as a positional argument too', async () => {
-    const result = await runCli(['check-config', fixture('conf', 'manifest.conf')]);
+    const result = await runCli(['check-config', manifestConfig()]);
     assert.equal(result.code, 0, result.stderr);
   });
 
@@ -96,12 +146,14 @@ describe('knocktail check-config', () => {
   it('refuses a forgeable log with the reason and the way out', async () => {
     const dir = tempDir();
     const conf = join(dir, 'k.conf');
-    writeFileSync(conf, '[options]\n  FirewallLog = /var/log/syslog\n[d]\n  sequence = 7000\n');
+    const syslog = join(dir, 'syslog');
+    writeFileSync(syslog, '');
+    writeFileSync(conf, `[options]\n  FirewallLog = ${syslog}\n  StateDir = ${dir}/state\n[d]\n  sequence = 7000\n`);
     const refused = await runCli(['check-config', '-c', conf]);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /k\.conf:2: refusing to follow \/var\/log\/syslog: any local user can write lines there/);
+    assert.match(refused.stderr, /k\.conf:2: refusing to follow .*\/syslog: any local user can write lines there/);
     assert.match(refused.stderr, /AllowForgeableLog = yes/);
-    writeFileSync(conf, '[options]\n  FirewallLog = /var/log/syslog\n  AllowForgeableLog = yes\n[d]\n  sequence = 7000\n');
+    writeFileSync(conf, `[options]\n  FirewallLog = ${syslog}\n  StateDir = ${dir}/state\n  AllowForgeableLog = yes\n[d]\n  sequence = 7000\n`);
     assert.equal((await runCli(['check-config', '-c', conf])).code, 0);
   });
 });

@@ -3,7 +3,7 @@
  * (`npm test` guarantees it), so paths are resolved from there.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'node:test';
@@ -93,6 +93,19 @@ export const directoryLockUnavailable: string | false = (() => {
   return false;
 })();
 
+/** Skip reason when user nobody (uid 65534) cannot run node and the CLI from this checkout (e.g. it lives under /root), else false. */
+export function canRunAsNobody(): string | false {
+  for (const file of [process.execPath, cliPath]) {
+    const parts = file.split('/').slice(1);
+    for (let i = 1; i < parts.length; i++) {
+      const dir = `/${parts.slice(0, i).join('/')}`;
+      if ((statSync(dir).mode & 0o001) === 0) return `user nobody cannot enter ${dir}`;
+    }
+    if ((statSync(file).mode & 0o004) === 0) return `user nobody cannot read ${file}`;
+  }
+  return false;
+}
+
 /** Absolute path of an executable on PATH (or in the sbin directories), or null. */
 export function which(command: string): string | null {
   const path = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
@@ -117,12 +130,16 @@ export interface CliResult {
 }
 
 /** Runs the compiled CLI with `args` and collects its output. */
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; /** run as this user (and group of the same number) */ uid?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
+    const user = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
     const child = execFile(
       process.execPath,
       [cliPath, ...args],
-      { cwd: options.cwd ?? repoRoot, env: options.env ?? process.env, timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 },
+      { cwd: options.cwd ?? repoRoot, env: options.env ?? process.env, timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, ...user },
       (error, stdout, stderr) => {
         const code = error && typeof error.code === 'number' ? error.code : error ? null : 0;
         resolve({ code, signal: (error?.signal as NodeJS.Signals | undefined) ?? null, stdout, stderr });

@@ -123,6 +123,37 @@ describe('Logger', () => {
     assert.equal(readFileSync(record, 'utf8'), 'ARGS -t knocktail -p daemon.notice\n10.66.0.2: openSSH: OPEN SESAME\n');
   });
 
+  it('prints the start-up line once: "listening on X..." with -v, "starting up, listening on X" in the log only', () => {
+    const { logger, out, file } = capture({ verbose: true });
+    logger.startingUp('/var/log/kern.log');
+    assert.equal(out(), 'listening on /var/log/kern.log...\n');
+    assert.match(file(), /^\[[^\]]+\] starting up, listening on \/var\/log\/kern\.log\n$/);
+  });
+
+  it('escapes control characters from hostile text in the log file, on stderr and on stdout', () => {
+    const { logger, out, err, file } = capture({ verbose: true });
+    logger.error('warning: /etc/ot:3: port "\x1b]0;owned\x07\r\x9b" is invalid');
+    logger.log('door\x1b[2J: OPEN SESAME');
+    for (const text of [out(), err(), file()]) assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    assert.match(err(), /port "\\x1b\]0;owned\\x07\\r\\x9b" is invalid/);
+    assert.match(file(), /port "\\x1b\]0;owned\\x07\\r\\x9b" is invalid/);
+    assert.match(out(), /door\\x1b\[2J: OPEN SESAME/);
+  });
+
+  it('caps a burst of alike warnings: five, then one count with the last one, in the log file and on stderr', () => {
+    const { logger, err, file } = capture();
+    for (let line = 1; line <= 3817; line++) logger.error(`warning: /etc/ot:${line}: port "${line}x" is invalid`);
+    logger.error('warning: another kind of problem');
+    logger.close();
+    const expected = [
+      ...[1, 2, 3, 4, 5].map((line) => `warning: /etc/ot:${line}: port "${line}x" is invalid`),
+      'warning: another kind of problem',
+      '… and 3,812 more like this in the last 10 s; the last one: warning: /etc/ot:3817: port "3817x" is invalid',
+    ];
+    assert.deepEqual(err().trimEnd().split('\n'), expected);
+    assert.deepEqual(file().trimEnd().split('\n').map((line) => line.slice(19)), expected);
+  });
+
   it('warns once and keeps running when the log file cannot be opened', () => {
     const { logger, err } = capture({ logFile: '/nonexistent/dir/knock.log' });
     logger.log('still fine');

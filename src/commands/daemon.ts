@@ -6,12 +6,9 @@ import { ConfigError } from '../config/types.js';
 import { Daemon, type DaemonFlags } from '../daemon/daemon.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_CONFIG, EXIT, parseCommandLine } from './common.js';
+import { verbLines } from './verbs.js';
 
-export const USAGE = `usage: knocktail [options]                 run the daemon
-       knocktail replay [options] FILE…      what the doors would have done for archived logs
-       knocktail check-config [-c FILE]      parse a config and explain every door
-       knocktail test-format [options] FILE  try a log format against a log file
-       knocktail status [-c FILE] [--json]   what the running daemon is doing
+export const USAGE = `${verbLines('knocktail [options]', 'run the daemon').join('\n')}
 
 daemon options (knockd's, same meaning):
   -c, --config FILE     config file (default ${DEFAULT_CONFIG}; knockd.conf files work unchanged)
@@ -27,13 +24,17 @@ daemon options (knockd's, same meaning):
   -h, --help            print this help
 knocktail options:
       --from-end        file mode: start at the end of each log, not where the last run stopped
+      --allow-unsafe-config
+                        run a config (and one-time sequence files) that users other than root can
+                        change, like sshd's StrictModes no (see man knocktail)
 
 Signals: HUP reloads the config and re-opens the log file (a broken config is reported, the old
 one stays); TERM/INT stop (pending stop commands stay recorded for the next start, or run now with
 CloseOnExit = yes); a second TERM/INT stops at once.
-Run "knocktail COMMAND --help" for a command's options.
-Exit status: 0 stopped normally (TERM/INT), 1 could not start (bad config, unreadable input, state
-directory in use, OnStart failed) or stopped by an error or a second signal, 2 bad command line.`;
+Run "knocktail help COMMAND" (or "knocktail COMMAND --help") for its options; man knocktail has it all.
+Exit status: 0 stopped normally (TERM/INT), 1 could not start (bad config, unsafe file permissions,
+unreadable input, state directory in use, OnStart failed) or stopped by an error or a second signal,
+2 bad command line.`;
 
 const DEFAULT_PIDFILE = '/run/knocktail.pid';
 /** Set in the environment of the background process `-d` starts. */
@@ -53,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
       logfile: { type: 'string', short: 'g' },
       'only-ip-v4': { type: 'boolean', short: '4', default: false },
       'from-end': { type: 'boolean', default: false },
+      'allow-unsafe-config': { type: 'boolean', default: false },
       version: { type: 'boolean', short: 'V', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -76,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     logFile: values.logfile === undefined ? null : resolve(values.logfile),
     ipv4Only: values['only-ip-v4'],
     fromEnd: values['from-end'],
+    allowUnsafeConfig: values['allow-unsafe-config'],
   };
   if (values.daemon && process.env[DETACHED] === undefined) return detach(argv);
 

@@ -5,6 +5,7 @@ import { ConfigError } from '../config/types.js';
 import { isForgeableLog } from '../inputs/trust.js';
 import { formatSummary } from '../replay/report.js';
 import { replay } from '../replay/replay.js';
+import { WarningStream } from '../safe-text.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [-v] FILE…
@@ -58,6 +59,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = loadConfigOrReport(values.config, process.stderr);
   if (config === null) return EXIT.failure;
+  // Warnings quote the files replayed: escaped, and a burst of alike ones is counted, not printed.
+  const warnings = new WarningStream(process.stderr);
   try {
     const summary = await replay({
       config,
@@ -69,12 +72,14 @@ export async function run(argv: string[]): Promise<number> {
       bootTime,
       local,
       out: process.stdout,
-      err: process.stderr,
+      err: warnings,
     });
+    warnings.finish();
     // JSON output stays machine-readable: the summary goes to stderr there.
     (values.json ? process.stderr : process.stdout).write(`${values.json ? '' : '\n'}${formatSummary(summary)}\n`);
     return EXIT.ok;
   } catch (error) {
+    warnings.finish();
     process.stderr.write(`${error instanceof ConfigError ? error.message : `knocktail: ${(error as Error).message}`}\n`);
     return EXIT.failure;
   }

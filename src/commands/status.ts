@@ -6,8 +6,10 @@
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/parse.js';
 import { ConfigError } from '../config/types.js';
-import { ControlError, type DaemonStatus, requestStatus } from '../daemon/control.js';
+import { ControlError, type DaemonStatus, requestStatus, type StatusCounters } from '../daemon/control.js';
+import { COUNTERS, inputJson, type InputJson, LINE_COUNTERS, statusJson } from '../daemon/status-report.js';
 import type { InputStatus } from '../inputs/input.js';
+import { jsonText, safeText } from '../safe-text.js';
 import { DEFAULT_CONFIG, EXIT, parseCommandLine } from './common.js';
 
 export const USAGE = `usage: knocktail status [-c FILE] [--state-dir DIR] [--json]
@@ -17,7 +19,7 @@ running, knocks in progress, each input's position and lag, and counters.
 
   -c, --config FILE    the daemon's config, to find its StateDir (default ${DEFAULT_CONFIG})
       --state-dir DIR  ask the daemon of this state directory instead (when the config does not load)
-      --json           print the daemon's answer as JSON (times in ms since the epoch)
+      --json           print the status as one JSON object (documented in the README; times in ms since the epoch)
   -h, --help           print this help
 
 It asks through StateDir/control.sock, which only root can use. Exit status: 0 the daemon answered,
@@ -62,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`knocktail status: ${error.message}\n`);
     return EXIT.failure;
   }
-  process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  process.stdout.write(values.json ? `${jsonText(statusJson(status))}\n` : safeText(formatStatus(status)));
   return EXIT.ok;
 }
 
@@ -102,34 +104,64 @@ export function formatStatus(status: DaemonStatus): string {
   out.push(status.inputs.length === 0 ? 'Inputs: none' : 'Inputs:');
   for (const input of status.inputs) out.push(...describeInput(input).map((line) => `  ${line}`));
 
-  const c = status.counters;
-  out.push(
-    'Counters:',
-    `  lines read ${c.linesRead}, recognised ${c.linesMatched}; packets ${c.hits}, knocks on door ports ${c.visible}`,
-    `  stages ${c.stages}, opens ${c.opens}, sequence timeouts ${c.timeouts}, sources dropped (MaxSources) ${c.evicted}`,
-    `  commands run ${c.commandsRun}, failed ${c.commandsFailed}; stops run ${c.stopsRun}, late ${c.stopsLate}; stops postponed by a repeat knock ${c.extended}`,
-    `  knocks refused as older than MaxKnockAge ${c.knocksStale}, as stamped ahead of the clock ${c.knocksFuture}; counted later than stamped (out of order) ${c.knocksReordered}; clock steps ${c.clockSteps}`,
-    `  errors ${c.errors}; reloads ${c.reloads}, failed ${c.failedReloads}`,
-  );
+  out.push('Counters:', ...counterLines(status.counters).map((line) => `  ${line}`));
   return `${out.join('\n')}\n`;
 }
 
-/** One input: its id and kind, where it is (file inputs: offset, size, lag), then its other fields as they come. */
+/** The counters in groups, one line each; a counter no group names (a new one) goes on a last line. */
+const COUNTER_GROUPS: ReadonlyArray<ReadonlyArray<keyof StatusCounters>> = [
+  ['linesRead', 'linesMatched'],
+  ['hits', 'visible'],
+  ['stages', 'opens', 'timeouts', 'evicted'],
+  ['commandsRun', 'commandsFailed', 'stopsRun', 'stopsLate', 'extended'],
+  ['errors', 'reloads', 'failedReloads'],
+];
+
+function counterLines(counters: StatusCounters): string[] {
+  const grouped = new Set(COUNTER_GROUPS.flat());
+  const rest = (Object.keys(COUNTERS) as Array<keyof StatusCounters>).filter((key) => !grouped.has(key));
+  return [...COUNTER_GROUPS, rest]
+    .filter((group) => group.length > 0)
+    .map((group) => group.map((key) => `${COUNTERS[key].label} ${counters[key] ?? 0}`).join(', '));
+}
+
+/** One input: its id and kind, where it is, what became of its lines; an input of another kind, its fields as they come. */
 function describeInput(input: InputStatus): string[] {
-  const { id, kind, ...fields } = input;
-  const lines = [`${id} (${kind})`];
-  if (typeof fields.offset === 'number' && typeof fields.size === 'number') {
-    lines.push(`  position ${fields.offset} of ${fields.size} bytes, lag ${fields.lagBytes ?? 0} bytes${fields.missing === true ? ' (the file is missing)' : ''}`);
-    for (const known of ['offset', 'size', 'lagBytes', 'missing', 'path']) delete fields[known];
+  const json = inputJson(input);
+  const lines = [`${json.id} (${json.kind})`];
+  const { file, journal, capture } = json;
+  if (file !== undefined) {
+    lines.push(
+      `  position ${file.offset} of ${file.size} bytes, lag ${file.lagBytes} bytes${file.missing ? ' (the file is missing)' : ''}`,
+      `  rotations ${file.rotations}, truncations ${file.truncations}, rotated files still being read ${file.oldFilesDraining}, ` +
+        `lines dropped (longer than MaxLineLength, or cut off in a rotated file) ${file.linesDropped}`,
+    );
   }
-  const scalars = Object.entries(fields).filter(([, value]) => value === null || typeof value !== 'object');
-  if (scalars.length > 0) lines.push(`  ${scalars.map(([key, value]) => `${key} ${value}`).join(', ')}`);
-  for (const [key, value] of Object.entries(fields)) {
-    if (value === null || typeof value !== 'object') continue;
-    const items = Array.isArray(value) ? value : [value];
-    for (const item of items) lines.push(`  ${key}: ${flat(item)}`);
+  if (journal !== undefined) {
+    lines.push(
+      `  journalctl ${journal.running ? `running (pid ${journal.pid})` : 'not running'}, entries read ${journal.entries}, ` +
+        `rejected (not kernel messages, or no usable text or time) ${journal.rejected}, restarts ${journal.restarts}`,
+    );
+  }
+  if (capture !== undefined) {
+    lines.push(`  filter: ${capture.filter}`);
+    for (const i of capture.interfaces) {
+      lines.push(`  ${i.name}${i.linkType === null ? '' : ` (${i.linkType})`}: ${i.received} packets received, ${i.droppedByKernel} dropped by the kernel, ${i.droppedByInterface} by the interface${i.error === null ? '' : `; error: ${i.error}`}`);
+    }
+    lines.push(`  knock packets ${capture.packets}, discarded (knocktail could not keep up) ${capture.discarded}, capture restarts ${capture.restarts}${capture.lastError === null ? '' : `; last error: ${capture.lastError}`}`);
+  }
+  if (json.lines !== undefined) lines.push(`  lines: ${lineCounts(json)}`);
+  if (file === undefined && journal === undefined && capture === undefined) {
+    const { id: _id, kind: _kind, lines: _lines, ...fields } = json;
+    for (const [key, value] of Object.entries(fields)) lines.push(`  ${key}: ${flat(value)}`);
   }
   return lines;
+}
+
+function lineCounts(json: InputJson): string {
+  return Object.values(LINE_COUNTERS)
+    .map(({ name, label }) => `${label} ${json.lines![name] ?? 0}`)
+    .join(', ');
 }
 
 function flat(value: unknown): string {

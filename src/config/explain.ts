@@ -4,7 +4,7 @@
  */
 import { TCP_FLAG_NAMES } from '../hit.js';
 import { flagRuleTokens, formatSequence } from './sequence.js';
-import { formatDiagnostic, type Config, type DoorConfig, type FlagRule, type KnockStep, type Options } from './types.js';
+import { formatDiagnostics, type Config, type DoorConfig, type FlagRule, type KnockStep, type Options } from './types.js';
 
 export function explainConfig(config: Config): string {
   const out = [`config ${config.path}`, ...globalLines(config.options).map((line) => `  ${line}`)];
@@ -15,7 +15,7 @@ export function explainConfig(config: Config): string {
   for (const door of config.doors) out.push('', ...doorLines(door, config.options));
   if (config.warnings.length > 0) {
     out.push('', `${config.warnings.length} warning${config.warnings.length === 1 ? '' : 's'}:`);
-    for (const warning of config.warnings) out.push(...formatDiagnostic(warning).split('\n').map((line) => `  ${line}`));
+    out.push(...formatDiagnostics(config.warnings).split('\n').map((line) => `  ${line}`));
   }
   return `${out.join('\n')}\n`;
 }

@@ -10,6 +10,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { canonicalIp, parseCidr } from '../address.js';
+import { binaryLine } from '../safe-text.js';
 import { Report, trimC, walkLines, NAME_PATTERN, type Line } from './reader.js';
 import { mergeFlagRules, parseSequence, parseTcpFlags, SequenceError } from './sequence.js';
 import { ConfigError, type Config, type Diagnostic, type DoorConfig, type LogFormatBlock, type Options, type SourceRef } from './types.js';
@@ -39,13 +40,21 @@ export function defaultOptions(): Options {
 /** Reads and parses a config file (`path` relative to the working directory). */
 export function loadConfig(path: string): Config {
   const absolute = resolve(path);
-  let text: string;
+  let content: Buffer;
   try {
-    text = readFileSync(absolute, 'utf8');
+    // A device or a FIFO (-c /dev/urandom) would be read forever.
+    if (!statSync(absolute).isFile()) throw new Error('not a regular file');
+    content = readFileSync(absolute);
   } catch (error) {
     throw new Error(`cannot read config file ${absolute}: ${(error as Error).message}`);
   }
-  return parseConfigText(text, absolute);
+  const binary = binaryLine(content);
+  if (binary !== null) {
+    throw new ConfigError([
+      { at: { file: absolute, line: binary }, message: 'this is not a config file: it holds binary data (a NUL byte)', hint: 'give the path of your knockd.conf / knocktail.conf with -c' },
+    ]);
+  }
+  return parseConfigText(content.toString('utf8'), absolute);
 }
 
 /** Parses config text; `path` names the file in messages and anchors its relative paths. */
@@ -268,6 +277,9 @@ const OPTION_DIRECTIVES: OptionDirective[] = [
   { name: 'Promiscuous', property: 'promiscuous', apply: (options, value) => { options.promiscuous = yesNo(value); } },
 ];
 
+/** Each `[options]` directive's documented name and the Options property it sets (check-config --json keys). */
+export const OPTION_NAMES: ReadonlyArray<readonly [directive: string, property: keyof Options]> = OPTION_DIRECTIVES.map((d) => [d.name, d.property]);
+
 /** Keys are case-insensitive (knockd upper-cases them). */
 function byKey<T extends Directive<never>>(directives: T[]): Map<string, T> {
   const map = new Map<string, T>();
@@ -311,7 +323,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The closest spelling, if close enough to be a typo (one edit for short keys, two from 6 characters). */
-function closest(key: string, candidates: string[]): string | null {
+export function closest(key: string, candidates: string[]): string | null {
   const wanted = normalise(key);
   const allowed = wanted.length >= 6 ? 2 : 1;
   let best: string | null = null;
@@ -506,6 +518,7 @@ class ConfigParser {
   /** Whole-door checks, once every line is read; returns the doors in file order. */
   finish(): DoorConfig[] {
     for (const { door, lines } of this.drafts) {
+      door.lines = Object.fromEntries(lines);
       const sequenceLine = lines.get('Sequence');
       const oneTimeLine = lines.get('One_Time_Sequences');
       if (sequenceLine === undefined && oneTimeLine === undefined) {

@@ -4,6 +4,7 @@
  */
 import type { Cidr } from '../address.js';
 import type { Protocol } from '../hit.js';
+import { capRepeats, clip, messageKind, moreLikeThis, safeText } from '../safe-text.js';
 
 /** Where something was written: for error messages that name file and line. */
 export interface SourceRef {
@@ -54,6 +55,8 @@ export interface DoorConfig {
   onReopen: ReopenPolicy;
   /** `Command_Limit` for this door in seconds (null = the global one): a command running longer is killed. */
   commandLimit: number | null;
+  /** The line of each directive written in this door's section, by its documented name (for later checks' file:line). */
+  lines?: Readonly<Record<string, number>>;
 }
 
 export type Mode = 'file' | 'pcap';
@@ -125,16 +128,27 @@ export interface Config {
   warnings: Diagnostic[];
 }
 
-/** Formats a diagnostic as `file:line: message` (line 0: not a line of the file, e.g. a default) plus an indented `fix:` line. */
+/**
+ * A diagnostic as `file:line: message` plus an indented `fix:` line (`file: message` when it has no line).
+ * Its text may come from a hostile file: control characters are escaped and an overlong message is clipped.
+ */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.at.file}${d.at.line > 0 ? `:${d.at.line}` : ''}: ${d.message}${d.hint ? `\n  fix: ${d.hint}` : ''}`;
+  const where = d.at.line > 0 ? `${d.at.file}:${d.at.line}` : d.at.file;
+  return safeText(`${where}: ${clip(d.message)}${d.hint ? `\n  fix: ${clip(d.hint)}` : ''}`);
+}
+
+/** Diagnostics one per entry, at most a few of each kind ("… and 3,812 more like this"), so a binary file cannot flood a terminal. */
+export function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
+  return capRepeats(diagnostics, (d) => messageKind(`${d.at.file}: ${d.message}`))
+    .map(({ item, more }) => (more > 0 ? `${formatDiagnostic(item)}\n${moreLikeThis(more)} in ${safeText(item.at.file)}` : formatDiagnostic(item)))
+    .join('\n');
 }
 
 /** A config that cannot be used; carries every problem found, not just the first. */
 export class ConfigError extends Error {
   readonly diagnostics: Diagnostic[];
   constructor(diagnostics: Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join('\n'));
+    super(formatDiagnostics(diagnostics));
     this.name = 'ConfigError';
     this.diagnostics = diagnostics;
   }

@@ -19,13 +19,13 @@ import type { CompiledFormat } from '../formats/logformat.js';
 import { type DecoderCounters, resolveFormats } from '../formats/registry.js';
 import { captureInterfaces, createInputs } from '../inputs/factory.js';
 import type { HitSink, Input } from '../inputs/input.js';
-import { uncertainLogWarnings, untrustedLogProblems } from '../inputs/trust.js';
 import { Logger, type LoggerOptions } from '../logging.js';
 import { DiskOneTimeFiles } from '../matcher/one-time-files.js';
 import { VERSION } from '../version.js';
 import type { Watch } from '../watch.js';
 import { ControlServer, type DaemonStatus } from './control.js';
 import { countEvent, emptyEventCounters } from './counters.js';
+import { preflight } from './preflight.js';
 import { prepareStateDirectory, UNMARKED_FILE } from './state-dir.js';
 
 /** Command-line settings (knockd's flags and ours). */
@@ -42,6 +42,8 @@ export interface DaemonFlags {
   logFile: string | null;
   ipv4Only: boolean;
   fromEnd: boolean;
+  /** --allow-unsafe-config: accept a config others could change (see preflight.ts). */
+  allowUnsafeConfig?: boolean;
 }
 
 /** What tests may replace. */
@@ -128,14 +130,14 @@ export class Daemon {
    * use or unsafe, OnStart failed, an input cannot start) when it cannot; nothing is left running then.
    */
   static async start(flags: DaemonFlags, services: DaemonServices = {}): Promise<Daemon> {
-    const usable = loadUsable(flags.configPath);
+    const usable = loadUsable(flags);
     const logger = new Logger(loggerOptions(flags, usable.config, services));
     let control: ControlServer | null = null;
     let store: FileStopStore;
     try {
       const { config } = usable;
       const stateDir = config.options.stateDir;
-      prepareStateDirectory(stateDir, where(config.optionsAt.stateDir), (message) => logger.error(`warning: ${message}`));
+      prepareStateDirectory(stateDir, config.optionsAt.stateDir ?? { file: config.path, line: 0 });
       control = await ControlServer.listen(stateDir);
       store = new FileStopStore(stateDir, (message) => logger.error(`warning: ${message}`));
     } catch (error) {
@@ -170,8 +172,7 @@ export class Daemon {
       await input.start(this.hit);
       this.inputs.push(input);
     }
-    logger.verbose(`listening on ${this.listeningOn()}...`);
-    logger.log(`starting up, listening on ${this.listeningOn()}`);
+    logger.startingUp(this.listeningOn());
     this.persistTimer = setInterval(() => {
       for (const input of this.inputs) input.persist?.();
     }, PERSIST_EVERY_MS);
@@ -285,7 +286,7 @@ export class Daemon {
     let loaded: Usable;
     let next: Input[];
     try {
-      loaded = loadUsable(path);
+      loaded = loadUsable(this.flags);
       // Built before anything changes: an input the new config cannot have leaves the daemon as it was.
       next = this.createInputs(this.keepRestartOnlyOptions(loaded.config, false), loaded.formats);
     } catch (error) {
@@ -444,13 +445,13 @@ function loggerOptions(flags: DaemonFlags, config: Config, services: DaemonServi
   };
 }
 
-/** A config the daemon can run: parsed, its formats compiled, its logs trusted (throws ConfigError otherwise). */
-function loadUsable(path: string): Usable {
-  const config = loadConfig(path);
+/** A config the daemon can run: parsed, its formats compiled, its preflight passed (throws ConfigError otherwise). */
+function loadUsable(flags: DaemonFlags): Usable {
+  const config = loadConfig(flags.configPath);
   const formats = config.options.mode === 'file' ? resolveFormats(config) : [];
-  const problems = untrustedLogProblems(config);
-  if (problems.length > 0) throw new ConfigError(problems);
-  config.warnings.push(...uncertainLogWarnings(config));
+  const { errors, warnings } = preflight(config, { allowUnsafeConfig: flags.allowUnsafeConfig ?? false });
+  if (errors.length > 0) throw new ConfigError(errors);
+  config.warnings.push(...warnings);
   return { config, formats };
 }
 

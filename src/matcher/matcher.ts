@@ -20,6 +20,7 @@ import { detachedCopy } from '../address.js';
 import { formatSequence } from '../config/sequence.js';
 import type { DoorConfig, KnockStep } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
+import { capRepeats, messageKind, moreLikeThis } from '../safe-text.js';
 import { type SourceKey, sourceKey, storedSourceKey } from './address-map.js';
 import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
@@ -391,12 +392,14 @@ export class Matcher {
     return scan.unused.map((line) => line.sequence);
   }
 
+  /** Each problem of a one-time file once; a file of garbage gives a few and a count, not a line per line. */
   private report(scan: OneTimeScan): void {
-    for (const problem of scan.problems) {
-      if (this.reported.has(problem.message)) continue;
-      this.reported.add(problem.message);
-      this.warn(problem.message);
+    const fresh = scan.problems.filter((problem) => !this.reported.has(problem.message));
+    for (const { item, more } of capRepeats(fresh, (problem) => messageKind(problem.message))) {
+      this.warn(item.message);
+      if (more > 0) this.warn(`${scan.path}: ${moreLikeThis(more)}`);
     }
+    for (const problem of fresh) this.reported.add(problem.message);
   }
 
   private queueFor(timeoutMs: number): ExpiryQueue<Attempt> {

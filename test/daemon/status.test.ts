@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { formatStatus } from '../../src/commands/status.js';
 import type { DaemonStatus } from '../../src/daemon/control.js';
-import { cliPath, isRoot, runCli } from '../helpers.js';
+import { COUNTERS, type StatusJson } from '../../src/daemon/status-report.js';
+import { canRunAsNobody, cliPath, isRoot, runCli } from '../helpers.js';
 import { knock, linesOf, recordingDoor, scratch, startDaemon, statusOf, waitFor } from './harness.js';
 
 describe('knocktail status', () => {
@@ -26,20 +26,30 @@ describe('knocktail status', () => {
       assert.match(text.stdout, /^Open doors \(1\):\n {2}ssh {2}192\.0\.2\.60 {2}open since \S+ \S+, closes \S+ \S+ \(in (9|10) min \d+ s\)$/m);
       assert.match(text.stdout, /^Knocks in progress: 1 from 1 source\(s\); oldest: web 192\.0\.2\.61 at stage 2\/3 since /m);
       assert.match(text.stdout, new RegExp(`^ {2}${s.fwLog} \\(file\\)\\n {4}position (\\d+) of \\1 bytes, lag 0 bytes$`, 'm'));
-      assert.match(text.stdout, /lines read 3, recognised 3; packets 3, knocks on door ports 3/);
-      assert.match(text.stdout, /stages 3, opens 1, sequence timeouts 0/);
-      assert.match(text.stdout, /commands run 1, failed 0/);
+      assert.match(text.stdout, /^ {4}lines: read 3, TCP\/UDP packets 3, skipped unparsed \(no port a door watches in them\) 0, ignored \(no log format recognised them\) 0, /m);
+      assert.match(text.stdout, /^ {2}log lines read 3, recognised as TCP\/UDP packets by a log format 3$/m);
+      assert.match(text.stdout, /^ {2}TCP\/UDP packets \(from log lines or capture\) 3, knocks \(.*\) 3$/m);
+      assert.match(text.stdout, /stages reached 3, doors opened 1, sequence timeouts 0/);
+      assert.match(text.stdout, /commands run 1, commands failed 0/);
+      assert.doesNotMatch(text.stdout, /droppedLines|notKnock|linesMatched|decoder/, 'no internal names in the text view');
 
       const json = await runCli(['status', '--state-dir', s.stateDir, '--json']);
       assert.equal(json.code, 0, json.stderr);
-      const status = JSON.parse(json.stdout) as DaemonStatus;
+      const status = JSON.parse(json.stdout) as StatusJson;
+      assert.equal(status.statusFormat, 1);
       assert.equal(status.pid, daemon.pid);
       assert.equal(status.state, 'running');
-      assert.deepEqual(status.open.map((door) => [door.door, door.ip, door.stopCommand]), [['ssh', '192.0.2.60', `echo "stop ssh 192.0.2.60" >> ${s.commands}`]]);
-      assert.equal(status.open[0]!.closesAt - status.open[0]!.openedAt >= 600_000, true);
-      assert.deepEqual([status.attempts.count, status.attempts.sources, status.attempts.oldest?.stage], [1, 1, 2]);
-      assert.equal(status.inputs[0]!.lagBytes, 0);
-      assert.equal(status.counters.opens, 1);
+      assert.deepEqual(status.openDoors.map((door) => [door.door, door.ip, door.stopCommand]), [['ssh', '192.0.2.60', `echo "stop ssh 192.0.2.60" >> ${s.commands}`]]);
+      assert.equal(status.openDoors[0]!.closesAt - status.openDoors[0]!.openedAt >= 600_000, true);
+      assert.deepEqual([status.knocksInProgress.count, status.knocksInProgress.sources, status.knocksInProgress.oldest?.stage], [1, 1, 2]);
+      assert.deepEqual(status.inputs[0], {
+        id: s.fwLog,
+        kind: 'file',
+        lines: { read: 3, packets: 3, skipped: 0, ignored: 0, otherProtocols: 0, malformed: 0 },
+        file: { path: s.fwLog, missing: false, offset: status.inputs[0]!.file!.size, size: status.inputs[0]!.file!.size, lagBytes: 0, rotations: 0, truncations: 0, oldFilesDraining: 0, linesDropped: 0 },
+      });
+      assert.deepEqual(Object.keys(status.counters), Object.values(COUNTERS).map((counter) => counter.name));
+      assert.deepEqual([status.counters.logLinesRead, status.counters.packets, status.counters.knocks, status.counters.stagesReached, status.counters.opens], [3, 3, 3, 3, 1]);
     } finally {
       await daemon.stop();
     }
@@ -94,7 +104,19 @@ describe('knocktail status', () => {
       ],
       running: [{ door: 'ssh', ip: '192.0.2.1', action: 'stop', command: 'iptables -D …', since: now - 2_000 }],
       attempts: { count: 0, sources: 0, oldest: null },
-      inputs: [{ id: 'journal', kind: 'journal', running: true, entries: 12, decoder: { lines: 12, matched: 4 } }],
+      inputs: [
+        {
+          id: 'journal',
+          kind: 'journal',
+          running: true,
+          pid: 77,
+          cursor: 's=1',
+          entries: 12,
+          rejected: 1,
+          restarts: 0,
+          decoder: { lines: 12, matched: 4, skipped: 5, ignored: 2, notKnock: 1, missed: 0 },
+        },
+      ],
       counters: {
         hits: 4, visible: 4, stages: 4, opens: 2, timeouts: 0, evicted: 0, linesRead: 12, linesMatched: 4,
         commandsRun: 3, commandsFailed: 1, stopsRun: 1, stopsLate: 0, extended: 0, knocksStale: 2, knocksFuture: 0, knocksReordered: 1, clockSteps: 0, errors: 0, reloads: 1, failedReloads: 0,
@@ -108,21 +130,12 @@ describe('knocktail status', () => {
     assert.match(text, /ssh {2}2001:db8::1 {2}open since .*, closes .* \(in 25 s\)/);
     assert.match(text, /Commands running \(1\):\n {2}ssh {2}192\.0\.2\.1 {2}stop for 2 s: iptables -D …/);
     assert.match(text, /Knocks in progress: none/);
-    assert.match(text, /knocks refused as older than MaxKnockAge 2, as stamped ahead of the clock 0; counted later than stamped \(out of order\) 1; clock steps 0/);
-    assert.match(text, /journal \(journal\)\n {4}running true, entries 12\n {4}decoder: lines 12, matched 4/);
-    assert.match(text, /commands run 3, failed 1; stops run 1, late 0/);
+    assert.match(text, /journal \(journal\)\n {4}journalctl running \(pid 77\), entries read 12, rejected \(not kernel messages, or no usable text or time\) 1, restarts 0\n/);
+    assert.match(
+      text,
+      /\n {4}lines: read 12, TCP\/UDP packets 4, skipped unparsed \(no port a door watches in them\) 5, ignored \(no log format recognised them\) 2, other protocols \(ICMP…\) 1, malformed .* 0\n/,
+    );
+    assert.match(text, /commands run 3, commands failed 1, stops run 1, stops run late \(a second or more\) 0/);
+    assert.match(text, /knocks ignored: stamped more than MaxKnockAge ago \(an old log line read again\) 2/);
   });
 });
-
-/** Skip reason when user nobody cannot run node and the CLI from this checkout (e.g. it lives under /root). */
-function canRunAsNobody(): string | false {
-  for (const file of [process.execPath, cliPath]) {
-    const parts = file.split('/').slice(1);
-    for (let i = 1; i < parts.length; i++) {
-      const dir = `/${parts.slice(0, i).join('/')}`;
-      if ((statSync(dir).mode & 0o001) === 0) return `user nobody cannot enter ${dir}`;
-    }
-    if ((statSync(file).mode & 0o004) === 0) return `user nobody cannot read ${file}`;
-  }
-  return false;
-}

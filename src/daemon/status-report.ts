@@ -1,0 +1,201 @@
+/**
+ * The public face of the daemon's status: `knocktail status --json` (its shape is documented in README.md,
+ * "`knocktail status`", and stays stable) and the labels of the text view. The control socket carries the
+ * daemon's own DaemonStatus; this module maps its internal names to the documented ones, so renaming an
+ * internal field never renames a public one, and a counter added to StatusCounters or DecoderCounters does
+ * not compile until it has a public name and a label here.
+ */
+import type { DecoderCounters } from '../formats/registry.js';
+import type { FollowerStatus } from '../inputs/follower.js';
+import type { InputStatus } from '../inputs/input.js';
+import type { JournalStatus } from '../inputs/journal.js';
+import type { DaemonStatus, StatusCounters } from './control.js';
+
+/** Version of the `status --json` shape: raised when a field is renamed or removed (additions keep it). */
+export const STATUS_FORMAT = 1;
+
+/** A counter's public name and what the text view calls it. */
+export interface CounterName {
+  name: string;
+  label: string;
+}
+
+/** The daemon's counters, in the order the text view shows them. */
+export const COUNTERS: { readonly [K in keyof StatusCounters]: CounterName } = {
+  linesRead: { name: 'logLinesRead', label: 'log lines read' },
+  linesMatched: { name: 'logLinesRecognised', label: 'recognised as TCP/UDP packets by a log format' },
+  hits: { name: 'packets', label: 'TCP/UDP packets (from log lines or capture)' },
+  visible: { name: 'knocks', label: "knocks (packets a door could see: its port, flags, source, destination)" },
+  stages: { name: 'stagesReached', label: 'stages reached' },
+  opens: { name: 'opens', label: 'doors opened' },
+  timeouts: { name: 'sequenceTimeouts', label: 'sequence timeouts' },
+  evicted: { name: 'sourcesDropped', label: 'sources dropped by MaxSources' },
+  commandsRun: { name: 'commandsRun', label: 'commands run' },
+  commandsFailed: { name: 'commandsFailed', label: 'commands failed' },
+  stopsRun: { name: 'stopsRun', label: 'stops run' },
+  stopsLate: { name: 'stopsLate', label: 'stops run late (a second or more)' },
+  extended: { name: 'stopsPostponed', label: 'stops postponed by a repeat knock (On_Reopen = extend)' },
+  knocksStale: { name: 'knocksTooOld', label: 'knocks ignored: stamped more than MaxKnockAge ago (an old log line read again)' },
+  knocksFuture: { name: 'knocksFromTheFuture', label: "knocks ignored: stamped ahead of this host's clock" },
+  knocksReordered: { name: 'knocksOutOfOrder', label: 'knocks stamped before the knock read before them (counted at that later time)' },
+  clockSteps: { name: 'clockSteps', label: 'steps of the wall clock (NTP, suspend)' },
+  errors: { name: 'errors', label: 'errors' },
+  reloads: { name: 'reloads', label: 'reloads' },
+  failedReloads: { name: 'reloadsFailed', label: 'reloads failed' },
+};
+
+/**
+ * What became of the lines a log input read (its decoder's counters). "Skipped" lines hold no port any door
+ * watches and were never parsed (binary junk included); "ignored" ones no log format recognised.
+ */
+export const LINE_COUNTERS: { readonly [K in keyof DecoderCounters]: CounterName } = {
+  lines: { name: 'read', label: 'read' },
+  matched: { name: 'packets', label: 'TCP/UDP packets' },
+  skipped: { name: 'skipped', label: 'skipped unparsed (no port a door watches in them)' },
+  ignored: { name: 'ignored', label: 'ignored (no log format recognised them)' },
+  notKnock: { name: 'otherProtocols', label: 'other protocols (ICMP…)' },
+  missed: { name: 'malformed', label: 'malformed (a format claimed them, a field was missing or invalid)' },
+};
+
+/** A followed file's fields under their public names (the follower's own names are internal). */
+interface FileJson {
+  path: string;
+  missing: boolean;
+  /** Bytes of the current file read, and its size when last looked at. */
+  offset: number;
+  size: number;
+  /** Bytes still to read, in the current file and in rotated ones being finished. */
+  lagBytes: number;
+  rotations: number;
+  truncations: number;
+  oldFilesDraining: number;
+  /** Lines dropped unread: longer than MaxLineLength. */
+  linesDropped: number;
+}
+
+/** What the live capture input reports (inputs/pcap-live.ts, status()). */
+interface PcapFields {
+  filter: string;
+  promiscuous: boolean;
+  snapLength: number;
+  localAddresses: { v4: string[]; v6: string[] };
+  hits: number;
+  capturePid: number | null;
+  restarts: number;
+  discarded: number;
+  lastError: string | null;
+  interfaces: Array<{ name: string; linkType: string | null; error: string | null; received: number; dropped: number; ifdropped: number }>;
+}
+
+/** A live capture's fields under their public names. */
+interface CaptureJson {
+  filter: string;
+  promiscuous: boolean;
+  snapLength: number;
+  localAddresses: { v4: string[]; v6: string[] };
+  /** Packets handed on as knock hits. */
+  packets: number;
+  /** Packets knocktail could not keep up with. */
+  discarded: number;
+  capturePid: number | null;
+  restarts: number;
+  lastError: string | null;
+  interfaces: Array<{ name: string; linkType: string | null; error: string | null; received: number; droppedByKernel: number; droppedByInterface: number }>;
+}
+
+export interface InputJson {
+  id: string;
+  kind: string;
+  /** Log inputs: what became of their lines (LINE_COUNTERS names). */
+  lines?: Record<string, number>;
+  file?: FileJson;
+  journal?: JournalStatus;
+  capture?: CaptureJson;
+  /** Any other input: its fields as it reports them (not yet part of the stable shape). */
+  [field: string]: unknown;
+}
+
+/** `knocktail status --json`. Times are ms since the epoch. */
+export interface StatusJson {
+  statusFormat: number;
+  knocktail: string;
+  pid: number;
+  state: DaemonStatus['state'];
+  startedAt: number;
+  now: number;
+  config: string;
+  mode: DaemonStatus['mode'];
+  stateDir: string;
+  openDoors: DaemonStatus['open'];
+  runningCommands: DaemonStatus['running'];
+  knocksInProgress: DaemonStatus['attempts'];
+  inputs: InputJson[];
+  counters: Record<string, number>;
+  memory: { rssBytes: number; heapUsedBytes: number };
+}
+
+export function statusJson(status: DaemonStatus): StatusJson {
+  return {
+    statusFormat: STATUS_FORMAT,
+    knocktail: status.knocktail,
+    pid: status.pid,
+    state: status.state,
+    startedAt: status.startedAt,
+    now: status.now,
+    config: status.config,
+    mode: status.mode,
+    stateDir: status.stateDir,
+    openDoors: status.open,
+    runningCommands: status.running,
+    knocksInProgress: status.attempts,
+    inputs: status.inputs.map(inputJson),
+    counters: renamed(status.counters, COUNTERS),
+    memory: { rssBytes: status.memory.rss, heapUsedBytes: status.memory.heapUsed },
+  };
+}
+
+function renamed<K extends string>(values: { readonly [key in K]: number }, names: { readonly [key in K]: CounterName }): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(names) as K[]) out[names[key].name] = values[key] ?? 0;
+  return out;
+}
+
+export function inputJson(input: InputStatus): InputJson {
+  const { id, kind, decoder, ...fields } = input as InputStatus & { decoder?: DecoderCounters };
+  const json: InputJson = { id, kind };
+  if (decoder !== undefined) json.lines = renamed(decoder, LINE_COUNTERS);
+  if (kind === 'file') {
+    const f = fields as unknown as FollowerStatus;
+    json.file = {
+      path: f.path,
+      missing: f.missing,
+      offset: f.offset,
+      size: f.size,
+      lagBytes: f.lagBytes,
+      rotations: f.rotations,
+      truncations: f.truncations,
+      oldFilesDraining: f.oldFilesDraining,
+      linesDropped: f.droppedLines,
+    };
+  } else if (kind === 'journal') {
+    const j = fields as unknown as JournalStatus;
+    json.journal = { running: j.running, pid: j.pid, cursor: j.cursor, entries: j.entries, rejected: j.rejected, restarts: j.restarts };
+  } else if (kind === 'pcap') {
+    const p = fields as unknown as PcapFields;
+    json.capture = {
+      filter: p.filter,
+      promiscuous: p.promiscuous,
+      snapLength: p.snapLength,
+      localAddresses: p.localAddresses,
+      packets: p.hits,
+      discarded: p.discarded,
+      capturePid: p.capturePid,
+      restarts: p.restarts,
+      lastError: p.lastError,
+      interfaces: p.interfaces.map((i) => ({ name: i.name, linkType: i.linkType, error: i.error, received: i.received, droppedByKernel: i.dropped, droppedByInterface: i.ifdropped })),
+    };
+  } else {
+    Object.assign(json, fields);
+  }
+  return json;
+}
