@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Command line entry: `knocktail [options]` runs the daemon with knockd's flags; subcommands replay
- * archived logs, check a config, try a log format and show the running daemon's status.
+ * archived logs, check a config, try a log format, show the running daemon's status, knock (the client)
+ * and print a rolling door's sequence.
  */
 import { EXIT, UsageError } from './commands/common.js';
 
@@ -10,6 +11,8 @@ const COMMANDS: Record<string, () => Promise<{ run: (argv: string[]) => Promise<
   'check-config': () => import('./commands/check-config.js'),
   'test-format': () => import('./commands/test-format.js'),
   status: () => import('./commands/status.js'),
+  knock: () => import('./commands/knock.js'),
+  sequence: () => import('./commands/sequence.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

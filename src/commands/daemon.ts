@@ -12,6 +12,8 @@ export const USAGE = `usage: knocktail [options]                 run the daemon
        knocktail check-config [-c FILE]      parse a config and explain every door
        knocktail test-format [options] FILE  try a log format against a log file
        knocktail status [-c FILE] [--json]   what the running daemon is doing
+       knocktail knock [options] HOST PORT…  knock (knockd's knock client; -c FILE HOST DOOR: a door's sequence)
+       knocktail sequence -c FILE DOOR       a rolling door's sequence now and next
 
 daemon options (knockd's, same meaning):
   -c, --config FILE     config file (default ${DEFAULT_CONFIG}; knockd.conf files work unchanged)
