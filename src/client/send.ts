@@ -6,6 +6,7 @@
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP, Socket } from 'node:net';
+import { getSystemErrorMap } from 'node:util';
 import { canonicalIp } from '../address.js';
 import type { KnockStep } from '../config/types.js';
 
@@ -25,6 +26,12 @@ export class KnockError extends Error {
   }
 }
 
+const RESOLVER_ERRORS: Record<string, string> = {
+  ENOTFOUND: 'no such host',
+  ENODATA: 'it has no address of that family',
+  EAI_AGAIN: 'no answer from the name server (EAI_AGAIN)',
+};
+
 /**
  * Resolves `host` as knock does: an address literal as it is (IPv6 also in brackets), a name through the
  * system resolver (getaddrinfo: /etc/hosts, DNS), taking its first answer; `family` 0 = either.
@@ -43,7 +50,7 @@ export async function resolveTarget(host: string, family: Family | 0): Promise<K
     return { address: canonicalIp(answer.address) ?? answer.address, family: answer.family as Family };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOTFOUND' ? 'no such host' : code === 'ENODATA' ? `no IPv${family} address` : (code ?? (error as Error).message);
+    const reason = RESOLVER_ERRORS[code ?? ''] ?? code ?? (error as Error).message;
     throw new KnockError(`cannot resolve host "${host}"${family !== 0 ? ` (IPv${family})` : ''}: ${reason}`);
   }
 }
@@ -67,8 +74,9 @@ export async function sendKnocks(target: KnockTarget, steps: readonly KnockStep[
 /** Errors that come back only after the SYN went out: the knock was sent. */
 const ANSWERED = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']);
 
-function notSent(proto: string, target: KnockTarget, port: number, error: Error): KnockError {
-  return new KnockError(`the ${proto} knock on ${target.address} port ${port} was not sent: ${error.message}`);
+function notSent(proto: string, target: KnockTarget, port: number, error: NodeJS.ErrnoException): KnockError {
+  const known = error.errno === undefined ? undefined : getSystemErrorMap().get(error.errno);
+  return new KnockError(`the ${proto} knock on ${target.address} port ${port} was not sent: ${known === undefined ? error.message : `${known[1]} (${known[0]})`}`);
 }
 
 /**

@@ -95,7 +95,7 @@ function rollingLines(rolling: RollingConfig, flags: FlagRule): string[] {
   const size = ports.high - ports.low + 1;
   const protocol = ports.proto === 'udp' ? 'UDP' : `TCP with ${describeFlags(flags)}`;
   return [
-    `  rolling sequence: ${length} distinct ports of ${ports.low}-${ports.high} over ${protocol} (${size} ports, about 2^${Math.floor(sequenceBits(size, length))} possible sequences), a new one every ${period} s`,
+    `  rolling sequence: ${length} distinct port${length === 1 ? '' : 's'} of ${ports.low}-${ports.high} over ${protocol} (${size} ports, about 2^${Math.floor(sequenceBits(size, length))} possible sequences), a new one every ${period} s`,
     `    the sequences of the periods just before and after count too (clocks ${period} s apart still work); each opens the door once, for one knocker`,
     `  secret: ${describeSecretFile(rolling.secret)}`,
   ];

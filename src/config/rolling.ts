@@ -6,6 +6,7 @@
  */
 import { type DoorDirective, InvalidValue, path, wholeNumber } from './directive.js';
 import type { Report } from './reader.js';
+import { minimumRangeSize } from '../knocks/rolling.js';
 import { readSecretFile, type SecretFile, SecretFileError } from './secret-file.js';
 import { MAX_STEPS } from './sequence.js';
 import type { DoorConfig, PortRange } from './types.js';
@@ -101,10 +102,10 @@ export function finishRollingDoor(door: DoorConfig, lines: ReadonlyMap<string, n
   if (draft.secret === undefined || draft.ports === undefined) return true;
   const length = draft.length ?? DEFAULT_ROLLING_LENGTH;
   const size = draft.ports.high - draft.ports.low + 1;
-  if (length > size) {
+  if (size < minimumRangeSize(length)) {
     report.error(
       lines.get('Sequence_Length') ?? lines.get('Sequence_Ports')!,
-      `door [${door.name}]: Sequence_Length ${length} needs ${length} distinct ports, but Sequence_Ports has ${size}`,
+      `door [${door.name}]: Sequence_Length ${length} needs a range of at least ${minimumRangeSize(length)} ports, but Sequence_Ports has ${size}`,
       `widen Sequence_Ports (a range of ${Math.max(1000, length * 250)} ports is a good start) or shorten Sequence_Length`,
     );
     return true;

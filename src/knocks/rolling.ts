@@ -24,26 +24,39 @@ function block(key: KeyObject, name: Buffer, period: number, index: number): Buf
 }
 
 /**
+ * Ports a range of `length`-knock sequences needs: twice the knocks, so the draw below always finishes (a draw
+ * can exclude at most the ports drawn and the two neighbours of the last one).
+ */
+export function minimumRangeSize(length: number): number {
+  return 2 * length;
+}
+
+/**
  * The sequence of `period` for door `door`: `length` distinct ports of `ports`, drawn without bias from 32-bit
- * words of the HMAC stream (a word at or above the largest multiple of the range size is skipped, a port
- * already drawn is skipped).
+ * words of the HMAC stream. A word at or above the largest multiple of the range size is skipped; so is a port
+ * drawn already or next to the previous one (then no scan of the range in order, up or down, can match two
+ * knocks in a row).
  */
 export function deriveSequence(key: KeyObject, door: string, period: number, ports: PortRange, length: number): KnockStep[] {
   if (!Number.isSafeInteger(period) || period < 0) throw new RangeError(`period ${period} is not a whole number >= 0`);
   const size = ports.high - ports.low + 1;
-  if (length < 1 || length > size) throw new RangeError(`cannot draw ${length} distinct ports from ${size}`);
+  if (length < 1 || size < minimumRangeSize(length)) throw new RangeError(`a range of ${size} ports cannot hold ${length} knocks`);
   const name = Buffer.from(door, 'utf8');
   if (name.length > 0xffff) throw new RangeError('door name longer than 65535 bytes');
   const bound = WORD_RANGE - (WORD_RANGE % size);
-  const drawn = new Set<number>();
-  for (let index = 0; drawn.size < length; index++) {
+  const drawn: number[] = [];
+  for (let index = 0; drawn.length < length; index++) {
     const words = block(key, name, period, index);
-    for (let at = 0; at < words.length && drawn.size < length; at += 4) {
+    for (let at = 0; at < words.length && drawn.length < length; at += 4) {
       const word = words.readUInt32BE(at);
-      if (word < bound) drawn.add(ports.low + (word % size));
+      if (word >= bound) continue;
+      const port = ports.low + (word % size);
+      const previous = drawn[drawn.length - 1];
+      if (previous !== undefined && Math.abs(port - previous) === 1) continue;
+      if (!drawn.includes(port)) drawn.push(port);
     }
   }
-  return [...drawn].map((port) => ({ proto: ports.proto, port }));
+  return drawn.map((port) => ({ proto: ports.proto, port }));
 }
 
 /** The period number of a time (ms since the epoch). */
