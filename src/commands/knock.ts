@@ -43,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
 
 async function knock(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
-    argv,
+    negativeDelayAttached(argv),
     {
       udp: { type: 'boolean', short: 'u', default: false },
       delay: { type: 'string', short: 'd' },
@@ -85,6 +85,15 @@ async function knock(argv: string[]): Promise<number> {
     onKnock: values.verbose ? (step, to) => process.stdout.write(`hitting ${step.proto} ${to.address}:${step.port}\n`) : undefined,
   });
   return EXIT.ok;
+}
+
+/** `-d -5` is a negative delay for knock's getopt, an option-like value for parseArgs: attach it, so it is judged as a delay. */
+function negativeDelayAttached(argv: string[]): string[] {
+  return argv.flatMap((arg, index) => {
+    if ((arg === '-d' || arg === '--delay') && /^-\d+$/.test(argv[index + 1] ?? '')) return [`--delay=${argv[index + 1]}`];
+    if (/^-\d+$/.test(arg) && (argv[index - 1] === '-d' || argv[index - 1] === '--delay')) return [];
+    return [arg];
+  });
 }
 
 function parseDelay(text: string | undefined): number {
