@@ -1,9 +1,11 @@
 /**
  * knockd.conf parser: knockd 0.8's grammar and meaning (spec/knockd-behaviour.md §2) plus
- * knocktail's own directives, with the nonsense knockd silently accepts rejected. Every problem
- * in a file is collected and reported at once, each with its line and a fix.
+ * knocktail's own directives (a rolling door's in rolling.ts), with the nonsense knockd silently
+ * accepts rejected. Every problem in a file is collected and reported at once, each with its line
+ * and a fix.
  *
- * Relative paths in a config (LogFile, PidFile, FirewallLog, StateDir, One_Time_Sequences) are
+ * Relative paths in a config (LogFile, PidFile, FirewallLog, StateDir, One_Time_Sequences,
+ * Sequence_Secret) are
  * resolved against the directory of the config file, not the working directory as knockd did:
  * under `-d` the working directory is `/`, so knockd's relative paths broke on reload.
  */
