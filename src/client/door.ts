@@ -41,6 +41,9 @@ export function doorSteps(door: DoorConfig, timeMs: number): readonly KnockStep[
 
 /** The derivation of a rolling door (a new object per call: a client asks once). */
 export function rollingSequences(door: DoorConfig): RollingSequences {
-  if (door.rolling === null) throw new KnockError(`door [${door.name}] is not a rolling door: its sequence is fixed (Sequence)`);
+  if (door.rolling === null) {
+    const source = door.oneTimeSequences === null ? 'its sequence is fixed (Sequence)' : `its sequences come from the one-time file ${door.oneTimeSequences}`;
+    throw new KnockError(`door [${door.name}] is not a rolling door: ${source}`);
+  }
   return new RollingSequences(door.name, door.rolling);
 }

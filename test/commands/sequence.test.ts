@@ -14,6 +14,8 @@ describe('knocktail sequence', () => {
   const vectors = documentVectors();
   /** One config with a door per vector (door names are unique but for the two `openSSH` rows: keep the first). */
   const conf = join(dir, 'client.conf');
+  const oneTime = join(dir, 'once.txt');
+  writeFileSync(oneTime, '1000,2000\n');
   const doors = vectors.filter((v, index) => vectors.findIndex((w) => w.door === v.door) === index);
   writeFileSync(
     conf,
@@ -24,7 +26,7 @@ describe('knocktail sequence', () => {
           `sequence_period = ${v.period}`,
         ]),
       )
-      .join('') + '[fixed]\n\tsequence = 7000,8000\n',
+      .join('') + `[fixed]\n\tsequence = 7000,8000\n[once]\n\tone_time_sequences = ${oneTime}\n`,
   );
 
   it('--json: each vector\'s period, sequence, next sequence and seconds left', TIMEOUT, async () => {
@@ -69,6 +71,7 @@ describe('knocktail sequence', () => {
   it('exit 1 for a door that is not rolling or does not exist, 2 for a bad command line', TIMEOUT, async () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['-c', conf, 'fixed'], 1, /door \[fixed\] is not a rolling door: its sequence is fixed/],
+      [['-c', conf, 'once'], 1, /door \[once\] is not a rolling door: its sequences come from the one-time file .*once\.txt/],
       [['-c', conf, 'nope'], 1, /has no door \[nope\]/],
       [['-c', join(dir, 'absent.conf'), 'ssh'], 1, /cannot read config file/],
       [['-c', conf], 2, /give one DOOR name/],
