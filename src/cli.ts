@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Command line entry: `knocktail [options]` runs the daemon with knockd's flags; verbs (commands/verbs.ts)
- * replay archived logs, check a config, try a log format, show the running daemon's status and print help.
+ * replay archived logs, check a config, try a log format, show the running daemon's status, knock (the client),
+ * print a rolling door's sequence and print help.
  */
 import { EXIT, UsageError } from './commands/common.js';
 import { findVerb, unknownVerb } from './commands/verbs.js';

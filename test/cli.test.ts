@@ -24,7 +24,7 @@ describe('knocktail command line', () => {
     for (const flag of ['-c, --config', '-i, --interface', '-d, --daemon', '-v, --verbose', '-D, --debug', '-l, --lookup', '-p, --pidfile', '-g, --logfile', '-4, --only-ip-v4', '-V, --version', '-h, --help']) {
       assert.ok(result.stdout.includes(flag), flag);
     }
-    for (const command of ['replay', 'check-config', 'test-format', 'status']) assert.match(result.stdout, new RegExp(`knocktail ${command}`));
+    for (const command of ['replay', 'check-config', 'test-format', 'status', 'knock', 'sequence']) assert.match(result.stdout, new RegExp(`knocktail ${command}`));
   });
 
   it('refuses an unknown flag with exit 2 (knockd silently exits 0)', async () => {

@@ -3,8 +3,10 @@
  * debugConfigLines() (knockd's `config: …` lines of `-D`).
  */
 import { TCP_FLAG_NAMES } from '../hit.js';
+import { sequenceBits } from './rolling.js';
+import { describeSecretFile } from './secret-file.js';
 import { flagRuleTokens, formatSequence } from './sequence.js';
-import { formatDiagnostics, type Config, type DoorConfig, type FlagRule, type KnockStep, type Options } from './types.js';
+import { formatDiagnostics, type Config, type DoorConfig, type FlagRule, type KnockStep, type Options, type RollingConfig } from './types.js';
 
 export function explainConfig(config: Config): string {
   const out = [`config ${config.path}`, ...globalLines(config.options).map((line) => `  ${line}`)];
@@ -53,10 +55,19 @@ function doorLines(door: DoorConfig, options: Options): string[] {
   if (door.oneTimeSequences !== null) {
     lines.push(`  one-time sequences: the first unused line of ${door.oneTimeSequences}`);
   }
-  const knock = door.sequence.length === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
-  lines.push(`  ${knock} ${destination}, ${sources}${door.sequence.length > 0 ? ':' : ''}`);
-  door.sequence.forEach((step, index) => lines.push(`    ${index + 1}. ${describeStep(step, door.tcpFlags)}`));
-  lines.push(door.ignoreRepeats ? '  an exact repeat of the previous knock is ignored' : '  any other monitored knock, a repeat included, fails the attempt');
+  const steps = door.rolling?.length ?? door.sequence.length;
+  const knock = steps === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
+  if (door.rolling !== null) {
+    lines.push(...rollingLines(door.rolling, door.tcpFlags), `  ${knock} ${destination}, ${sources}`);
+  } else {
+    lines.push(`  ${knock} ${destination}, ${sources}${steps > 0 ? ':' : ''}`);
+    door.sequence.forEach((step, index) => lines.push(`    ${index + 1}. ${describeStep(step, door.tcpFlags)}`));
+  }
+  if (door.rolling !== null) {
+    lines.push(`  any other knock on the range${door.ignoreRepeats ? ' (but an exact repeat of the previous one, which is ignored)' : ', a repeat included,'} fails the attempt`);
+  } else {
+    lines.push(door.ignoreRepeats ? '  an exact repeat of the previous knock is ignored' : '  any other monitored knock, a repeat included, fails the attempt');
+  }
   const ipv4: Commands = { start: door.startCommand, stop: door.stopCommand };
   const ipv6: Commands = { start: door.startCommand6 ?? door.startCommand, stop: door.stopCommand6 ?? door.stopCommand };
   if (door.startCommand6 === null && door.stopCommand6 === null) {
@@ -76,6 +87,18 @@ function doorLines(door: DoorConfig, options: Options): string[] {
   }
   if (door.commandLimit !== null) lines.push(`  ${commandLimit(door.commandLimit)} (Command_Limit)`);
   return lines;
+}
+
+/** A rolling door in words: never its secret, never a current sequence. */
+function rollingLines(rolling: RollingConfig, flags: FlagRule): string[] {
+  const { ports, length, period } = rolling;
+  const size = ports.high - ports.low + 1;
+  const protocol = ports.proto === 'udp' ? 'UDP' : `TCP with ${describeFlags(flags)}`;
+  return [
+    `  rolling sequence: ${length} distinct port${length === 1 ? '' : 's'} of ${ports.low}-${ports.high} over ${protocol} (${size} ports, about 2^${Math.floor(sequenceBits(size, length))} possible sequences), a new one every ${period} s`,
+    `    the sequences of the periods just before and after count too (clocks ${period} s apart still work); each opens the door once, for one knocker`,
+    `  secret: ${describeSecretFile(rolling.secret)}`,
+  ];
 }
 
 function describeStep(step: KnockStep, flags: FlagRule): string {
@@ -161,6 +184,15 @@ function doorDebugLines(door: DoorConfig): string[] {
   if (door.target !== null) lines.push(`config: ${name}: target: ${door.target}`);
   if (door.oneTimeSequences !== null) lines.push(`config: ${name}: one time sequences file: ${door.oneTimeSequences}`);
   if (door.sequence.length > 0) lines.push(`config: ${name}: sequence: ${formatSequence(door.sequence)}`);
+  if (door.rolling !== null) {
+    const { secret, ports, length, period } = door.rolling;
+    lines.push(
+      `config: ${name}: sequence_secret: ${secret.path}`,
+      `config: ${name}: sequence_ports: ${ports.low}-${ports.high}:${ports.proto}`,
+      `config: ${name}: sequence_length: ${length}`,
+      `config: ${name}: sequence_period: ${period}`,
+    );
+  }
   lines.push(`config: ${name}: seq_timeout: ${door.seqTimeout}`);
   for (const token of flagRuleTokens(door.tcpFlags)) lines.push(`config: tcp flag: ${token}`);
   if (door.startCommand !== null) lines.push(`config: ${name}: start_command: ${door.startCommand}`);

@@ -1,9 +1,11 @@
 /**
  * knockd.conf parser: knockd 0.8's grammar and meaning (README, "Configuration") plus
- * knocktail's own directives, with the nonsense knockd silently accepts rejected. Every problem
- * in a file is collected and reported at once, each with its line and a fix.
+ * knocktail's own directives (a rolling door's in rolling.ts), with the nonsense knockd silently
+ * accepts rejected. Every problem in a file is collected and reported at once, each with its line
+ * and a fix.
  *
- * Relative paths in a config (LogFile, PidFile, FirewallLog, StateDir, One_Time_Sequences) are
+ * Relative paths in a config (LogFile, PidFile, FirewallLog, StateDir, One_Time_Sequences,
+ * Sequence_Secret) are
  * resolved against the directory of the config file, not the working directory as knockd did:
  * under `-d` the working directory is `/`, so knockd's relative paths broke on reload.
  */
@@ -12,6 +14,8 @@ import { dirname, resolve } from 'node:path';
 import { canonicalIp, parseCidr } from '../address.js';
 import { binaryLine } from '../safe-text.js';
 import { Report, trimC, walkLines, NAME_PATTERN, type Line } from './reader.js';
+import { type Directive, type DoorDirective, InvalidValue, path, type ValueContext, wholeNumber } from './directive.js';
+import { finishRollingDoor, ROLLING_DIRECTIVES } from './rolling.js';
 import { mergeFlagRules, parseSequence, parseTcpFlags, SequenceError } from './sequence.js';
 import { ConfigError, type Config, type Diagnostic, type DoorConfig, type LogFormatBlock, type Options, type SourceRef } from './types.js';
 
@@ -81,35 +85,8 @@ function byLine(diagnostics: Diagnostic[]): Diagnostic[] {
   return diagnostics.sort((a, b) => a.at.line - b.at.line);
 }
 
-/** A value that cannot be used; the dispatcher adds file, line and directive name. */
-class InvalidValue extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
-
-interface ValueContext {
-  baseDir: string;
-  warn(message: string): void;
-}
-
-interface Directive<Target> {
-  /** Documented spelling, used in messages. */
-  name: string;
-  aliases?: string[];
-  apply(target: Target, value: string, context: ValueContext): void;
-}
-
 interface OptionDirective extends Directive<Options> {
   property: keyof Options;
-}
-
-interface DoorDirective extends Directive<DoorConfig> {
-  /** TCPFlags adds to earlier lines instead of replacing them. */
-  accumulates?: boolean;
 }
 
 // ---- value grammars -------------------------------------------------------------------------
@@ -122,17 +99,6 @@ function yesNo(value: string): boolean {
   if (YES.has(word)) return true;
   if (NO.has(word)) return false;
   throw new InvalidValue(`expected yes or no, got "${value}"`, 'write yes or no (true/false, on/off and 1/0 work too)');
-}
-
-function wholeNumber(value: string, min: number, max: number, unit: string): number {
-  const number = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(number) || number < min || number > max) {
-    throw new InvalidValue(
-      `expected a whole number of ${unit} from ${min} to ${max}, got "${value}"`,
-      number > max ? `${max} is the most knocktail accepts here` : 'write a plain decimal number',
-    );
-  }
-  return number;
 }
 
 /** Upper bounds that keep every value usable by timers and buffers (setTimeout holds about 24.8 days). */
@@ -159,11 +125,6 @@ function list(value: string, what: string): string[] {
   const items = value.split(',').map(trimC);
   if (items.some((item) => item === '')) throw new InvalidValue(`empty ${what} in "${value}"`, `write ${what}s separated by single commas`);
   return items;
-}
-
-function path(value: string, context: ValueContext): string {
-  if (value === '') throw new InvalidValue('expected a path', 'write a file or directory path (relative paths start at the config file\'s directory)');
-  return resolve(context.baseDir, value);
 }
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no blanks or slashes. */
@@ -228,6 +189,7 @@ const DOOR_DIRECTIVES: DoorDirective[] = [
   { name: 'Ignore_Repeats', apply: (door, value) => { door.ignoreRepeats = yesNo(value); } },
   { name: 'On_Reopen', apply: (door, value) => { door.onReopen = oneOf(value, ['extend', 'rerun'] as const); } },
   { name: 'Command_Limit', apply: (door, value) => { door.commandLimit = seconds(value); } },
+  ...ROLLING_DIRECTIVES,
 ];
 
 const OPTION_DIRECTIVES: OptionDirective[] = [
@@ -356,6 +318,7 @@ export function defaultDoor(name: string, at: SourceRef): DoorConfig {
     at,
     sequence: [],
     oneTimeSequences: null,
+    rolling: null,
     seqTimeout: 25,
     tcpFlags: { set: 0, clear: 0 },
     startCommand: null,
@@ -521,10 +484,11 @@ class ConfigParser {
       door.lines = Object.fromEntries(lines);
       const sequenceLine = lines.get('Sequence');
       const oneTimeLine = lines.get('One_Time_Sequences');
-      if (sequenceLine === undefined && oneTimeLine === undefined) {
+      const rolling = finishRollingDoor(door, lines, this.report);
+      if (sequenceLine === undefined && oneTimeLine === undefined && !rolling) {
         const hint = looksLikeOptions(door.name)
           ? 'for the global section write [options] (lower case, no blanks)'
-          : 'add Sequence = PORT[:tcp|udp],… (or One_Time_Sequences = FILE)';
+          : 'add Sequence = PORT[:tcp|udp],… (or One_Time_Sequences = FILE, or Sequence_Secret and Sequence_Ports for a rolling door)';
         this.report.error(door.at.line, `door [${door.name}] has no Sequence`, hint);
       } else if (sequenceLine !== undefined && oneTimeLine !== undefined) {
         this.report.error(
@@ -533,10 +497,11 @@ class ConfigParser {
           'keep one of them: a one-time door takes its sequence from the file',
         );
       }
-      if (door.seqTimeout === 0 && door.sequence.length > 1) {
+      const steps = door.rolling?.length ?? door.sequence.length;
+      if (door.seqTimeout === 0 && steps > 1) {
         this.report.warn(
           lines.get('Seq_Timeout')!,
-          `door [${door.name}] has ${door.sequence.length} steps and Seq_Timeout 0, so it can never open (every attempt expires at once, as in knockd)`,
+          `door [${door.name}] has ${steps} steps and Seq_Timeout 0, so it can never open (every attempt expires at once, as in knockd)`,
           'set Seq_Timeout to the seconds a knocker needs for the whole sequence',
         );
       }

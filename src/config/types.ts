@@ -5,6 +5,7 @@
 import type { Cidr } from '../address.js';
 import type { Protocol } from '../hit.js';
 import { capRepeats, clip, messageKind, moreLikeThis, safeText } from '../safe-text.js';
+import type { SecretFile } from './secret-file.js';
 
 /** Where something was written: for error messages that name file and line. */
 export interface SourceRef {
@@ -26,15 +27,36 @@ export interface FlagRule {
 
 export type ReopenPolicy = 'extend' | 'rerun';
 
+/** `Sequence_Ports = LOW-HIGH[:udp]`: every port of the range, over one protocol. */
+export interface PortRange {
+  low: number;
+  high: number;
+  proto: Protocol;
+}
+
+/** A rolling door's sequence source (docs/rolling-sequences.md): a new sequence of the range every period. */
+export interface RollingConfig {
+  /** `Sequence_Secret`: the checked key file. */
+  secret: SecretFile;
+  /** `Sequence_Ports`. */
+  ports: PortRange;
+  /** `Sequence_Length`: knocks per sequence (distinct ports). */
+  length: number;
+  /** `Sequence_Period` in seconds. */
+  period: number;
+}
+
 export interface DoorConfig {
   /** Section name exactly as written (knockd does not trim it). */
   name: string;
   /** The section header line. */
   at: SourceRef;
-  /** Steps of `Sequence`; for a one-time door, the sequence found in the file at load (may be empty when used up). */
+  /** Steps of `Sequence`; for a one-time door, the sequence found in the file at load (may be empty when used up); empty for a rolling door. */
   sequence: KnockStep[];
   /** Absolute path of the `One_Time_Sequences` file, or null. */
   oneTimeSequences: string | null;
+  /** The `Sequence_*` directives of a rolling door, or null. */
+  rolling: RollingConfig | null;
   /** `Seq_Timeout`/`Timeout` in seconds (default 25); 0 means every multi-step attempt expires at once, as in knockd. */
   seqTimeout: number;
   tcpFlags: FlagRule;

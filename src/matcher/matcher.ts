@@ -373,6 +373,12 @@ export class Matcher {
    * being the current one ([] = disabled).
    */
   private loadSequences(config: DoorConfig): ReadonlyArray<readonly KnockStep[]> {
+    // Rolling doors are parsed, and the client knocks them, but matching them (periods T±1, single use, any other
+    // knock on the range ends the attempt: docs/rolling-sequences.md §5) is not built yet: the door stays inert.
+    if (config.rolling !== null) {
+      this.warn(`door [${config.name}] is a rolling door, which this version cannot open yet; it is ignored`);
+      return [];
+    }
     const path = config.oneTimeSequences;
     if (path === null) return [config.sequence];
     let scan: OneTimeScan;

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixture } from '../helpers.js';
+import { join } from 'node:path';
+import { fixture, tempDir } from '../helpers.js';
 import { loadConfig } from '../../src/config/parse.js';
 import { debugConfigLines, explainConfig } from '../../src/config/explain.js';
+import { RollingSequences } from '../../src/knocks/rolling.js';
+import { rollingDoor, writeSecretFile } from '../knocks/support.js';
 import { parse } from './support.js';
 
 /** A pcap-mode config exercising the IPv6 fallback rules, empty commands and warnings. */
@@ -199,4 +202,55 @@ test('debugConfigLines: no options section line when no option is set; UseSyslog
     "config: new section: 'options'",
     'config: max line length: 4096',
   ]);
+});
+
+test('explainConfig and debugConfigLines: a rolling door, without its secret or any current sequence', () => {
+  const dir = tempDir('knocktail-explain-rolling-');
+  const key = Buffer.from('0123456789abcdefghijklmnopqrstuv');
+  const secret = writeSecretFile(dir, key);
+  const config = parse(rollingDoor('ssh', secret, '40000-40999:udp', ['sequence_period = 60', 'ignore_repeats = yes', 'command = open %IP%']), join(dir, 'k.conf'));
+  const text = explainConfig(config);
+  const uid = process.geteuid!();
+  assert.ok(
+    text.endsWith(
+      [
+        'door [ssh] (line 1)',
+        '  rolling sequence: 4 distinct ports of 40000-40999 over UDP (1000 ports, about 2^39 possible sequences), a new one every 60 s',
+        '    the sequences of the periods just before and after count too (clocks 60 s apart still work); each opens the door once, for one knocker',
+        `  secret: ${secret}: 32-byte key, owner ${uid === 0 ? 'root' : `uid ${uid}`}, mode 0600 (a regular file only its owner can read)`,
+        '  knocks within 25 s of the first knock, to any destination, from anyone',
+        '  any other knock on the range (but an exact repeat of the previous one, which is ignored) fails the attempt',
+        '  on success (IPv4 and IPv6):',
+        '    run: open %IP%',
+        '',
+      ].join('\n'),
+    ),
+    text,
+  );
+  // Nothing of the key, and none of the sequences around now (or the port list format a client would paste).
+  assert.ok(!text.includes('0123456789') && !text.includes(key.toString('hex').slice(0, 16)));
+  const rolling = new RollingSequences('ssh', config.doors[0]!.rolling!);
+  const now = rolling.window(Date.now());
+  const withoutRange = text.replace('40000-40999', '');
+  for (const { steps } of now.accepted) {
+    assert.ok(!steps.some((step) => withoutRange.includes(String(step.port))), `a port of the current window in:\n${text}`);
+  }
+  assert.deepEqual(debugConfigLines(config), [
+    "config: new section: 'ssh'",
+    `config: ssh: sequence_secret: ${secret}`,
+    'config: ssh: sequence_ports: 40000-40999:udp',
+    'config: ssh: sequence_length: 4',
+    'config: ssh: sequence_period: 60',
+    'config: ssh: seq_timeout: 25',
+    'config: ssh: start_command: open %IP%',
+    'config: ssh: cmd_timeout: 10',
+    'config: ssh: ignore_repeats: yes',
+  ]);
+});
+
+test('explainConfig: a rolling TCP door names its flags', () => {
+  const dir = tempDir('knocktail-explain-rolling-');
+  const text = explainConfig(parse(rollingDoor('d', writeSecretFile(dir), '1000-1999', ['tcpflags = syn,!ack', 'sequence_length = 1']), join(dir, 'k.conf')));
+  assert.match(text, /\n {2}rolling sequence: 1 distinct port of 1000-1999 over TCP with SYN set, ACK clear \(1000 ports, about 2\^9 possible sequences\), a new one every 30 s\n/);
+  assert.match(text, /\n {2}knock to any destination, from anyone\n {2}any other knock on the range, a repeat included, fails the attempt\n/);
 });

@@ -81,6 +81,7 @@ test('door defaults match knockd (25 s, 10 s, no flags, no commands) plus knockt
     at: { file: CONF, line: 1 },
     sequence: [{ port: 7000, proto: 'tcp' }],
     oneTimeSequences: null,
+    rolling: null,
     seqTimeout: 25,
     tcpFlags: { set: 0, clear: 0 },
     startCommand: null,

@@ -23,7 +23,7 @@ function heapGrowthMb(sources: number, maxSources: number, spacingMs: number): n
     const { Matcher } = await import(${JSON.stringify(matcherUrl)});
     const { DiskOneTimeFiles } = await import(${JSON.stringify(oneTimeUrl)});
     const step = (port) => ({ proto: 'tcp', port });
-    const door = { name: 'D', at: { file: 'x', line: 1 }, sequence: [step(7000), step(8000), step(9000)], oneTimeSequences: null,
+    const door = { name: 'D', at: { file: 'x', line: 1 }, sequence: [step(7000), step(8000), step(9000)], oneTimeSequences: null, rolling: null,
       seqTimeout: 5, tcpFlags: { set: 0, clear: 0 }, startCommand: 'true', startCommand6: null, stopCommand: null, stopCommand6: null,
       cmdTimeout: 10, target: null, allowFrom: [], ignoreRepeats: false, onReopen: 'extend', commandLimit: null };
     const matcher = new Matcher([door], { maxSources: ${maxSources}, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, () => {});

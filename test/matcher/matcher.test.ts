@@ -3,8 +3,10 @@
  * bounded state under a flood, expiry order and out-of-order times, reload, and the query methods.
  */
 import assert from 'node:assert/strict';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { KnockHit } from '../../src/hit.js';
+import { RollingSequences } from '../../src/knocks/rolling.js';
 import { Matcher, type MatchEvent } from '../../src/matcher/matcher.js';
 import { A, A6, at, B, C, door, L, Rig, T0 } from './support.js';
 import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
@@ -327,5 +329,21 @@ describe('events', () => {
     const matcher = new Matcher([door('D', '7000')], { maxSources: 10, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, (event) => seen.push(event.type));
     matcher.handle({ time: T0, src: A, dst: L, proto: 'tcp', dport: 7000, sport: null, flags: null, input: 'x', iface: null });
     assert.deepEqual(seen, ['stage', 'open']);
+  });
+});
+
+describe('rolling doors (matching them is not built yet)', () => {
+  it('a rolling door is inert and says so; it watches no port and other doors work as before', () => {
+    const ports = { low: 40000, high: 40999, proto: 'tcp' as const };
+    const secret = { path: '/s', key: createSecretKey(randomBytes(16)), size: 16, uid: 0, mode: 0o600 };
+    const rolling = door('R', '', { rolling: { secret, ports, length: 2, period: 30 } });
+    const rig = new Rig([rolling, door('F', '1000,2000')]);
+    assert.deepEqual(rig.warnings, ['door [R] is a rolling door, which this version cannot open yet; it is ignored']);
+    const window = new RollingSequences('R', rolling.rolling!).window(at(0));
+    for (const { steps } of window.accepted) rig.sequence(A, steps.map((step) => `tcp/${step.port}`));
+    rig.sequence(B, ['tcp/1000', 'tcp/2000']);
+    assert.deepEqual(rig.opens(), ['F 10.88.0.3']);
+    assert.equal(rig.matcher.watch().watchesPort(window.accepted[1]!.steps[0]!.port), false);
+    assert.deepEqual(rig.matcher.watch().sequences.map((active) => active.door.name), ['F']);
   });
 });

@@ -38,6 +38,7 @@ export function door(name: string, sequence: string, settings: DoorSettings = {}
     at: { file: '/etc/knockd.conf', line: 1 },
     sequence: sequence === '' ? [] : parseSequence(sequence),
     oneTimeSequences: null,
+    rolling: null,
     seqTimeout: 25,
     tcpFlags: flags === undefined ? { set: 0, clear: 0 } : parseTcpFlags(flags),
     startCommand: `echo START ${name} %IP%`,
