@@ -11,7 +11,8 @@
 import { createRequire } from 'node:module';
 import { canonicalIp, detachedCopy } from '../address.js';
 import { type Diagnostic, type LogField, type LogFormatBlock, ConfigError, LOG_FIELDS } from '../config/types.js';
-import { type KnockHit, type Protocol, parseFlagWords } from '../hit.js';
+import type { KnockHit, Protocol } from '../hit.js';
+import { decodeTcpFlags } from './tcp-flags.js';
 import { type TimeReference, TimestampParser } from './timestamp.js';
 
 const IPV4 = String.raw`(?:\d{1,3}\.){3}\d{1,3}`;
@@ -21,6 +22,10 @@ const FLAGS = String.raw`(?:(?:CWR|ECE|URG|ACK|PSH|RST|SYN|FIN)[ ])*`;
 const SYSLOG_TIME = String.raw`[A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d(?:\.\d+)?`;
 const RFC3339 = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?`;
 const TIMESTAMP = `(?:${SYSLOG_TIME}|${RFC3339})`;
+/** ctime(3), as OpenWrt's logread writes it: `Thu Nov 21 04:16:16 2026`. */
+const CTIME = String.raw`[A-Z][a-z]{2}[ ][A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d[ ]\d{4}`;
+/** `dmesg --time-format iso` always writes a comma and microseconds, which a syslog daemon's RFC 3339 stamps never do. */
+const DMESG_ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{6}[+-]\d\d:\d\d`;
 const HOST = String.raw`[^\s\[\]]+`;
 const PRINTK = String.raw`\[\s*\d+\.\d+\]`;
 
@@ -49,7 +54,7 @@ const NETFILTER = [
  * - a line start (`^` included) captures `time`: `{{kernel}}` (a syslog file's kernel line: rsyslog kern.log in
  *   the traditional or RFC 3339 form, `journalctl -k` text, the journal input), `{{dmesg}}`, `{{dmesgraw}}`
  *   (`dmesg -r`, kernel facility only), `{{dmesgiso}}`, `{{kmsg}}` (/dev/kmsg records, kernel facility only),
- *   `{{ulogd}}` (ulogd2 LOGEMU files);
+ *   `{{ulogd}}` (ulogd2 LOGEMU files), `{{logread}}` (OpenWrt's `logread`, kernel messages only);
  * - `{{netfilter}}` captures every other field, from `IN=` to the end of the line (`$` included);
  * - between them goes the log prefix: written out (`KNOCK[ ]`) to take only your rule's lines, or `{{anyprefix}}`.
  */
@@ -62,14 +67,18 @@ export const SUBPATTERNS: Readonly<Record<string, string>> = {
   syslogtime: SYSLOG_TIME,
   rfc3339: RFC3339,
   timestamp: TIMESTAMP,
+  ctime: CTIME,
   host: HOST,
   printk: PRINTK,
   kernel: String.raw`^(?<time>${TIMESTAMP})[ ]${HOST}[ ]kernel:[ ](?:${PRINTK}[ ])?`,
   dmesg: `^(?<time>${PRINTK})[ ]`,
   dmesgraw: `^<[0-7]>(?<time>${PRINTK})[ ]`,
-  dmesgiso: `^(?<time>${RFC3339})[ ]`,
+  dmesgiso: `^(?<time>${DMESG_ISO})[ ]`,
   kmsg: String.raw`^[0-7],\d+,(?<time>\d+),[^;]*;`,
-  ulogd: `^(?<time>${SYSLOG_TIME})[ ]${HOST}[ ]`,
+  // A LOGEMU line has the log prefix right after the host: `kernel:` there is a syslog file's kernel line.
+  ulogd: `^(?<time>${SYSLOG_TIME})[ ]${HOST}[ ](?!kernel:[ ])`,
+  // logread adds ` kernel:` only to messages from the kernel log; `kern.` keeps out records written into /dev/kmsg (fixtures/formats/routers/README.md).
+  logread: String.raw`^(?<time>${CTIME})[ ]kern\.[a-z]+[ ]kernel:[ ](?:${PRINTK}[ ])?`,
   anyprefix: '[^=]*?',
   netfilter: NETFILTER,
 };
@@ -304,11 +313,11 @@ export class CompiledFormat {
       const text = this.valueAt(slot.flags);
       if (text !== undefined) {
         if (text !== this.lastFlagText) {
-          this.lastFlagBits = parseFlagWords(text);
+          this.lastFlagBits = decodeTcpFlags(text);
           this.lastFlagText = detachedCopy(text);
         }
         flags = this.lastFlagBits;
-        if (flags === null) return this.missed(`flags "${text}" has a word other than CWR ECE URG ACK PSH RST SYN FIN`);
+        if (flags === null) return this.missed(`flags "${text}" are not TCP flags (words CWR ECE URG ACK PSH RST SYN FIN, or pf's letters FSRPAUEC)`);
       }
     }
     let time = ctx.fallbackTime;
