@@ -49,6 +49,18 @@ const NETFILTER = [
 ].join('');
 
 /**
+ * A RouterOS firewall log line after the rule's log-prefix, as a collector writes it (formats/mikrotik.conf): the
+ * chain, the interfaces, optional connection state and source MAC, the protocol with TCP flags in parentheses,
+ * source and destination as address:port (IPv4), a NAT rewrite if any, the length, and the end of the line.
+ */
+const ROUTEROS = [
+  String.raw`[\w-]+:[ ]in:(?<interface>[^ ,]+)[ ]out:(?:\(unknown[ ]\d+\)|\(none\)|[^ ,]+),`,
+  String.raw`(?:[ ]connection-state:[a-z,-]+)?(?:[ ]src-mac[ ][0-9a-f:]{17},)?[ ]`,
+  String.raw`proto[ ](?<protocol>[A-Za-z0-9.-]+)(?:[ ]\((?:(?<flags>[A-Z]{3}(?:,[A-Z]{3})*)|type[ ]\d+,[ ]code[ ]\d+)\))?,[ ]`,
+  String.raw`(?<ipclient>${IPV4})(?::(?<sport>\d+))?->(?<ipserver>${IPV4})(?::(?<port>\d+))?(?:,[ ]NAT[ ][^, ]+)?,[ ]len[ ]\d+$`,
+].join('');
+
+/**
  * Reusable pieces for format authors: `{{ip}}`, `{{port}}`, … Blanks are written `[ ]` so the pieces mean the
  * same in free-spacing (?x) patterns. The line pieces capture named fields, so use each at most once per format:
  * - a line start (`^` included) captures `time`: `{{kernel}}` (a syslog file's kernel line: rsyslog kern.log in
@@ -56,6 +68,8 @@ const NETFILTER = [
  *   (`dmesg -r`, kernel facility only), `{{dmesgiso}}`, `{{kmsg}}` (/dev/kmsg records, kernel facility only),
  *   `{{ulogd}}` (ulogd2 LOGEMU files), `{{logread}}` (OpenWrt's `logread`, kernel messages only);
  * - `{{netfilter}}` captures every other field, from `IN=` to the end of the line (`$` included);
+ * - RouterOS: `{{mikrotik}}` is a collector's line start (time, host, RouterOS's `firewall` topics; other topics
+ *   are refused), `{{routeros}}` everything from the chain to the end of the line;
  * - between them goes the log prefix: written out (`KNOCK[ ]`) to take only your rule's lines, or `{{anyprefix}}`.
  */
 export const SUBPATTERNS: Readonly<Record<string, string>> = {
@@ -81,6 +95,9 @@ export const SUBPATTERNS: Readonly<Record<string, string>> = {
   logread: String.raw`^(?<time>${CTIME})[ ]kern\.[a-z]+[ ]kernel:[ ](?:${PRINTK}[ ])?`,
   anyprefix: '[^=]*?',
   netfilter: NETFILTER,
+  // `script,info` and other topics a RouterOS user's :log can write never start a firewall line.
+  mikrotik: String.raw`^(?<time>${TIMESTAMP})[ ]${HOST}[ ](?:firewall,[a-z,]+[ ]|(?![a-z]+,[a-z,]+[ ]))`,
+  routeros: ROUTEROS,
 };
 
 /** Fields a line must yield to be a knock hit. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { canonicalIp } from '../../src/address.js';
-import { Outcome } from '../../src/formats/logformat.js';
+import { CompiledFormat, Outcome } from '../../src/formats/logformat.js';
 import { FormatRegistry, LineDecoder } from '../../src/formats/registry.js';
 import { type KnockHit, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../src/hit.js';
 import { fixture } from '../helpers.js';
@@ -139,6 +139,13 @@ describe('mikrotik (RouterOS)', () => {
     assert.deepEqual(packet(results[0]!.hit), { src: '137.124.88.7', dst: '137.124.88.8', proto: 'tcp', dport: 51104, sport: 43836, flags: TCP_SYN, iface: 'pppoe' });
     assert.equal(results[1]!.outcome, Outcome.NotKnock);
     assert.deepEqual(packet(results[2]!.hit), { src: '192.0.2.9', dst: '198.51.100.3', proto: 'tcp', dport: 80, sport: 34923, flags: TCP_ACK | TCP_FIN | TCP_PSH, iface: 'ether1' });
+  });
+
+  it('the log-prefix recipe takes only that rule\'s lines', () => {
+    const recipe = new CompiledFormat({ name: 'knock', at: { file: 'test', line: 1 }, fields: { required: { pattern: '{{mikrotik}}drop-tcp {{routeros}}', at: { file: 'test', line: 2 } } } });
+    const decoder = new LineDecoder([recipe]);
+    const hits = lines('mikrotik.log').map((line) => decoder.decode(line, ctx)).filter((hit) => hit !== null);
+    assert.deepEqual(hits.map((hit) => hit.dport), [37, 24, 26]);
   });
 
   it('refuses extra text, a second address, unknown flags and other programs\' lines', () => {
