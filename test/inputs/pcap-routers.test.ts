@@ -10,6 +10,7 @@
  * PPPoE link carries them on its Ethernet NIC (test/inputs/tun-link.py, test/inputs/pcap-send.py).
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { TCP_ACK, TCP_SYN } from '../../src/hit.js';
 import { needs } from '../helpers.js';
@@ -29,7 +30,7 @@ const doorUdp: DriverDoor = { sequence: '7100:udp,7200:udp' };
 const KNOCKER = '192.0.2.77';
 const KNOCKER6 = '2001:db8:77::7';
 
-const skip = needs({ root: true, tools: ['ip', 'python3'] });
+const skip = needs({ root: true, tools: ['ip', 'python3'] }) || (existsSync('/dev/net/tun') ? false : 'needs /dev/net/tun (tun devices stand in for ppp and wg interfaces)');
 
 /** A few hits and what they must look like (the source port tells them apart). */
 function seen(hits: HitEvent[]): Array<Pick<HitEvent, 'src' | 'dst' | 'proto' | 'sport' | 'dport' | 'flags' | 'iface'>> {
