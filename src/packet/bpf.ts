@@ -39,7 +39,7 @@ export const MATCH_NOTHING_FILTER = 'len = 0';
  * gets no PPPoE part: it sees each such packet again, unwrapped, on the ppp interface, and would count it twice.
  */
 export function sessionFilter(filter: string, iface: string): string {
-  if (iface === 'any' || filter === MATCH_NOTHING_FILTER) return filter;
+  if (iface === 'any' || filter === MATCH_NOTHING_FILTER || filter === '') return filter;
   return `(${filter}) or (pppoes and (${filter}))`;
 }
 

@@ -79,6 +79,7 @@ describe('capture filter', () => {
     assert.equal(sessionFilter(filter, 'eth0'), `(${filter}) or (pppoes and (${filter}))`);
     assert.equal(sessionFilter(filter, 'any'), filter);
     assert.equal(sessionFilter(MATCH_NOTHING_FILTER, 'eth0'), MATCH_NOTHING_FILTER);
+    assert.equal(sessionFilter('', 'eth0'), '', 'no filter yet (status before the first capture)');
   });
 });
 
