@@ -10,8 +10,8 @@ import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/log
 import { FormatRegistry, LineDecoder, tooLongLines } from '../formats/registry.js';
 import type { Stamp, TimestampForm } from '../formats/timestamp.js';
 import { formatFlags, type KnockHit } from '../hit.js';
-import { logChunks } from '../inputs/archive.js';
-import { LineFramer, type LineSink } from '../inputs/line-framer.js';
+import { eachLine } from '../inputs/archive.js';
+import { type Detection, type DetectionListener, detectFormats, detectionText } from './detect-format.js';
 import { EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail test-format [options] FILE
@@ -23,7 +23,12 @@ else 65536 bytes) are skipped and counted. Nothing is started and no command run
 
 Which formats (default: iptables):
   -f, --format NAMES    formats to try on each line, in order (first that claims a line wins). Shipped:
-                        iptables, ufw, ulogd, dmesg, dmesg-raw, dmesg-iso, kmsg; or the names of -c/-b blocks
+                        iptables, ufw, ulogd, dmesg, dmesg-raw, dmesg-iso, kmsg, filterlog, mikrotik,
+                        openwrt, vyos, firewalld; or the names of -c/-b blocks (filterlog: pfSense and
+                        OPNsense; openwrt: logread output; vyos: also EdgeOS)
+  -f auto               tell which formats read FILE: every known format (shipped, -c and -b blocks) is
+                        tried on every line on its own; lists each with the lines it reads and suggests
+                        the LogFormat to use
   -c, --config FILE     know the config's <logformat> blocks; without --format, use its LogFormat
   -b, --block FILE      a file of <logformat NAME> ... </logformat> blocks; without --format, use them all
   -r, --regex REGEX     a one-line format: REGEX is its required regex and must name the fields in groups:
@@ -34,7 +39,7 @@ Output:
   -o, --output FORM     text (default): the totals; json: one JSON object per line read as a knock (its
                         fields and the hit), then one with the totals
       --print-missed    also show each line a format claimed but could not read, and why
-      --print-ignored   also show each line no format claimed
+      --print-ignored   also show each line no format claimed (with -f auto: no known format)
       --boot-time ISO   when the machine that wrote uptime stamps (dmesg, kmsg) booted
                         (default: this machine's boot time)
   -h, --help            this help
@@ -42,12 +47,16 @@ Output:
 Exit status: 0 the file was read (whatever matched), 1 a format or config is broken or FILE cannot be
 read, 2 bad command line.`;
 
+/** `--format auto`: detect instead of read. */
+const AUTO = 'auto';
+
 /** What each timestamp form looks like, for the totals. */
 const FORM_TEXT: Record<TimestampForm, string> = {
   rfc3339: 'RFC 3339 (2026-11-21T04:16:16.719457+00:00)',
   syslog: 'traditional syslog (Nov 21 04:16:16, local time; the year from the file\'s date)',
   uptime: 'time since boot ([  446.351538], kmsg µs) plus the boot time',
   epoch: 'seconds or µs since 1970',
+  ctime: 'ctime with the year (Thu Nov 21 04:16:16 2026, local time; OpenWrt logread)',
 };
 
 export async function run(argv: string[]): Promise<number> {
@@ -97,9 +106,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`knocktail: cannot read ${file}: ${(error as Error).message}\n`);
     return EXIT.failure;
   }
-  const report = new Report(file, formats, values.output === 'json', values['print-missed'], values['print-ignored']);
+  const maxLineLength = (config?.options ?? defaultOptions()).maxLineLength;
+  if (values.format === AUTO) return detect(file, formats, { json: values.output === 'json', printMissed: values['print-missed'], printIgnored: values['print-ignored'], bootTime, maxLineLength });
+  const guessed = values.format === undefined && values.block === undefined && values.regex === undefined && config === null;
+  const report = new Report(file, formats, values.output === 'json', values['print-missed'], values['print-ignored'], guessed);
   try {
-    await report.read(bootTime, (config?.options ?? defaultOptions()).maxLineLength);
+    await report.read(bootTime, maxLineLength);
   } catch (error) {
     // The reader's message starts with the file name.
     process.stderr.write(`knocktail: cannot read ${(error as Error).message}\n`);
@@ -124,6 +136,7 @@ function chooseFormats(config: Config | null, values: { format?: string | undefi
     registry.add(blocks);
     blockNames = blocks.map((block) => block.name);
   }
+  if (values.format === AUTO) return registry.names().map((name) => registry.get(name));
   const names = values.format !== undefined
     ? values.format.split(',').map((name) => name.trim())
     : blockNames.length > 0 ? blockNames : (config?.options.logFormats ?? ['iptables']);
@@ -134,12 +147,36 @@ function chooseFormats(config: Config | null, values: { format?: string | undefi
   return names.map((name) => registry.get(name));
 }
 
+/** `--format auto`: writes which formats read the file (text or one JSON object, after any per-line records). */
+async function detect(
+  file: string,
+  formats: readonly CompiledFormat[],
+  options: { json: boolean; printMissed: boolean; printIgnored: boolean; bootTime: number; maxLineLength: number },
+): Promise<number> {
+  const out: string[] = [];
+  const listener: DetectionListener = {
+    missed: options.printMissed
+      ? (line, format, reason, text) => out.push(options.json ? JSON.stringify({ line, result: 'missed', format: format.name, reason, text }) : `missed  line ${line} (${format.name}: ${reason}): ${text}`)
+      : undefined,
+    unread: options.printIgnored ? (line, text) => out.push(options.json ? JSON.stringify({ line, result: 'ignored', text }) : `ignored line ${line}: ${text}`) : undefined,
+  };
+  let detection: Detection;
+  try {
+    detection = await detectFormats(file, formats, { ...options, preferLast: defaultOptions().logFormats, onWarning: (message) => process.stderr.write(`warning: ${message}\n`) }, listener);
+  } catch (error) {
+    process.stderr.write(`knocktail: cannot read ${(error as Error).message}\n`);
+    return EXIT.failure;
+  }
+  if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
+  process.stdout.write(options.json ? `${JSON.stringify({ detect: detection })}\n` : detectionText(detection, { printedUnread: options.printIgnored }));
+  return EXIT.ok;
+}
+
 /** Reads the file through a decoder and writes what happened to each line and the totals. */
 class Report {
   private readonly decoder: LineDecoder;
   private readonly out: string[] = [];
-  private readonly forms: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0 };
-  private lineNumber = 0;
+  private readonly forms: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0, ctime: 0 };
 
   constructor(
     private readonly file: string,
@@ -147,6 +184,8 @@ class Report {
     private readonly json: boolean,
     private readonly printMissed: boolean,
     private readonly printIgnored: boolean,
+    /** No format was named: the default was assumed, so say how to find the right one when it reads nothing. */
+    private readonly guessed: boolean,
   ) {
     this.decoder = new LineDecoder(formats);
   }
@@ -155,24 +194,16 @@ class Report {
   async read(bootTime: number, maxLineLength: number): Promise<void> {
     const reference = statSync(this.file).mtimeMs;
     const ctx: DecodeContext = { input: this.file, reference, bootTime, fallbackTime: reference, arrival: null };
-    const framer = new LineFramer(maxLineLength);
-    const sink: LineSink = {
-      block: (text) => {
-        for (const line of text.split('\n')) this.line(line.endsWith('\r') ? line.slice(0, -1) : line, ctx);
-      },
-      line: (text) => this.line(text, ctx),
-      longLine: () => {
-        this.lineNumber++;
+    await eachLine(this.file, maxLineLength, {
+      line: (text, number) => this.line(text, number, ctx),
+      longLine: (number) => {
         this.decoder.countLongLine();
-        process.stderr.write(`warning: ${this.file}: line ${this.lineNumber} is longer than ${maxLineLength} bytes; skipped\n`);
+        process.stderr.write(`warning: ${this.file}: line ${number} is longer than ${maxLineLength} bytes; skipped\n`);
       },
-    };
-    for await (const chunk of logChunks(this.file)) framer.push(chunk, sink);
-    framer.end(sink);
+    });
   }
 
-  private line(text: string, ctx: DecodeContext): void {
-    const number = ++this.lineNumber;
+  private line(text: string, number: number, ctx: DecodeContext): void {
     const decoded = this.decoder.decode(text, ctx);
     switch (decoded.outcome) {
       case Outcome.Matched:
@@ -245,6 +276,7 @@ class Report {
       `  missed       ${count(totals.missed)}  a format's lines with a field it could not read${totals.missed > 0 && !this.printMissed ? ' (--print-missed shows them)' : ''}`,
       `  ignored      ${count(totals.ignored)}  lines no format's required regex accepts${totals.ignored > 0 && !this.printIgnored ? ' (--print-ignored shows them)' : ''}`,
       ...(totals.tooLong > 0 ? [`  too long     ${count(totals.tooLong)}  lines over MaxLineLength, skipped unread`] : []),
+      ...(this.guessed && totals.matched === 0 && totals.lines > 0 ? [`no line is in the default format ${names[0]}: knocktail test-format -f auto ${this.file} tells which format reads this file`] : []),
     ];
     if (this.formats.every((format) => !format.hasTime)) {
       lines.push('timestamps: the format has no time field; the daemon uses the time it reads each line');

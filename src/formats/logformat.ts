@@ -11,8 +11,9 @@
 import { createRequire } from 'node:module';
 import { canonicalIp, detachedCopy } from '../address.js';
 import { type Diagnostic, type LogField, type LogFormatBlock, ConfigError, LOG_FIELDS } from '../config/types.js';
-import { type KnockHit, type Protocol, parseFlagWords } from '../hit.js';
+import type { KnockHit, Protocol } from '../hit.js';
 import type { PortWatch } from '../watch.js';
+import { decodeTcpFlags } from './tcp-flags.js';
 import { type Stamp, type TimeReference, TimestampParser } from './timestamp.js';
 
 const IPV4 = String.raw`(?:\d{1,3}\.){3}\d{1,3}`;
@@ -22,6 +23,10 @@ const FLAGS = String.raw`(?:(?:CWR|ECE|URG|ACK|PSH|RST|SYN|FIN)[ ])*`;
 const SYSLOG_TIME = String.raw`[A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d(?:\.\d+)?`;
 const RFC3339 = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?`;
 const TIMESTAMP = `(?:${SYSLOG_TIME}|${RFC3339})`;
+/** ctime(3), as OpenWrt's logread writes it: `Thu Nov 21 04:16:16 2026`. */
+const CTIME = String.raw`[A-Z][a-z]{2}[ ][A-Z][a-z]{2}[ ][ \d]\d[ ]\d\d:\d\d:\d\d[ ]\d{4}`;
+/** `dmesg --time-format iso` always writes a comma and microseconds, which a syslog daemon's RFC 3339 stamps never do. */
+const DMESG_ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{6}[+-]\d\d:\d\d`;
 const HOST = String.raw`[^\s\[\]]+`;
 const PRINTK = String.raw`\[\s*\d+\.\d+\]`;
 
@@ -45,13 +50,27 @@ const NETFILTER = [
 ].join('');
 
 /**
+ * A RouterOS firewall log line after the rule's log-prefix, as a collector writes it (formats/mikrotik.conf): the
+ * chain, the interfaces, optional connection state and source MAC, the protocol with TCP flags in parentheses,
+ * source and destination as address:port (IPv4), a NAT rewrite if any, the length, and the end of the line.
+ */
+const ROUTEROS = [
+  String.raw`[\w-]+:[ ]in:(?<interface>[^ ,]+)[ ]out:(?:\(unknown[ ]\d+\)|\(none\)|[^ ,]+),`,
+  String.raw`(?:[ ]connection-state:[a-z,-]+)?(?:[ ]src-mac[ ][0-9a-f:]{17},)?[ ]`,
+  String.raw`proto[ ](?<protocol>[A-Za-z0-9.-]+)(?:[ ]\((?:(?<flags>[A-Z]{3}(?:,[A-Z]{3})*)|type[ ]\d+,[ ]code[ ]\d+)\))?,[ ]`,
+  String.raw`(?<ipclient>${IPV4})(?::(?<sport>\d+))?->(?<ipserver>${IPV4})(?::(?<port>\d+))?(?:,[ ]NAT[ ][^, ]+)?,[ ]len[ ]\d+$`,
+].join('');
+
+/**
  * Reusable pieces for format authors: `{{ip}}`, `{{port}}`, … Blanks are written `[ ]` so the pieces mean the
  * same in free-spacing (?x) patterns. The line pieces capture named fields, so use each at most once per format:
  * - a line start (`^` included) captures `time`: `{{kernel}}` (a syslog file's kernel line: rsyslog kern.log in
  *   the traditional or RFC 3339 form, `journalctl -k` text, the journal input), `{{dmesg}}`, `{{dmesgraw}}`
  *   (`dmesg -r`, kernel facility only), `{{dmesgiso}}`, `{{kmsg}}` (/dev/kmsg records, kernel facility only),
- *   `{{ulogd}}` (ulogd2 LOGEMU files);
+ *   `{{ulogd}}` (ulogd2 LOGEMU files), `{{logread}}` (OpenWrt's `logread`, kernel messages only);
  * - `{{netfilter}}` captures every other field, from `IN=` to the end of the line (`$` included);
+ * - RouterOS: `{{mikrotik}}` is a collector's line start (time, host, RouterOS's `firewall` topics; other topics
+ *   are refused), `{{routeros}}` everything from the chain to the end of the line;
  * - between them goes the log prefix: written out (`KNOCK[ ]`) to take only your rule's lines, or `{{anyprefix}}`.
  */
 export const SUBPATTERNS: Readonly<Record<string, string>> = {
@@ -63,16 +82,23 @@ export const SUBPATTERNS: Readonly<Record<string, string>> = {
   syslogtime: SYSLOG_TIME,
   rfc3339: RFC3339,
   timestamp: TIMESTAMP,
+  ctime: CTIME,
   host: HOST,
   printk: PRINTK,
   kernel: String.raw`^(?<time>${TIMESTAMP})[ ]${HOST}[ ]kernel:[ ](?:${PRINTK}[ ])?`,
   dmesg: `^(?<time>${PRINTK})[ ]`,
   dmesgraw: `^<[0-7]>(?<time>${PRINTK})[ ]`,
-  dmesgiso: `^(?<time>${RFC3339})[ ]`,
+  dmesgiso: `^(?<time>${DMESG_ISO})[ ]`,
   kmsg: String.raw`^[0-7],\d+,(?<time>\d+),[^;]*;`,
-  ulogd: `^(?<time>${SYSLOG_TIME})[ ]${HOST}[ ]`,
+  // A LOGEMU line has the log prefix right after the host: `kernel:` there is a syslog file's kernel line.
+  ulogd: `^(?<time>${SYSLOG_TIME})[ ]${HOST}[ ](?!kernel:[ ])`,
+  // logread adds ` kernel:` only to messages from the kernel log; `kern.` keeps out records written into /dev/kmsg (fixtures/formats/routers/README.md).
+  logread: String.raw`^(?<time>${CTIME})[ ]kern\.[a-z]+[ ]kernel:[ ](?:${PRINTK}[ ])?`,
   anyprefix: '[^=]*?',
   netfilter: NETFILTER,
+  // `script,info` and other topics a RouterOS user's :log can write never start a firewall line.
+  mikrotik: String.raw`^(?<time>${TIMESTAMP})[ ]${HOST}[ ](?:firewall,[a-z,]+[ ]|(?![a-z]+,[a-z,]+[ ]))`,
+  routeros: ROUTEROS,
 };
 
 /** Fields a line must yield to be a knock hit. */
@@ -298,11 +324,11 @@ export class CompiledFormat {
       const text = this.valueAt(slot.flags);
       if (text !== undefined) {
         if (text !== this.lastFlagText) {
-          this.lastFlagBits = parseFlagWords(text);
+          this.lastFlagBits = decodeTcpFlags(text);
           this.lastFlagText = detachedCopy(text);
         }
         flags = this.lastFlagBits;
-        if (flags === null) return this.missed(`flags "${text}" has a word other than CWR ECE URG ACK PSH RST SYN FIN`);
+        if (flags === null) return this.missed(`flags "${text}" are not TCP flags (words CWR ECE URG ACK PSH RST SYN FIN, or pf's letters FSRPAUEC)`);
       }
     }
     let time = ctx.fallbackTime;

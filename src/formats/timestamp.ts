@@ -8,10 +8,11 @@
  * - `uptime`:  [  446.351538] or 446.351538 (printk seconds since boot), 446351538 (/dev/kmsg: µs since boot, fewer
  *              than 16 digits); these need the boot time
  * - `epoch`:   @1763698576.719 or 1763698576719457 µs (journal: 16 digits or more), i.e. absolute numbers
+ * - `ctime`:   Thu Nov 21 04:16:16 2026 (C's ctime(3), local time with the year: OpenWrt's `logread`)
  * Parsing is cached per second, so a busy log costs one string compare per line.
  */
 
-export type TimestampForm = 'rfc3339' | 'syslog' | 'uptime' | 'epoch';
+export type TimestampForm = 'rfc3339' | 'syslog' | 'uptime' | 'epoch' | 'ctime';
 
 /** A parsed stamp: event time, how precise the text was, and which form it had. */
 export interface Stamp {
@@ -46,7 +47,9 @@ export class TimestampParser {
     if (c >= 48 && c <= 57 && text.length >= 19 && text.charCodeAt(4) === 45 /* - */ && text.charCodeAt(10) === 84 /* T */) {
       return this.rfc3339(text);
     }
-    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) return this.syslog(text, ref);
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
+      return text.length === CTIME_LENGTH && text.charCodeAt(3) === 32 /* blank */ ? this.ctime(text) : this.syslog(text, ref);
+    }
     const ms = parseNumberStamp(text, ref);
     // Hundreds of digits make Infinity: no time at all, not one that expires every knock.
     if (!Number.isFinite(ms)) return null;
@@ -82,6 +85,17 @@ export class TimestampParser {
     return { ms: this.cachedMs + fraction, precisionMs: i === 19 ? 1000 : Math.max(1e-3, 10 ** (3 - (i - 20))), form: 'rfc3339' };
   }
 
+  private ctime(text: string): Stamp | null {
+    if (text !== this.cachedKey || this.cachedForm !== 'ctime') {
+      const ms = ctimeStamp(text);
+      if (Number.isNaN(ms)) return null;
+      this.cachedKey = text;
+      this.cachedMs = ms;
+      this.cachedForm = 'ctime';
+    }
+    return { ms: this.cachedMs, precisionMs: 1000, form: 'ctime' };
+  }
+
   private syslog(text: string, ref: TimeReference): Stamp | null {
     // `Nov 21 04:16:16.719198`: the seconds are cached, the fraction is added per line.
     const dot = text.indexOf('.', 13);
@@ -104,6 +118,24 @@ export class TimestampParser {
     }
     return { ms: this.cachedMs + fraction, precisionMs: dot < 0 ? 1000 : Math.max(1e-3, 10 ** (3 - (text.length - dot - 1))), form: 'syslog' };
   }
+}
+
+/** `Thu Nov 21 04:16:16 2026`: ctime(3) always writes 24 characters, the day padded with a blank. */
+const CTIME_LENGTH = 24;
+const WEEKDAYS = new Set(['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']);
+
+/** `Www Mmm dd HH:MM:SS YYYY` in local time, or NaN. */
+function ctimeStamp(text: string): number {
+  const month = MONTHS.get(text.slice(4, 7));
+  const day = text.charCodeAt(8) === 32 ? twoDigits(`0${text[9]}`, 0) : twoDigits(text, 8);
+  const hour = twoDigits(text, 11);
+  const minute = twoDigits(text, 14);
+  const second = twoDigits(text, 17);
+  const year = Number(text.slice(20));
+  if (!WEEKDAYS.has(text.slice(0, 3)) || month === undefined || text[7] !== ' ' || text[10] !== ' ' || text[19] !== ' ') return NaN;
+  if (text[13] !== ':' || text[16] !== ':' || !/^\d{4}$/.test(text.slice(20))) return NaN;
+  if (!(day >= 1 && day <= 31 && hour <= 23 && minute <= 59 && second <= 60 && year >= 1970)) return NaN;
+  return new Date(year, month, day, hour, minute, second).getTime();
 }
 
 function twoDigits(text: string, at: number): number {

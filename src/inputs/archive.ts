@@ -128,6 +128,30 @@ export async function* logChunks(file: string): AsyncGenerator<Buffer> {
   }
 }
 
+/** What eachLine hands on: every line with its number (a trailing `\r` dropped), and the over-long ones it skipped. */
+export interface LineVisitor {
+  line(text: string, number: number): void;
+  longLine(number: number): void;
+}
+
+/**
+ * Every line of a log file (plain or gzip), framed as every log input frames them, one at a time: for tools that
+ * look at each line (test-format); replay decodes whole blocks instead (readLogFile).
+ */
+export async function eachLine(file: string, maxLineLength: number, visitor: LineVisitor): Promise<void> {
+  let number = 0;
+  const sink: LineSink = {
+    block: (text) => {
+      for (const line of text.split('\n')) visitor.line(line.endsWith('\r') ? line.slice(0, -1) : line, ++number);
+    },
+    line: (text) => visitor.line(text, ++number),
+    longLine: () => visitor.longLine(++number),
+  };
+  const framer = new LineFramer(maxLineLength);
+  for await (const chunk of logChunks(file)) framer.push(chunk, sink);
+  framer.end(sink);
+}
+
 /** Hits of one text log file, in batches (one per chunk read). */
 export async function* readLogFile(file: string, options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
   const decoder = options.decoderFor(file);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalIp, isIpv6 } from '../address.js';
 import type { KnockHit } from '../hit.js';
-import { buildCaptureFilter, type LocalAddresses } from '../packet/bpf.js';
+import { buildCaptureFilter, type LocalAddresses, sessionFilter } from '../packet/bpf.js';
 import {
   CAPTURE_PROCESS_FLAG,
   type CaptureConfig,
@@ -296,6 +296,7 @@ export class PcapLiveInput implements Input {
         const live = stats[index] ?? ZERO_STATS;
         return {
           name: state.name,
+          filter: sessionFilter(this.filter, state.name),
           linkType: state.linkType === null ? null : linkTypeName(state.linkType),
           error: state.error,
           received: state.retired.received + live.received,
@@ -326,7 +327,7 @@ export class PcapLiveInput implements Input {
   private spawn(filter: string, hold: boolean): CaptureProcess {
     return new CaptureProcess(
       {
-        sessions: this.options.interfaces.map((iface) => ({ iface, filter })),
+        sessions: this.options.interfaces.map((iface) => ({ iface, filter: sessionFilter(filter, iface) })),
         promiscuous: this.options.promiscuous ?? false,
         snapLength: this.options.snapLength ?? 256,
         bufferSize: this.options.bufferSize ?? 2 * 1024 * 1024,
@@ -453,13 +454,34 @@ function describeFailure(report: SessionReport, filter: string): string {
     : /no such device|doesn't exist/i.test(error)
       ? 'check Interface = (`ip link` lists the interfaces)'
       : null;
-  return `capture on ${report.iface} failed: ${error}${fix === null ? `\n  filter: ${filter}` : `\n  fix: ${fix}`}`;
+  return `capture on ${report.iface} failed: ${error}${fix === null ? `\n  filter: ${sessionFilter(filter, report.iface)}` : `\n  fix: ${fix}`}`;
 }
 
-/** Addresses of `interfaces` (of all interfaces when one of them is `any`), canonical and sorted. */
+/** ARPHRD_ETHER and ARPHRD_PPP (linux/if_arp.h), as /sys/class/net/NAME/type shows an interface's hardware type. */
+const ARPHRD_ETHER = 1;
+const ARPHRD_PPP = 512;
+
+function hardwareType(name: string): number | null {
+  if (name.includes('/')) return null;
+  try {
+    return Number(readFileSync(`/sys/class/net/${name}/type`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Addresses of `interfaces` (of all interfaces when one of them is `any`), canonical and sorted. A PPPoE link's
+ * address belongs to its ppp interface, yet its packets cross the Ethernet NIC in PPPoE frames: when an Ethernet
+ * interface is captured, the addresses of this host's PPP interfaces count as its own (which NIC a PPP link runs
+ * over is not known for user-space PPPoE, and they are this host's addresses either way).
+ */
 function readLocalAddresses(interfaces: readonly string[]): LocalAddresses {
   const all = networkInterfaces();
-  const names = interfaces.includes('any') ? Object.keys(all) : interfaces;
+  let names = interfaces.includes('any') ? Object.keys(all) : interfaces;
+  if (!interfaces.includes('any') && interfaces.some((name) => hardwareType(name) === ARPHRD_ETHER)) {
+    names = [...names, ...Object.keys(all).filter((name) => !names.includes(name) && hardwareType(name) === ARPHRD_PPP)];
+  }
   const v4 = new Set<string>();
   const v6 = new Set<string>();
   for (const name of names) {

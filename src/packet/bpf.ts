@@ -26,6 +26,18 @@ export interface LocalAddresses {
  */
 export const MATCH_NOTHING_FILTER = 'len = 0';
 
+/**
+ * The filter a capture session on `iface` gets: `filter`, and on a named interface also PPPoE session frames whose
+ * packet `filter` accepts (the WAN NIC under a PPPoE link carries knocks that way; README, "Pcap mode"). libpcap's
+ * `pppoes` shifts the offsets of what follows it, so it comes last; on link types without PPPoE (raw IP as on
+ * WireGuard, cooked capture of a ppp interface) it compiles to "no packet" and the filter stays `filter`. `any`
+ * gets no PPPoE part: it sees each such packet again, unwrapped, on the ppp interface, and would count it twice.
+ */
+export function sessionFilter(filter: string, iface: string): string {
+  if (iface === 'any' || filter === MATCH_NOTHING_FILTER || filter === '') return filter;
+  return `(${filter}) or (pppoes and (${filter}))`;
+}
+
 /** IPv6 next-header values of the extension headers the parser walks: hop-by-hop, routing, fragment, destination options, AH. */
 const IPV6_EXTENSION_HEADERS = [0, 43, 44, 60, 51];
 

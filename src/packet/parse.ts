@@ -78,7 +78,7 @@ export class UnsupportedLinkTypeError extends Error {
   readonly linkType: number;
   constructor(linkType: number) {
     super(
-      `${linkTypeName(linkType)} (${linkType}) is not a link type knocktail can parse; supported: Ethernet (1, with 802.1Q/802.1ad tags), ` +
+      `${linkTypeName(linkType)} (${linkType}) is not a link type knocktail can parse; supported: Ethernet (1, with 802.1Q/802.1ad tags and PPPoE sessions), ` +
         'Linux cooked capture SLL (113) and SLL2 (276), raw IP (101, 228, 229, 12, 14), BSD loopback (0, 108). ' +
         'Capture on an interface of one of these types (on Linux, `any` gives SLL).',
     );
@@ -142,6 +142,8 @@ const ETHERTYPE_8021Q = 0x8100;
 const ETHERTYPE_8021AD = 0x88a8;
 /** Pre-standard QinQ outer tag, still sent by some switches. */
 const ETHERTYPE_QINQ_LEGACY = 0x9100;
+/** PPPoE session stage (RFC 2516): the frames a PPPoE link carries on its Ethernet NIC. */
+const ETHERTYPE_PPPOE_SESSION = 0x8864;
 
 const IPPROTO_HOPOPTS = 0;
 const IPPROTO_TCP = 6;
@@ -219,6 +221,37 @@ function parseEthertype(buf: Uint8Array, etherType: number, offset: number, end:
   }
   if (type === ETHERTYPE_IPV4) return parseIpv4(buf, at, end, out);
   if (type === ETHERTYPE_IPV6) return parseIpv6(buf, at, end, out);
+  if (type === ETHERTYPE_PPPOE_SESSION) return parsePppoeSession(buf, at, end, out);
+  return false;
+}
+
+/** PPPoE version 1, type 1 (RFC 2516). */
+const PPPOE_VERSION_TYPE = 0x11;
+/** The code of session data; discovery codes never carry IP. */
+const PPPOE_CODE_SESSION = 0x00;
+const PPPOE_HEADER = 6;
+/**
+ * PPP protocol numbers (RFC 1332, RFC 5072), two bytes: RFC 2516 advises against protocol field compression, and
+ * libpcap's `pppoes` filter matches the two-byte form only, so a compressed one could not pass the live filter.
+ */
+const PPP_IPV4 = 0x0021;
+const PPP_IPV6 = 0x0057;
+
+/**
+ * A PPPoE session frame: version/type, code, session id, payload length, then the PPP protocol and the
+ * datagram. The payload length bounds the datagram (Ethernet pads short frames); a length beyond the frame
+ * only means a snapped capture.
+ */
+function parsePppoeSession(buf: Uint8Array, at: number, end: number, out: PacketFields): boolean {
+  if (at + PPPOE_HEADER + 2 > end) return false;
+  if (buf[at] !== PPPOE_VERSION_TYPE || buf[at + 1] !== PPPOE_CODE_SESSION) return false;
+  const payloadLength = (buf[at + 4] << 8) | buf[at + 5];
+  if (payloadLength < 2) return false;
+  const payloadEnd = Math.min(end, at + PPPOE_HEADER + payloadLength);
+  const protocol = (buf[at + PPPOE_HEADER] << 8) | buf[at + PPPOE_HEADER + 1];
+  const ipAt = at + PPPOE_HEADER + 2;
+  if (protocol === PPP_IPV4) return parseIpv4(buf, ipAt, payloadEnd, out);
+  if (protocol === PPP_IPV6) return parseIpv6(buf, ipAt, payloadEnd, out);
   return false;
 }
 

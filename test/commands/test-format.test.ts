@@ -150,6 +150,74 @@ describe('knocktail test-format', () => {
     assert.match(untimed.stdout, /timestamps: the format has no time field; the daemon uses the time it reads each line/);
   });
 
+  describe('-f auto: which format is this file in', () => {
+    const routers = (...parts: string[]) => fixture('formats', 'routers', ...parts);
+    const cases: Array<[file: string, suggested: string, also: string[]]> = [
+      [routers('filterlog.log'), 'filterlog', []],
+      [routers('mikrotik.log'), 'mikrotik', []],
+      [routers('kernel', 'logread.log'), 'openwrt', []],
+      [routers('kernel', 'vyos.log'), 'vyos', ['iptables']],
+      [routers('kernel', 'firewalld.log'), 'firewalld', ['iptables']],
+      [routers('kernel', 'kern-rfc3339.log'), 'iptables', ['vyos', 'firewalld']],
+      [real('ufw.log'), 'ufw', ['iptables']],
+      [real('iptables-kernlog.log'), 'iptables', []],
+      [real('dmesg-iso.log'), 'dmesg-iso', []],
+      [real('ulogd-logemu.log'), 'ulogd', []],
+      [real('kmsg.log'), 'kmsg', []],
+      [real('dmesg-raw.log'), 'dmesg-raw', []],
+      [real('dmesg.log'), 'dmesg', []],
+    ];
+    for (const [file, suggested, also] of cases) {
+      it(`recognises ${file.split('/').slice(-2).join('/')} as ${suggested}`, async () => {
+        const result = await testFormat(['-f', 'auto', '-o', 'json', file]);
+        assert.equal(result.code, 0, result.stderr);
+        const { detect } = jsonLines(result.stdout).at(-1)!;
+        assert.equal(detect.suggested, suggested);
+        assert.deepEqual(detect.formats.map((r: { format: string }) => r.format), [suggested, ...also]);
+        // The suggested format reads the file as well on its own as in the detection.
+        const alone = jsonLines((await testFormat(['-f', suggested, '-o', 'json', file])).stdout).at(-1)!.totals;
+        assert.equal(detect.formats[0].matched, alone.matched);
+        assert.equal(detect.lines, alone.lines);
+      });
+    }
+
+    it('text output lists each format\'s lines, the unread ones on request, and the LogFormat to use', async () => {
+      const file = routers('mikrotik.log');
+      const result = await testFormat(['-f', 'auto', '--print-ignored', file]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        result.stdout,
+        [
+          'ignored line 4: 2023-03-19T12:34:09.757188+01:00 10.120.127.1 system,error,critical login failure for user admin from 10.127.0.35 via winbox',
+          `${file}: 9 lines; formats that read them, best first:`,
+          '  mikrotik  8 knock lines (TCP/UDP), 0 of another protocol, 0 missed',
+          '  unread  1 line no format claims',
+          `suggested: LogFormat = mikrotik   (then: knocktail test-format -f mikrotik ${file})`,
+          '',
+        ].join('\n'),
+      );
+    });
+
+    it('the config\'s and -b blocks take part; a file no format reads says so', async () => {
+      const withRecipes = jsonLines((await testFormat(['-f', 'auto', '-b', recipes, '-o', 'json', real('nftables-log.log')])).stdout).at(-1)!.detect;
+      assert.deepEqual(withRecipes.formats.map((r: { format: string; matched: number }) => [r.format, r.matched]), [['iptables', 57], ['nft-knock', 28], ['nft-knock-all', 28]]);
+      const file = join(tempDir(), 'other.log');
+      writeFileSync(file, 'hello\nworld\n');
+      const none = await testFormat(['-f', 'auto', file]);
+      assert.equal(none.code, 0, none.stderr);
+      assert.match(none.stdout, /other\.log: 2 lines; no known format reads any of them\n {2}unread {2}2 lines no format claims \(--print-ignored shows them\)\nno format reads a knock here/);
+    });
+
+    it('without -f, when the default format reads nothing, test-format points to -f auto', async () => {
+      const file = routers('filterlog.log');
+      const result = await testFormat([file]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`no line is in the default format iptables: knocktail test-format -f auto ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} tells which format reads this file`));
+      const named = await testFormat(['-f', 'iptables', file]);
+      assert.doesNotMatch(named.stdout, /-f auto/, 'not when the format was chosen');
+    });
+  });
+
   describe('errors', () => {
     it('an unknown format lists the known ones (exit 1)', async () => {
       const result = await testFormat(['-f', 'nope', real('forged.log')]);

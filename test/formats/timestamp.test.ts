@@ -29,6 +29,21 @@ describe('TimestampParser', () => {
     const b = ms(p.parse('2026-11-21T04:16:16.900000+00:00', ref));
     assert.equal(b - a, 800);
   });
+  it('parses ctime stamps (OpenWrt logread) with their own year, in local time, and refuses malformed ones', () => {
+    const p = new TimestampParser();
+    assert.equal(ms(p.parse('Sat Dec  5 11:18:56 2026', ref)), Date.parse('2026-12-05T11:18:56Z'));
+    assert.deepEqual(p.parse('Fri Apr 26 23:19:12 2024', ref), { ms: Date.parse('2024-04-26T23:19:12Z'), precisionMs: 1000, form: 'ctime' });
+    const local = new TimestampParser();
+    process.env.TZ = 'Europe/Berlin';
+    try {
+      assert.equal(ms(local.parse('Fri Apr 26 23:19:12 2024', ref)), Date.parse('2024-04-26T21:19:12Z'));
+    } finally {
+      process.env.TZ = 'UTC';
+    }
+    for (const bad of ['Xyz Apr 26 23:19:12 2024', 'Fri Foo 26 23:19:12 2024', 'Fri Apr 32 23:19:12 2024', 'Fri Apr 26 24:19:12 2024', 'Fri Apr 26 23:19:12 20x4', 'Fri Apr 26 23-19-12 2024']) {
+      assert.equal(new TimestampParser().parse(bad, ref), null, bad);
+    }
+  });
   it('parses traditional syslog stamps in local time with the year inferred', () => {
     const p = new TimestampParser();
     assert.equal(ms(p.parse('Nov 21 04:16:16', ref)), Date.parse('2026-11-21T04:16:16Z'));

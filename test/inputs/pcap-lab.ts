@@ -12,6 +12,10 @@ import { requestStatus } from '../../src/daemon/control.js';
 import { isAlive, repoRoot, sh } from '../helpers.js';
 
 export const SENDER = join(repoRoot, 'test', 'inputs', 'pcap-send.py');
+const TUN_LINK = join(repoRoot, 'test', 'inputs', 'tun-link.py');
+
+/** How pcap-send.py delivers packets (its usage text explains each): raw sockets by default. */
+export type Via = { tun: string } | { pppoe: string; mac: string; session?: number; ppp?: number };
 
 /** One raw packet for pcap-send.py, or a pause in the sending. */
 export type RawEvent =
@@ -43,6 +47,8 @@ export class Lab {
   readonly links: Link[] = [];
   private readonly tag: string;
   private readonly octet: number;
+  /** tun-link.py processes holding the tun devices (ours: stopped by their pid at tearDown). */
+  private readonly tuns: ChildProcess[] = [];
 
   /** `prefix`: 2–3 letters naming the test file, so parallel test files never collide. `second`: the 10.x of its addresses. */
   constructor(
@@ -96,13 +102,36 @@ export class Lab {
     ip('-n', this.clientNs, 'link', 'set', link.client, 'up');
   }
 
+  /**
+   * A tun device in the server namespace, up, with these addresses: `none` has the hardware type of a WireGuard
+   * interface, `ppp` that of pppd's ppp interfaces (tun-link.py, which holds it until tearDown). Packets written
+   * into it (send with `{ tun: name }`) arrive on it. Named `${tag}t${n}`.
+   */
+  async addTun(kind: 'ppp' | 'none', addresses: string[]): Promise<string> {
+    const name = `${this.tag}t${this.tuns.length}`;
+    const holder = spawn('ip', ['netns', 'exec', this.serverNs, 'python3', TUN_LINK, name, kind], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.tuns.push(holder);
+    await new Promise<void>((resolve, reject) => {
+      holder.once('exit', (code) => reject(new Error(`tun-link.py ${name} ${kind} exited (${code})`)));
+      holder.stdout!.once('data', () => resolve());
+    });
+    for (const address of addresses) ip('-n', this.serverNs, 'addr', 'add', address, 'dev', name, ...(address.includes(':') ? ['nodad'] : []));
+    ip('-n', this.serverNs, 'link', 'set', name, 'up');
+    return name;
+  }
+
+  /** The MAC address of an interface in a namespace. */
+  mac(ns: string, iface: string): string {
+    return (JSON.parse(ip('-n', ns, '-j', 'link', 'show', iface)) as Array<{ address: string }>)[0]!.address;
+  }
+
   /** Lets the client send to `address` on the server side of `link` although the server does not own it (yet). */
   routeToServer(link: Link, address: string): void {
-    const mac = (JSON.parse(ip('-n', this.serverNs, '-j', 'link', 'show', link.server)) as Array<{ address: string }>)[0]!.address;
-    ip('-n', this.clientNs, 'neigh', 'replace', address, 'lladdr', mac, 'dev', link.client, 'nud', 'permanent');
+    ip('-n', this.clientNs, 'neigh', 'replace', address, 'lladdr', this.mac(this.serverNs, link.server), 'dev', link.client, 'nud', 'permanent');
   }
 
   tearDown(): void {
+    for (const holder of this.tuns) holder.kill();
     for (const ns of [this.serverNs, this.clientNs]) spawnSync('ip', ['netns', 'del', ns]);
   }
 
@@ -118,14 +147,14 @@ export class Lab {
    * Sends raw packets from a namespace (the client's by default; sources may be any address, pauses as given).
    * Asynchronous, so that the daemons' output keeps being read while a long schedule plays.
    */
-  send(events: RawEvent[], ns = this.clientNs): Promise<void> {
+  send(events: RawEvent[], ns = this.clientNs, via?: Via): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn('ip', ['netns', 'exec', ns, 'python3', SENDER, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
       let errors = '';
       child.stderr!.setEncoding('utf8').on('data', (text: string) => (errors += text));
       child.once('error', reject);
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pcap-send.py failed (${code}): ${errors}`))));
-      child.stdin!.end(JSON.stringify({ packets: events }));
+      child.stdin!.end(JSON.stringify({ packets: events, via }));
     });
   }
 

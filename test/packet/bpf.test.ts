@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { isIpv6 } from '../../src/address.js';
 import type { DoorConfig, KnockStep } from '../../src/config/types.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/hit.js';
-import { buildCaptureFilter, type LocalAddresses, MATCH_NOTHING_FILTER } from '../../src/packet/bpf.js';
+import { buildCaptureFilter, type LocalAddresses, MATCH_NOTHING_FILTER, sessionFilter } from '../../src/packet/bpf.js';
 import type { DoorSequence } from '../../src/watch.js';
 import { CaptureFileReader } from '../../src/packet/pcap-file.js';
 import { emptyPacketFields, type PacketFields, packetParser } from '../../src/packet/parse.js';
@@ -73,6 +73,14 @@ describe('capture filter', () => {
       both,
     );
     assert.equal(filter, '(dst host 10.0.0.1 and ((tcp dst port 7000 and tcp[tcpflags] & 0x01 == 0x01) or (tcp dst port 8000 and tcp[tcpflags] & 0x04 == 0x00) or tcp dst port 9000))');
+  });
+
+  test('a named interface\'s session also takes PPPoE frames (pppoes last); `any` and the match-nothing filter stay as they are', () => {
+    const filter = buildCaptureFilter([door('7000:udp')], { v4: ['192.0.2.1'], v6: [] }, both);
+    assert.equal(sessionFilter(filter, 'eth0'), `(${filter}) or (pppoes and (${filter}))`);
+    assert.equal(sessionFilter(filter, 'any'), filter);
+    assert.equal(sessionFilter(MATCH_NOTHING_FILTER, 'eth0'), MATCH_NOTHING_FILTER);
+    assert.equal(sessionFilter('', 'eth0'), '', 'no filter yet (status before the first capture)');
   });
 });
 
@@ -178,6 +186,45 @@ describe('capture filter, checked with libpcap', { skip: skipTcpdump }, () => {
     for (const p of await packetsOf(output)) assert.ok(needed(p.fields, doors, SERVER, false));
   });
 
+  test('PPPoE: a NIC\'s session filter takes exactly the needed packets, plain or in PPPoE session frames; other link types unchanged', async () => {
+    const doors = [door('7000,8000:udp', { tcpFlags: { set: TCP_SYN, clear: TCP_ACK } })];
+    const local = { v4: ['203.0.113.1'], v6: ['2001:db8::1'] };
+    const filter = sessionFilter(buildCaptureFilter(doors, local, both), 'eth0');
+    const base: PacketSpec = { link: 'ethernet', src: '198.51.100.7', dst: '203.0.113.1', proto: 'tcp', dport: 7000, flags: TCP_SYN };
+    const v6: PacketSpec = { ...base, src: '2001:db8:9::7', dst: '2001:db8::1' };
+    const specs: PacketSpec[] = [
+      base,
+      { ...base, pppoe: true },
+      { ...v6, pppoe: true },
+      { ...v6, pppoe: true, ipv6Extensions: [{ kind: 'dest', units: 1 }] },
+      { ...base, pppoe: true, proto: 'udp', dport: 8000 },
+      { ...base, pppoe: true, flags: TCP_SYN | TCP_ACK }, // flags not allowed
+      { ...base, pppoe: true, dport: 7001 }, // no door port
+      { ...base, pppoe: true, dst: '203.0.113.9' }, // not this host
+      { ...base, pppoe: true, proto: 'icmp' },
+    ];
+    const dir = tempDir();
+    for (const link of ['ethernet', 'sll'] as const) {
+      const input = join(dir, `${link}.pcap`);
+      const output = join(dir, `${link}-out.pcap`);
+      writeFileSync(input, writePcap({ linkType: link === 'ethernet' ? 1 : 113, packets: specs.map((spec, i) => ({ time: 1_795_000_000_000 + i, data: buildPacket({ ...spec, link }).bytes })) }));
+      const result = tcpdump(['-r', input, '-w', output, filter]);
+      assert.equal(result.status, 0, result.stderr);
+      const accepted = (await packetsOf(output)).map((p) => p.micros - 1_795_000_000_000_000);
+      const expected = (await packetsOf(input)).flatMap((p, i) => (needed(p.fields, doors, local, false) ? [i * 1000] : []));
+      assert.deepEqual(accepted, expected, link);
+      assert.deepEqual(expected, [0, 1000, 2000, 3000, 4000], `${link}: the plain and the PPPoE knocks`);
+    }
+    // Raw IP (WireGuard, tun): no PPPoE there; the session filter takes what the plain filter takes.
+    const raw = join(dir, 'raw.pcap');
+    writeFileSync(raw, writePcap({ linkType: 101, packets: [base, v6, { ...base, dport: 7001 }].map((spec, i) => ({ time: 1_795_000_000_000 + i, data: buildPacket({ ...spec, link: 'raw' }).bytes })) }));
+    for (const f of [buildCaptureFilter(doors, local, both), filter]) {
+      const out = join(dir, 'raw-out.pcap');
+      assert.equal(tcpdump(['-r', raw, '-w', out, f]).status, 0);
+      assert.deepEqual((await packetsOf(out)).map((p) => p.micros - 1_795_000_000_000_000), [0, 1000]);
+    }
+  });
+
   test('random door sets compile for every supported link type', () => {
     const next = random(0x62706621);
     const dir = tempDir();
@@ -195,11 +242,13 @@ describe('capture filter, checked with libpcap', { skip: skipTcpdump }, () => {
       });
       for (const d of doors) d.door.tcpFlags.clear = Math.floor(next() * 256) & ~d.door.tcpFlags.set;
       const local = next() < 0.2 ? null : { v4: ['10.0.0.1', '10.0.0.2'].slice(0, 1 + Math.floor(next() * 2)), v6: ['fe80::1', '2001:db8::1'] };
-      const filter = buildCaptureFilter(doors, local, { ipv4Only: next() < 0.3 });
-      for (const file of files) {
-        const result = tcpdump(['-r', file, '-d', filter]);
-        assert.equal(result.status, 0, `${file}: ${filter}\n${result.stderr}`);
-        assert.match(result.stdout, /^\(000\)/);
+      const plain = buildCaptureFilter(doors, local, { ipv4Only: next() < 0.3 });
+      for (const filter of [plain, sessionFilter(plain, 'eth0')]) {
+        for (const file of files) {
+          const result = tcpdump(['-r', file, '-d', filter]);
+          assert.equal(result.status, 0, `${file}: ${filter}\n${result.stderr}`);
+          assert.match(result.stdout, /^\(000\)/);
+        }
       }
     }
     assert.equal(tcpdump(['-r', files[0], '-d', MATCH_NOTHING_FILTER]).status, 0);

@@ -27,6 +27,8 @@ export interface PacketSpec {
   link: Link;
   /** VLAN tag protocol ids, outermost first (Ethernet/SLL/SLL2). */
   vlan?: number[];
+  /** Carried in a PPPoE session frame (Ethernet/SLL/SLL2, inside any VLAN tags): RFC 2516 header, 2-byte PPP protocol. */
+  pppoe?: boolean;
   src: string;
   dst: string;
   /** 'icmp' and 'esp' build packets the parser must skip. */
@@ -113,7 +115,9 @@ export function buildPacket(spec: PacketSpec): BuiltPacket {
     ipHeaderLength = 40 + extensions.length;
     ip = [0x60, 0, 0, 0, ...u16(extensions.length + transport.length), first, 64, ...ipv6Bytes(spec.src), ...ipv6Bytes(spec.dst), ...extensions];
   }
-  const etherType = v6 ? 0x86dd : 0x0800;
+  // PPPoE: version/type 0x11, code 0 (session data), session id, payload length, PPP protocol (IPv4 0x0021, IPv6 0x0057).
+  const ppp = spec.pppoe ? [0x11, 0x00, ...u16(0x1234), ...u16(2 + ip.length + transport.length), ...u16(v6 ? 0x0057 : 0x0021)] : [];
+  const etherType = spec.pppoe ? 0x8864 : v6 ? 0x86dd : 0x0800;
   // Each tag is TPID + TCI; the TPID of the first tag goes where the EtherType would be.
   const tagged = (headerType: (type: number) => number[]): number[] => {
     const tpids = spec.vlan ?? [];
@@ -143,8 +147,8 @@ export function buildPacket(spec: PacketSpec): BuiltPacket {
     default:
       link = [];
   }
-  const bytes = Uint8Array.from([...link, ...ip, ...transport]);
-  return { bytes, transportOffset: link.length + ipHeaderLength };
+  const bytes = Uint8Array.from([...link, ...ppp, ...ip, ...transport]);
+  return { bytes, transportOffset: link.length + ppp.length + ipHeaderLength };
 }
 
 

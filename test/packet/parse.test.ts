@@ -63,6 +63,7 @@ function randomPacket(next: () => number): { spec: PacketSpec; expected: Expecte
     payload: int(24),
   };
   if (TAGGABLE.has(link) && next() < 0.4) spec.vlan = Array.from({ length: 1 + int(3) }, () => pick(VLAN_TPIDS));
+  if (TAGGABLE.has(link) && next() < 0.25) spec.pppoe = true;
   if (link === 'sll2') spec.ifindex = int(2 ** 32);
   if (link === 'null-le' || link === 'null-be' || link === 'loop') spec.af6 = pick(AF_INET6_VALUES);
   if (proto === 'tcp' && next() < 0.5) spec.tcpOptions = Array.from({ length: int(41) }, () => int(256));
@@ -214,6 +215,49 @@ describe('packet parser', () => {
     const arp = Uint8Array.from([...new Array(12).fill(2), 0x08, 0x06, ...new Array(28).fill(0)]);
     assert.equal(parse('ethernet', arp), null, 'ARP');
     assert.equal(parse('ethernet', buildPacket({ ...tcp(), proto: 'icmp' }).bytes), null, 'ICMP');
+  });
+
+  test('PPPoE sessions: IPv4 and IPv6 behind the PPPoE header, also VLAN-tagged and in cooked captures', () => {
+    for (const link of ['ethernet', 'sll', 'sll2'] as const) {
+      for (const [src, dst] of [['192.0.2.7', '198.51.100.1'], ['2001:db8::7', '2001:db8:1::1']]) {
+        for (const spec of [tcp({ link, src, dst, pppoe: true }), { ...tcp({ link, src, dst, pppoe: true, vlan: [0x8100] }), proto: 'udp' as const }]) {
+          assert.deepEqual(parse(link, buildPacket(spec).bytes), fieldsOf(spec), `${link} ${JSON.stringify(spec)}`);
+        }
+      }
+    }
+    // Ethernet pads short frames to 60 bytes: the PPPoE payload length (and the IP length) end the datagram.
+    const udp = { ...tcp({ pppoe: true }), proto: 'udp' as const };
+    const padded = Uint8Array.from([...buildPacket(udp).bytes, ...new Array(20).fill(0xee)]);
+    assert.deepEqual(parse('ethernet', padded), fieldsOf(udp));
+  });
+
+  test('PPPoE: crafted and truncated headers are refused, never misread', () => {
+    const built = buildPacket(tcp({ pppoe: true })).bytes;
+    const at = 14; // PPPoE header after the Ethernet header
+    const changed = (edit: (bytes: Uint8Array) => void): Uint8Array => {
+      const bytes = Uint8Array.from(built);
+      edit(bytes);
+      return bytes;
+    };
+    assert.deepEqual(parse('ethernet', built), fieldsOf(tcp({ pppoe: true })));
+    const cases: Array<[string, Uint8Array, number?]> = [
+      ['version 2', changed((b) => (b[at] = 0x21))],
+      ['type 2', changed((b) => (b[at] = 0x12))],
+      ['discovery code PADI (0x09)', changed((b) => (b[at + 1] = 0x09))],
+      ['discovery ethertype 0x8863', changed((b) => (b[13] = 0x63))],
+      ['payload length 0', changed((b) => ((b[at + 4] = 0), (b[at + 5] = 0)))],
+      ['payload length 1', changed((b) => ((b[at + 4] = 0), (b[at + 5] = 1)))],
+      ['payload length cuts the TCP header', changed((b) => ((b[at + 4] = 0), (b[at + 5] = 2 + 20 + 10)))],
+      ['LCP (0xc021), not IP', changed((b) => ((b[at + 6] = 0xc0), (b[at + 7] = 0x21)))],
+      ['compressed protocol field (one byte 0x21)', Uint8Array.from([...built.subarray(0, at + 6), 0x21, ...built.subarray(at + 8)])],
+      ['IPv6 protocol number on an IPv4 datagram', changed((b) => (b[at + 7] = 0x57))],
+      ['cut inside the PPPoE header', built, at + 5],
+      ['cut after the PPP protocol', built, at + 8],
+    ];
+    for (const [name, bytes, length] of cases) assert.equal(parse('ethernet', bytes, length ?? bytes.length), null, name);
+    // A payload length beyond the captured bytes is a snapped capture: the capture bounds the reads.
+    const long = changed((b) => ((b[at + 4] = 0xff), (b[at + 5] = 0xff)));
+    assert.deepEqual(parse('ethernet', long), fieldsOf(tcp({ pppoe: true })));
   });
 
   test('BSD loopback: AF_INET6 as 10, 24, 28 or 30, in host or network byte order', () => {
