@@ -272,8 +272,12 @@ export class Matcher {
 
   private open(door: Door, ip: string, time: number): void {
     this.counters.opens++;
+    const path = door.config.oneTimeSequences;
+    // The used line is marked before the open is reported and its commands run: a crash in between never leaves a
+    // used sequence usable again.
+    const marked = path === null ? null : this.markUsed(door, path);
     this.emit({ type: 'open', time, door: door.config, ip });
-    if (door.config.oneTimeSequences !== null) this.useOneTimeSequence(door, door.config.oneTimeSequences, time);
+    if (marked !== null) this.moveOn(door, marked, time);
   }
 
   /** Before a new source's first attempt: at the cap, the oldest source (fresh ones first) goes. */
@@ -334,31 +338,39 @@ export class Matcher {
     }
   }
 
-  /** After a success on a one-time door: mark the line, then move to the next one or disable the door. */
-  private useOneTimeSequence(door: Door, path: string, time: number): void {
-    let scan: OneTimeScan;
+  /** Marks a one-time door's used sequence in its file: the new scan, or why it could not be marked. */
+  private markUsed(door: Door, path: string): OneTimeScan | { error: string } {
     try {
-      scan = this.options.oneTimeFiles.markUsed(path, door.sequence);
+      return this.options.oneTimeFiles.markUsed(path, door.sequence);
     } catch (error) {
-      const message =
-        `${path}: cannot mark the used sequence ${formatSequence(door.sequence)} (${errorText(error)}); ` +
-        `door [${door.config.name}] is disabled so that it cannot be used again: make the file and its directory writable, then reload`;
-      this.warn(message);
-      this.disable(door, time, message);
+      return {
+        error:
+          `${path}: cannot mark the used sequence ${formatSequence(door.sequence)} (${errorText(error)}); ` +
+          `door [${door.config.name}] is disabled so that it cannot be used again: make the file and its directory writable, then reload`,
+      };
+    }
+  }
+
+  /** After a success on a one-time door: move to its next unused line, or disable it (used up, or not markable). */
+  private moveOn(door: Door, marked: OneTimeScan | { error: string }, time: number): void {
+    if ('error' in marked) {
+      this.warn(marked.error);
+      this.disable(door, time, marked.error);
       return;
     }
-    this.report(scan);
-    const next = scan.unused[0];
+    this.report(marked);
+    const next = marked.unused[0];
     if (next === undefined) {
       this.disable(door, time);
       return;
     }
     // Attempts by other sources were knocking the used sequence: no stage carries over (a knockd bug).
     this.dropAttempts((attempt) => attempt.door === door);
-    door.setSequence(next.sequence, scan.unused.map((line) => line.sequence));
+    door.setSequence(next.sequence, marked.unused.map((line) => line.sequence));
     this.rebuildTables();
     this.emit({ type: 'sequence', time, door: door.config, sequence: next.sequence });
   }
+
 
   private disable(door: Door, time: number, error?: string): void {
     door.enabled = false;

@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import { directoryLockUnavailable as lockProbe, lockDirectory, tempDir } from '../helpers.js';
 import { scanOneTimeSequences } from '../../src/matcher/one-time.js';
 import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
-import { A, A6, B, C, door, oneTimeDoor, Rig } from './support.js';
+import { A, A6, B, C, door, hit, oneTimeDoor, Rig } from './support.js';
+import { Matcher } from '../../src/matcher/matcher.js';
 
 let files = 0;
 /** A fresh one-time sequences file with `content`. */
@@ -129,6 +130,17 @@ describe('one-time file rewrite', () => {
     rig.sequence(A, ['tcp/1001', 'tcp/1002']);
     assert.equal(text(path), ' 5001\n# 1001,1002\n 2001\n');
     assert.deepEqual(rig.trace('sequence'), ['sequence ot 5001:tcp @0'], 'the next sequence is the first unused line now');
+  });
+
+  it('the used line is marked before the open is reported, so its commands never run while it is still unmarked', () => {
+    const path = sequencesFile(' 1001,1002\n 2001\n');
+    const seenAtOpen: string[] = [];
+    const matcher = new Matcher([oneTimeDoor('ot', path)], { maxSources: 10, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, (event) => {
+      if (event.type === 'open') seenAtOpen.push(text(path));
+    });
+    matcher.handle(hit(A, 'tcp/1001', 0));
+    matcher.handle(hit(A, 'tcp/1002', 0));
+    assert.deepEqual(seenAtOpen, ['# 1001,1002\n 2001\n']);
   });
 
   it('marking leaves the file alone when no unused line has that sequence', () => {
