@@ -3,6 +3,8 @@
  * debugConfigLines() (knockd's `config: …` lines, spec/knockd-behaviour.md §6.4).
  */
 import { TCP_FLAG_NAMES } from '../hit.js';
+import { ADDRESS_KINDS, dataKnocks } from '../knocks/format.js';
+import { formatRange } from './encrypted-door.js';
 import { flagRuleTokens, formatSequence } from './sequence.js';
 import { formatDiagnostic, type Config, type DoorConfig, type FlagRule, type KnockStep, type Options } from './types.js';
 
@@ -53,19 +55,25 @@ function doorLines(door: DoorConfig, options: Options): string[] {
   if (door.oneTimeSequences !== null) {
     lines.push(`  one-time sequences: the first unused line of ${door.oneTimeSequences}`);
   }
-  const knock = door.sequence.length === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
-  lines.push(`  ${knock} ${destination}, ${sources}${door.sequence.length > 0 ? ':' : ''}`);
-  door.sequence.forEach((step, index) => lines.push(`    ${index + 1}. ${describeStep(step, door.tcpFlags)}`));
-  lines.push(door.ignoreRepeats ? '  an exact repeat of the previous knock is ignored' : '  any other monitored knock, a repeat included, fails the attempt');
+  let delay = `${door.cmdTimeout} s`;
+  if (door.encrypted !== null) {
+    lines.push(...encryptedLines(door, destination, sources));
+    delay = `the duration the message asks for (at most ${door.encrypted.maxDuration} s)`;
+  } else {
+    const knock = door.sequence.length === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
+    lines.push(`  ${knock} ${destination}, ${sources}${door.sequence.length > 0 ? ':' : ''}`);
+    door.sequence.forEach((step, index) => lines.push(`    ${index + 1}. ${describeStep(step, door.tcpFlags)}`));
+    lines.push(door.ignoreRepeats ? '  an exact repeat of the previous knock is ignored' : '  any other monitored knock, a repeat included, fails the attempt');
+  }
   const ipv4: Commands = { start: door.startCommand, stop: door.stopCommand };
   const ipv6: Commands = { start: door.startCommand6 ?? door.startCommand, stop: door.stopCommand6 ?? door.stopCommand };
   if (door.startCommand6 === null && door.stopCommand6 === null) {
-    lines.push('  on success (IPv4 and IPv6):', ...commandLines(ipv4, door.cmdTimeout));
+    lines.push('  on success (IPv4 and IPv6):', ...commandLines(ipv4, delay));
   } else {
     const sources6 = [door.startCommand6 === null ? 'Start_Command' : 'Start_Command_6'];
     if (ipv6.stop !== null) sources6.push(door.stopCommand6 === null ? 'Stop_Command' : 'Stop_Command_6');
-    lines.push('  on success from IPv4:', ...commandLines(ipv4, door.cmdTimeout));
-    lines.push(`  on success from IPv6 (${sources6.join(', ')}):`, ...commandLines(ipv6, door.cmdTimeout));
+    lines.push('  on success from IPv4:', ...commandLines(ipv4, delay));
+    lines.push(`  on success from IPv6 (${sources6.join(', ')}):`, ...commandLines(ipv6, delay));
   }
   if (runsStop(ipv4) || runsStop(ipv6)) {
     lines.push(
@@ -76,6 +84,27 @@ function doorLines(door: DoorConfig, options: Options): string[] {
   }
   if (door.commandLimit !== null) lines.push(`  ${commandLimit(door.commandLimit)} (Command_Limit)`);
   return lines;
+}
+
+/** An encrypted door in words; the key file is described by its checks, never by its content. */
+function encryptedLines(door: DoorConfig, destination: string, sources: string): string[] {
+  const encrypted = door.encrypted!;
+  const size = encrypted.span.reduce((sum, range) => sum + range.last - range.first + 1, 0);
+  const bits = Math.log2(size);
+  const knocks = ADDRESS_KINDS.map((kind) => 1 + dataKnocks(kind, bits));
+  const protocols = new Set(encrypted.span.map((range) => range.proto));
+  const { facts } = encrypted.key;
+  return [
+    `  encrypted knocks (docs/encrypted-knocks.md) to ${destination}, ${sources}, each message within ${door.seqTimeout} s of its first knock:`,
+    `    port span: ${encrypted.span.map((range) => formatRange(range)).join(', ')} (${size} ${[...protocols].join('/').toUpperCase()} ports = 2^${bits})`,
+    `    a message is ${knocks[0]} knocks, ${knocks[1]} naming an IPv4 address, ${knocks[2]} naming an IPv6 address`,
+    `    key file: ${encrypted.key.path} (${facts.bytes} bytes, owner uid ${facts.uid}, mode ${facts.mode.toString(8).padStart(4, '0')}: only its owner can read it)`,
+    `    may ask to open (Allowed_Ports): ${encrypted.allowedPorts.map((range) => formatRange(range)).join(', ')}; for 1 to ${encrypted.maxDuration} s`,
+    `    the message's timestamp must be within ${encrypted.window} s of the knock's time; each message opens once`,
+    encrypted.trustKnockIp
+      ? '    a message naming an address opens for that address, wherever the knocks came from (Trust_Knock_IP)'
+      : '    a message naming another address than the knocks came from opens nothing',
+  ];
 }
 
 function describeStep(step: KnockStep, flags: FlagRule): string {
@@ -103,11 +132,12 @@ function runsStop(commands: Commands): boolean {
   return !!commands.start && commands.stop !== null;
 }
 
-function commandLines({ start, stop }: Commands, cmdTimeout: number): string[] {
+/** `delay`: when the stop runs, e.g. "10 s". */
+function commandLines({ start, stop }: Commands, delay: string): string[] {
   if (start === null) return [`    nothing runs (no start command${stop !== null ? ', so the stop command never runs' : ''})`];
   if (start === '') return ['    nothing runs (empty start command)'];
   const lines = [`    run: ${start}`];
-  if (stop !== null) lines.push(`    ${cmdTimeout} s after it finishes, ${stop === '' ? 'nothing (empty stop command)' : `run: ${stop}`}`);
+  if (stop !== null) lines.push(`    ${delay} after it finishes, ${stop === '' ? 'nothing (empty stop command)' : `run: ${stop}`}`);
   return lines;
 }
 
@@ -171,5 +201,14 @@ function doorDebugLines(door: DoorConfig): string[] {
   if (door.ignoreRepeats) lines.push(`config: ${name}: ignore_repeats: yes`);
   if (door.onReopen !== 'extend') lines.push(`config: ${name}: on_reopen: ${door.onReopen}`);
   if (door.commandLimit !== null) lines.push(`config: ${name}: command_limit: ${door.commandLimit}`);
+  const encrypted = door.encrypted;
+  if (encrypted !== null) {
+    lines.push(`config: ${name}: knock_key: ${encrypted.key.path}`);
+    lines.push(`config: ${name}: port_span: ${encrypted.span.map((range) => formatRange(range)).join(',')}`);
+    lines.push(`config: ${name}: allowed_ports: ${encrypted.allowedPorts.map((range) => formatRange(range)).join(',')}`);
+    lines.push(`config: ${name}: max_duration: ${encrypted.maxDuration}`);
+    lines.push(`config: ${name}: knock_window: ${encrypted.window}`);
+    lines.push(`config: ${name}: trust_knock_ip: ${encrypted.trustKnockIp ? 'yes' : 'no'}`);
+  }
   return lines;
 }

@@ -10,8 +10,10 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { canonicalIp, parseCidr } from '../address.js';
+import { checkEncryptedDoors, ENCRYPTED_DOOR_DIRECTIVES } from './encrypted-door.js';
 import { Report, trimC, walkLines, NAME_PATTERN, type Line } from './reader.js';
 import { mergeFlagRules, parseSequence, parseTcpFlags, SequenceError } from './sequence.js';
+import { InvalidValue, list, path, wholeNumber, yesNo, type ValueContext } from './values.js';
 import { ConfigError, type Config, type Diagnostic, type DoorConfig, type LogFormatBlock, type Options, type SourceRef } from './types.js';
 
 export function defaultOptions(): Options {
@@ -71,21 +73,6 @@ function byLine(diagnostics: Diagnostic[]): Diagnostic[] {
   return diagnostics.sort((a, b) => a.at.line - b.at.line);
 }
 
-/** A value that cannot be used; the dispatcher adds file, line and directive name. */
-class InvalidValue extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
-
-interface ValueContext {
-  baseDir: string;
-  warn(message: string): void;
-}
-
 interface Directive<Target> {
   /** Documented spelling, used in messages. */
   name: string;
@@ -104,27 +91,6 @@ interface DoorDirective extends Directive<DoorConfig> {
 
 // ---- value grammars -------------------------------------------------------------------------
 
-const YES = new Set(['yes', 'true', 'on', '1']);
-const NO = new Set(['no', 'false', 'off', '0']);
-
-function yesNo(value: string): boolean {
-  const word = value.toLowerCase();
-  if (YES.has(word)) return true;
-  if (NO.has(word)) return false;
-  throw new InvalidValue(`expected yes or no, got "${value}"`, 'write yes or no (true/false, on/off and 1/0 work too)');
-}
-
-function wholeNumber(value: string, min: number, max: number, unit: string): number {
-  const number = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(number) || number < min || number > max) {
-    throw new InvalidValue(
-      `expected a whole number of ${unit} from ${min} to ${max}, got "${value}"`,
-      number > max ? `${max} is the most knocktail accepts here` : 'write a plain decimal number',
-    );
-  }
-  return number;
-}
-
 /** Upper bounds that keep every value usable by timers and buffers (setTimeout holds about 24.8 days). */
 const MAX_TIMER_SECONDS = 2_147_483;
 const MAX_DOOR_OPEN_SECONDS = 366 * 86_400;
@@ -141,17 +107,6 @@ function oneOf<T extends string>(value: string, choices: readonly T[]): T {
   const choice = choices.find((c) => c === word);
   if (choice === undefined) throw new InvalidValue(`expected ${choices.join(' or ')}, got "${value}"`);
   return choice;
-}
-
-function list(value: string, what: string): string[] {
-  const items = value.split(',').map(trimC);
-  if (items.some((item) => item === '')) throw new InvalidValue(`empty ${what} in "${value}"`, `write ${what}s separated by single commas`);
-  return items;
-}
-
-function path(value: string, context: ValueContext): string {
-  if (value === '') throw new InvalidValue('expected a path', 'write a file or directory path (relative paths start at the config file\'s directory)');
-  return resolve(context.baseDir, value);
 }
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no blanks or slashes. */
@@ -216,6 +171,7 @@ const DOOR_DIRECTIVES: DoorDirective[] = [
   { name: 'Ignore_Repeats', apply: (door, value) => { door.ignoreRepeats = yesNo(value); } },
   { name: 'On_Reopen', apply: (door, value) => { door.onReopen = oneOf(value, ['extend', 'rerun'] as const); } },
   { name: 'Command_Limit', apply: (door, value) => { door.commandLimit = seconds(value); } },
+  ...ENCRYPTED_DOOR_DIRECTIVES,
 ];
 
 const OPTION_DIRECTIVES: OptionDirective[] = [
@@ -352,6 +308,7 @@ export function defaultDoor(name: string, at: SourceRef): DoorConfig {
     ignoreRepeats: false,
     onReopen: 'extend',
     commandLimit: null,
+    encrypted: null,
   };
 }
 
@@ -501,13 +458,14 @@ class ConfigParser {
 
   /** Whole-door checks, once every line is read; returns the doors in file order. */
   finish(): DoorConfig[] {
+    checkEncryptedDoors(this.drafts, this.report);
     for (const { door, lines } of this.drafts) {
       const sequenceLine = lines.get('Sequence');
       const oneTimeLine = lines.get('One_Time_Sequences');
-      if (sequenceLine === undefined && oneTimeLine === undefined) {
+      if (door.encrypted === null && sequenceLine === undefined && oneTimeLine === undefined) {
         const hint = looksLikeOptions(door.name)
           ? 'for the global section write [options] (lower case, no blanks)'
-          : 'add Sequence = PORT[:tcp|udp],… (or One_Time_Sequences = FILE)';
+          : 'add Sequence = PORT[:tcp|udp],… (or One_Time_Sequences = FILE, or Knock_Key = FILE for encrypted knocks)';
         this.report.error(door.at.line, `door [${door.name}] has no Sequence`, hint);
       } else if (sequenceLine !== undefined && oneTimeLine !== undefined) {
         this.report.error(

@@ -4,6 +4,7 @@
  */
 import type { Cidr } from '../address.js';
 import type { Protocol } from '../hit.js';
+import type { SecretFile } from './secret-file.js';
 
 /** Where something was written: for error messages that name file and line. */
 export interface SourceRef {
@@ -23,6 +24,29 @@ export interface FlagRule {
 }
 
 export type ReopenPolicy = 'extend' | 'rerun';
+
+/** Ports `first` to `last` (inclusive) of one protocol. */
+export interface PortRange {
+  proto: Protocol;
+  first: number;
+  last: number;
+}
+
+/** A door opened by encrypted knocks (docs/encrypted-knocks.md); parsed by config/encrypted-door.ts. */
+export interface EncryptedKnocks {
+  /** `Knock_Key`: the key file, read and checked at load. */
+  key: SecretFile;
+  /** `Port_Span`: 2^k ports, in the order written (the order gives each port its value). */
+  span: PortRange[];
+  /** `Allowed_Ports`: the door ports a message may ask for (the protocol is the commands' business). */
+  allowedPorts: Array<{ first: number; last: number }>;
+  /** `Max_Duration`: the longest open a message may ask for, seconds. */
+  maxDuration: number;
+  /** `Knock_Window`: how far a message's timestamp may be from the knock's time, seconds. */
+  window: number;
+  /** `Trust_Knock_IP`: open for the address a message names, even when the knocks came from another. */
+  trustKnockIp: boolean;
+}
 
 export interface DoorConfig {
   /** Section name exactly as written (knockd does not trim it). */
@@ -53,6 +77,8 @@ export interface DoorConfig {
   onReopen: ReopenPolicy;
   /** `Command_Limit` for this door in seconds (null = the global one): a command running longer is killed. */
   commandLimit: number | null;
+  /** Set by `Knock_Key` and its companions: the door opens for encrypted messages, not for a `Sequence`. */
+  encrypted: EncryptedKnocks | null;
 }
 
 export type Mode = 'file' | 'pcap';

@@ -33,6 +33,8 @@ export class Door {
     this.config = config;
     this.sequence = sequence;
     this.stepKeys = sequence.map((step) => stepKey(step.proto, step.port));
+    // A door with Knock_Key has no sequence, so it stays disabled here: its knocks go to src/knocks/decoder.ts
+    // once the matcher feeds them there (docs/encrypted-knocks.md, "Status").
     this.enabled = sequence.length > 0;
     this.timeoutMs = config.seqTimeout * 1000;
     this.queue = queue;

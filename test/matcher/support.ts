@@ -49,6 +49,7 @@ export function door(name: string, sequence: string, settings: DoorSettings = {}
     ignoreRepeats: false,
     onReopen: 'extend',
     commandLimit: null,
+    encrypted: null,
     ...rest,
   };
 }
