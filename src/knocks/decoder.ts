@@ -188,13 +188,16 @@ export class KnockDecoder {
    */
   knock(source: string, value: number, time: number): readonly KnockOutcome[] {
     this.counters.knocks++;
+    if (time < this.tableFrom || time >= this.tableUntil) this.refreshSyncTable(time);
+    let state = this.sources.get(source);
+    // The path of nearly every knock of a flood: nothing in progress, not a sync value.
+    if (state === undefined && !this.syncTable.has(value)) return NO_OUTCOMES;
     let outcomes = NO_OUTCOMES as KnockOutcome[];
     const emit = (outcome: KnockOutcome): void => {
       if (outcomes === NO_OUTCOMES) outcomes = [];
       outcomes.push(outcome);
       this.counters[outcome.type === 'open' ? 'opened' : 'refused']++;
     };
-    let state = this.sources.get(source);
     let used = false;
     if (state !== undefined) {
       for (const pending of [...state.pending]) {
@@ -206,10 +209,8 @@ export class KnockDecoder {
         if (used || budget.attempts <= 0) break;
       }
     }
-    if (time < this.tableFrom || time >= this.tableUntil) this.refreshSyncTable(time);
     const patterns = this.syncTable.get(value);
-    if (state === undefined && patterns === undefined) return outcomes;
-    if (state === undefined) state = this.addSource(source, time, emit);
+    state ??= this.addSource(source, time, emit);
     if (!used && state.pending.length > 0) this.push(state, value, time, emit);
     if (patterns !== undefined && !used) {
       for (const pattern of patterns) this.start(source, state, pattern, time, emit);

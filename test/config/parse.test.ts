@@ -93,6 +93,7 @@ test('door defaults match knockd (25 s, 10 s, no flags, no commands) plus knockt
     ignoreRepeats: false,
     onReopen: 'extend',
     commandLimit: null,
+    encrypted: null,
   });
 });
 
