@@ -2,14 +2,41 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ATTEMPTS_PER_KNOCK, KnockDecoder } from '../../src/knocks/decoder.js';
-import { checkOf, firstCheckState, nextCheckState, slotOf, slotPattern } from '../../src/knocks/format.js';
+import { writeFileSync } from 'node:fs';
+import { parseConfigText } from '../../src/config/parse.js';
+import { ATTEMPTS_PER_KNOCK, encryptedDoorSpec, KnockDecoder } from '../../src/knocks/decoder.js';
+import { checkOf, deriveDoorKeys, encodeMessage, firstCheckState, nextCheckState, slotOf, slotPattern } from '../../src/knocks/format.js';
 import { FileSeenNonces, MemorySeenNonces } from '../../src/knocks/nonces.js';
 import { tempDir } from '../helpers.js';
 import { random } from '../random.js';
 import { decoder, feed, message, opens, reasons, spec, T0 } from './support.js';
 
 const CLIENT = '192.0.2.7';
+
+describe('encryptedDoorSpec', () => {
+  it('builds the decoder of a parsed door: its key, span, allowed ranges, caps, window and Seq_Timeout', () => {
+    const dir = tempDir();
+    try {
+      const secret = Buffer.from('fedcba9876543210fedcba9876543210');
+      writeFileSync(join(dir, 'web.key'), secret, { mode: 0o600 });
+      const config = parseConfigText(
+        '[web admin]\nKnock_Key = web.key\nPort_Span = 20000-20255:udp, 21000-21255\nAllowed_Ports = 22, 8000-8099\nMax_Duration = 900\nKnock_Window = 30\nSeq_Timeout = 10\nTrust_Knock_IP = yes\n',
+        join(dir, 'knocktail.conf'),
+      );
+      const door = encryptedDoorSpec(config.doors[0]!);
+      assert.deepEqual(door.keys, deriveDoorKeys(secret, 'web admin'));
+      assert.equal(door.span.bits, 9);
+      assert.deepEqual([door.span.valueOf('udp', 20000), door.span.valueOf('tcp', 21000), door.span.valueOf('tcp', 20000)], [0, 256, -1]);
+      assert.deepEqual([21, 22, 23, 7999, 8000, 8099, 8100].map(door.allowsPort), [false, true, false, false, true, true, false]);
+      assert.deepEqual([door.maxDuration, door.windowMs, door.timeoutMs, door.trustKnockIp, door.name], [900, 30_000, 10_000, true, 'web admin']);
+      const values = encodeMessage(deriveDoorKeys(secret, 'web admin'), 9, { request: { port: 8080, duration: 900, address: null }, time: Math.floor(T0 / 1000), nonce: Buffer.from('c0ffee00', 'hex'), source: CLIENT });
+      assert.deepEqual(reasons(feed(decoder(door), CLIENT, values)), ['open']);
+      assert.throws(() => encryptedDoorSpec(parseConfigText('[plain]\nSequence = 7000\n', join(dir, 'k.conf')).doors[0]!), /has no Knock_Key/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('KnockDecoder: messages that open', () => {
   for (const bits of [8, 10, 12, 15]) {
