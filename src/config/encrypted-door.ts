@@ -17,7 +17,7 @@ const MAX_DURATION_SECONDS = 65_535;
 const DEFAULTS = { maxDuration: 3600, window: 60 };
 
 /** Placeholders filled from an encrypted message; elsewhere they stay literal text, as knockd leaves them. */
-export const REQUEST_PLACEHOLDERS = ['%PORT%', '%DURATION%', '%KNOCK_IP%'] as const;
+const REQUEST_PLACEHOLDERS = ['%PORT%', '%DURATION%', '%KNOCK_IP%'] as const;
 
 /** Stands in until Knock_Key is read; a door left with it is rejected by checkEncryptedDoors(). */
 const NO_KEY = new SecretFile('', new Uint8Array(0), { bytes: 0, uid: 0, mode: 0 });

@@ -9,7 +9,7 @@ import { inspect } from 'node:util';
 import { InvalidValue } from './values.js';
 
 /** Fewer bytes than this cannot hold a 128-bit secret. */
-export const MIN_SECRET_BYTES = 16;
+const MIN_SECRET_BYTES = 16;
 /** More is surely the wrong file. */
 const MAX_SECRET_BYTES = 4096;
 

@@ -12,10 +12,10 @@ import { NonceStoreError, type SeenNonces } from './nonces.js';
 import { PortSpan } from './span.js';
 
 /** Messages in progress per source; a new sync knock beyond them replaces the newest (an older one has come further). */
-export const MAX_MESSAGES_PER_SOURCE = 4;
+const MAX_MESSAGES_PER_SOURCE = 4;
 /** Authentication attempts one knock may cause (over all messages in progress of its source), and one message in progress in all. */
 export const ATTEMPTS_PER_KNOCK = 4;
-export const ATTEMPTS_PER_MESSAGE = 16;
+const ATTEMPTS_PER_MESSAGE = 16;
 /** Steps of the search for the knocks of one message among a source's recent knocks, per knock. */
 const SEARCH_STEPS_PER_KNOCK = 4096;
 /** Knocks kept beyond the longest message: that many strays can be interleaved. */

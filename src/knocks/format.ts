@@ -1,21 +1,21 @@
 /**
  * The encrypted knock message, version 1 (docs/encrypted-knocks.md is the specification; this file
  * follows it step by step). A request (port, duration, time, optionally an address) is sealed with
- * AES-256-GCM under a key derived from the door's key file, cut into symbols of k-2 bits, and each
- * symbol is knocked as one port of a 2^k-port span together with 2 keyed check bits; a keyed sync
- * knock comes first. Pure functions only: no clock, no randomness, no I/O.
+ * AES-256-GCM under a key derived from the door's key file, cut into symbols of k-3 bits, and each
+ * symbol is knocked as one port of a 2^k-port span together with 3 check bits from a keyed hash
+ * chain; a keyed sync knock comes first. Pure functions only: no clock, no randomness, no I/O.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
 import { canonicalIpv4, ipv4FromBytes, ipv6FromBytes, parseIpv6 } from '../address.js';
 
-export const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 1;
 /** Seconds per time slot: the sync knock and check bits change with the slot. */
 export const SLOT_SECONDS = 32;
-/** Keyed check bits in every data knock: they keep strays out of a message. */
+/** Check bits in every data knock: they keep strays out of a message. */
 export const CHECK_BITS = 3;
-export const NONCE_BYTES = 4;
+const NONCE_BYTES = 4;
 /** GCM tag, truncated to 64 bits (NIST SP 800-38D allows 64 with a bounded number of attempts). */
-export const TAG_BYTES = 8;
+const TAG_BYTES = 8;
 /**
  * The most a message's timestamp may differ from the knock's time (the largest Knock_Window). Seen
  * messages are remembered this long after their timestamp, so no window setting can revive one.
@@ -119,7 +119,7 @@ function gcmNonce(slot: number, kind: AddressKind, nonce: Uint8Array): Buffer {
 }
 
 /** Address bytes: 4 for IPv4, 16 for IPv6; null when `ip` is neither. */
-export function addressBytes(ip: string): Buffer | null {
+function addressBytes(ip: string): Buffer | null {
   if (canonicalIpv4(ip) !== null) return Buffer.from(ip.split('.').map(Number));
   const groups = parseIpv6(ip);
   if (groups === null) return null;
@@ -149,7 +149,7 @@ export interface MessageInput {
   source: string | null;
 }
 
-export function addressKind(address: string | null): AddressKind {
+function addressKind(address: string | null): AddressKind {
   if (address === null) return 'source';
   return address.includes(':') ? 'ipv6' : 'ipv4';
 }
