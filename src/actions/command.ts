@@ -7,18 +7,29 @@
  * The values are also passed as environment variables, for commands that prefer "$KNOCK_IP".
  */
 
+/** What an accepted encrypted message asked for (docs/encrypted-knocks.md): only doors with Knock_Key have one. */
+export interface OpenRequest {
+  port: number;
+  /** Seconds; the stop runs this long after the start instead of Cmd_Timeout. */
+  duration: number;
+  /** Canonical address the knocks came from (the door opens for %IP%, which Trust_Knock_IP may make another). */
+  knockIp: string;
+}
+
 export interface CommandValues {
   /** Canonical IPv4/IPv6 text. */
   ip: string;
   door: string;
-  /** Cmd_Timeout in seconds. */
+  /** Seconds until the stop: Cmd_Timeout, or the request's duration. */
   timeout: number;
   action: 'start' | 'stop';
+  request?: OpenRequest | null;
 }
 
-const PLACEHOLDERS = ['IP', 'DOOR', 'TIMEOUT'] as const;
-type Placeholder = (typeof PLACEHOLDERS)[number];
 const PLACEHOLDER_PATTERN = /%(IP|DOOR|TIMEOUT)%/g;
+/** With the placeholders of an encrypted message; in other doors these stay literal text, as in knockd. */
+const REQUEST_PLACEHOLDER_PATTERN = /%(IP|DOOR|TIMEOUT|PORT|DURATION|KNOCK_IP)%/g;
+type Placeholder = 'IP' | 'DOOR' | 'TIMEOUT' | 'PORT' | 'DURATION' | 'KNOCK_IP';
 
 /** Canonical address text only: digits, hex letters, dots and colons. */
 const SAFE_IP = /^[0-9a-f.:]{2,39}$/;
@@ -26,9 +37,13 @@ const SAFE_IP = /^[0-9a-f.:]{2,39}$/;
 export class CommandTemplate {
   private readonly parts: Array<string | Placeholder> = [];
 
-  constructor(readonly text: string) {
+  /** `withRequest`: the template belongs to a door with Knock_Key, so %PORT%, %DURATION% and %KNOCK_IP% are placeholders. */
+  constructor(
+    readonly text: string,
+    withRequest = false,
+  ) {
     let last = 0;
-    for (const match of text.matchAll(PLACEHOLDER_PATTERN)) {
+    for (const match of text.matchAll(withRequest ? REQUEST_PLACEHOLDER_PATTERN : PLACEHOLDER_PATTERN)) {
       this.parts.push(text.slice(last, match.index), match[1] as Placeholder);
       last = match.index! + match[0].length;
     }
@@ -55,22 +70,38 @@ function valueOf(placeholder: Placeholder, values: CommandValues): string {
       return values.door;
     case 'TIMEOUT':
       return String(values.timeout);
+    default: {
+      const request = values.request;
+      if (!request) throw new Error(`refusing to run a command with %${placeholder}% but no encrypted message`);
+      return placeholder === 'PORT' ? String(request.port) : placeholder === 'DURATION' ? String(request.duration) : request.knockIp;
+    }
   }
 }
 
 function assertSafe(values: CommandValues): void {
   if (!SAFE_IP.test(values.ip)) throw new Error(`refusing to run a command for non-canonical address ${JSON.stringify(values.ip)}`);
   if (!Number.isSafeInteger(values.timeout) || values.timeout < 0) throw new Error(`refusing to run a command with timeout ${values.timeout}`);
+  const request = values.request;
+  if (!request) return;
+  if (!Number.isInteger(request.port) || request.port < 1 || request.port > 65535) throw new Error(`refusing to run a command for port ${request.port}`);
+  if (!Number.isSafeInteger(request.duration) || request.duration < 1) throw new Error(`refusing to run a command with duration ${request.duration}`);
+  if (!SAFE_IP.test(request.knockIp)) throw new Error(`refusing to run a command for non-canonical address ${JSON.stringify(request.knockIp)}`);
 }
 
 /** Environment variables that carry the same values. */
 export function commandEnvironment(values: CommandValues): Record<string, string> {
   assertSafe(values);
-  return {
+  const env: Record<string, string> = {
     KNOCK_IP: values.ip,
     KNOCK_FAMILY: values.ip.includes(':') ? '6' : '4',
     KNOCK_DOOR: values.door,
     KNOCK_TIMEOUT: String(values.timeout),
     KNOCK_ACTION: values.action,
   };
+  if (values.request) {
+    env.KNOCK_PORT = String(values.request.port);
+    env.KNOCK_DURATION = String(values.request.duration);
+    env.KNOCK_SOURCE_IP = values.request.knockIp;
+  }
+  return env;
 }

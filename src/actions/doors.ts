@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { DoorConfig } from '../config/types.js';
 import type { ActionEvent } from './events.js';
 import type { Clock, Timer } from './clock.js';
-import { CommandTemplate, commandEnvironment } from './command.js';
+import { CommandTemplate, commandEnvironment, type OpenRequest } from './command.js';
 import type { CommandResult, CommandRunner } from './runner.js';
 import type { PendingStop, StopStore } from './stop-store.js';
 
@@ -21,11 +21,12 @@ interface DoorCommands {
 }
 
 function doorCommands(door: DoorConfig): DoorCommands {
-  const template = (text: string | null): CommandTemplate | null => (text === null ? null : new CommandTemplate(text));
-  const start4 = door.startCommand ? new CommandTemplate(door.startCommand) : null;
+  const withRequest = door.encrypted !== null;
+  const template = (text: string | null): CommandTemplate | null => (text === null ? null : new CommandTemplate(text, withRequest));
+  const start4 = door.startCommand ? template(door.startCommand) : null;
   const stop4 = template(door.stopCommand);
   return {
-    start: { v4: start4, v6: door.startCommand6 === null ? start4 : door.startCommand6 ? new CommandTemplate(door.startCommand6) : null },
+    start: { v4: start4, v6: door.startCommand6 === null ? start4 : door.startCommand6 ? template(door.startCommand6) : null },
     stop: { v4: stop4, v6: door.stopCommand6 === null ? stop4 : template(door.stopCommand6) },
   };
 }
@@ -82,18 +83,23 @@ export class DoorActions {
     this.commandLimit = commandLimit;
   }
 
-  /** The matcher reported an open: run the door's commands for `ip`. */
-  open(door: DoorConfig, ip: string): void {
+  /**
+   * The matcher reported an open: run the door's commands for `ip`. An encrypted message's `request`
+   * fills %PORT%, %DURATION% and %KNOCK_IP%, and its duration replaces Cmd_Timeout; opens of one
+   * address for different ports have stops of their own.
+   */
+  open(door: DoorConfig, ip: string, request: OpenRequest | null = null): void {
     const commands = this.commands.get(door) ?? doorCommands(door);
     const v6 = ip.includes(':');
     const start = v6 ? commands.start.v6 : commands.start.v4;
     if (start === null) return;
     const stop = v6 ? commands.stop.v6 : commands.stop.v4;
     const now = this.options.clock.now();
+    const timeout = request?.duration ?? door.cmdTimeout;
     if (stop !== null && door.onReopen === 'extend') {
-      const pendingId = this.byKnocker.get(knockerKey(door.name, door.at.line, ip))?.values().next().value;
+      const pendingId = this.byKnocker.get(knockerKey(door.name, door.at.line, ip, request?.port))?.values().next().value;
       if (pendingId !== undefined) {
-        this.extend(this.armed.get(pendingId)!, now + door.cmdTimeout * 1000);
+        this.extend(this.armed.get(pendingId)!, now + timeout * 1000);
         return;
       }
     }
@@ -102,7 +108,7 @@ export class DoorActions {
     let startText: string;
     let pending: PendingStop | null = null;
     try {
-      const values = { ip, door: door.name, timeout: door.cmdTimeout, action: 'start' as const };
+      const values = { ip, door: door.name, timeout, action: 'start' as const, request };
       startText = start.expand(values);
       if (stop !== null) {
         const stopValues = { ...values, action: 'stop' as const };
@@ -114,9 +120,10 @@ export class DoorActions {
           command: stop.expand(stopValues),
           env: commandEnvironment(stopValues),
           // Provisional: if we die while the start command runs, the stop still comes.
-          due: now + limitMs + door.cmdTimeout * 1000,
+          due: now + limitMs + timeout * 1000,
           openedAt: now,
           limitMs,
+          ...(request === null ? {} : { port: request.port }),
         };
         try {
           this.options.store.save(pending);
@@ -125,13 +132,13 @@ export class DoorActions {
         }
         this.index(pending);
       }
-      this.track(this.runStart(door, ip, startText, commandEnvironment(values), limitMs, pending));
+      this.track(this.runStart(door, ip, timeout, startText, commandEnvironment(values), limitMs, pending));
     } catch (error) {
       this.options.emit({ type: 'error', time: now, message: `${door.name}: ${(error as Error).message}` });
     }
   }
 
-  private async runStart(door: DoorConfig, ip: string, command: string, env: Record<string, string>, limitMs: number, pending: PendingStop | null): Promise<void> {
+  private async runStart(door: DoorConfig, ip: string, timeout: number, command: string, env: Record<string, string>, limitMs: number, pending: PendingStop | null): Promise<void> {
     const { clock, emit } = this.options;
     emit({ type: 'start', time: clock.now(), door: door.name, ip, command });
     const result = await this.run({ door: door.name, ip, action: 'start', command, since: clock.now() }, env, limitMs);
@@ -144,15 +151,15 @@ export class DoorActions {
       this.fire(pending.id);
       return;
     }
-    // knockd: the stop runs Cmd_Timeout after the start command *finished*; an extension may ask for later.
-    this.reschedule(entry, Math.max(clock.now() + door.cmdTimeout * 1000, entry.extendedUntil));
+    // knockd: the stop runs Cmd_Timeout (or the requested duration) after the start command *finished*; an extension may ask for later.
+    this.reschedule(entry, Math.max(clock.now() + timeout * 1000, entry.extendedUntil));
   }
 
   /** Remembers a pending stop (not yet armed) under its door and knocker. */
   private index(stop: PendingStop): Armed {
     const entry: Armed = { stop, timer: null, extendedUntil: 0, closeWhenStarted: false };
     this.armed.set(stop.id, entry);
-    const key = knockerKey(stop.door, stop.section, stop.ip);
+    const key = knockerKey(stop.door, stop.section, stop.ip, stop.port);
     let ids = this.byKnocker.get(key);
     if (ids === undefined) this.byKnocker.set(key, (ids = new Set()));
     ids.add(stop.id);
@@ -211,7 +218,7 @@ export class DoorActions {
 
   private forget(stop: PendingStop): void {
     this.armed.delete(stop.id);
-    const key = knockerKey(stop.door, stop.section, stop.ip);
+    const key = knockerKey(stop.door, stop.section, stop.ip, stop.port);
     const ids = this.byKnocker.get(key);
     ids?.delete(stop.id);
     if (ids?.size === 0) this.byKnocker.delete(key);
@@ -294,6 +301,6 @@ export class DoorActions {
   }
 }
 
-function knockerKey(door: string, section: number, ip: string): string {
-  return `${door}\0${section}\0${ip}`;
+function knockerKey(door: string, section: number, ip: string, port: number | undefined): string {
+  return `${door}\0${section}\0${ip}\0${port ?? ''}`;
 }

@@ -159,6 +159,7 @@ function parseRecord(line: string): JournalRecord | string {
     if (typeof stop[field] !== 'number' || !Number.isFinite(stop[field])) return `bad ${field}`;
   }
   if (!isObject(stop.env) || !Object.values(stop.env).every((v) => typeof v === 'string')) return 'bad env';
+  if (stop.port !== undefined && !(Number.isInteger(stop.port) && (stop.port as number) >= 1 && (stop.port as number) <= 65535)) return 'bad port';
   if (stop.id === '') return 'bad id';
   return {
     save: {
@@ -171,6 +172,7 @@ function parseRecord(line: string): JournalRecord | string {
       due: stop.due as number,
       openedAt: stop.openedAt as number,
       limitMs: stop.limitMs as number,
+      ...(stop.port === undefined ? {} : { port: stop.port as number }),
     },
   };
 }

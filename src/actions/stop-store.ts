@@ -22,6 +22,8 @@ export interface PendingStop {
   openedAt: number;
   /** How long the stop command may run, ms (the door's Command_Limit, else CommandLimit; 0 = no limit). */
   limitMs: number;
+  /** The port an encrypted message opened (each port of an address has its own stop); absent for other doors. */
+  port?: number;
 }
 
 export interface StopStore {

@@ -5,6 +5,8 @@
 import { TCP_FLAG_NAMES } from '../hit.js';
 import { sequenceBits } from './rolling.js';
 import { describeSecretFile } from './secret-file.js';
+import { ADDRESS_KINDS, dataKnocks } from '../knocks/format.js';
+import { formatRange } from './encrypted-door.js';
 import { flagRuleTokens, formatSequence } from './sequence.js';
 import { formatDiagnostics, type Config, type DoorConfig, type FlagRule, type KnockStep, type Options, type RollingConfig } from './types.js';
 
@@ -55,28 +57,29 @@ function doorLines(door: DoorConfig, options: Options): string[] {
   if (door.oneTimeSequences !== null) {
     lines.push(`  one-time sequences: the first unused line of ${door.oneTimeSequences}`);
   }
-  const steps = door.rolling?.length ?? door.sequence.length;
-  const knock = steps === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
-  if (door.rolling !== null) {
+  let delay = `${door.cmdTimeout} s`;
+  if (door.encrypted !== null) {
+    lines.push(...encryptedLines(door, destination, sources));
+    delay = `the duration the message asks for (at most ${door.encrypted.maxDuration} s)`;
+  } else if (door.rolling !== null) {
+    const knock = door.rolling.length === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
     lines.push(...rollingLines(door.rolling, door.tcpFlags), `  ${knock} ${destination}, ${sources}`);
-  } else {
-    lines.push(`  ${knock} ${destination}, ${sources}${steps > 0 ? ':' : ''}`);
-    door.sequence.forEach((step, index) => lines.push(`    ${index + 1}. ${describeStep(step, door.tcpFlags)}`));
-  }
-  if (door.rolling !== null) {
     lines.push(`  any other knock on the range${door.ignoreRepeats ? ' (but an exact repeat of the previous one, which is ignored)' : ', a repeat included,'} fails the attempt`);
   } else {
+    const knock = door.sequence.length === 1 ? 'knock to' : `knocks within ${door.seqTimeout} s of the first knock, to`;
+    lines.push(`  ${knock} ${destination}, ${sources}${door.sequence.length > 0 ? ':' : ''}`);
+    door.sequence.forEach((step, index) => lines.push(`    ${index + 1}. ${describeStep(step, door.tcpFlags)}`));
     lines.push(door.ignoreRepeats ? '  an exact repeat of the previous knock is ignored' : '  any other monitored knock, a repeat included, fails the attempt');
   }
   const ipv4: Commands = { start: door.startCommand, stop: door.stopCommand };
   const ipv6: Commands = { start: door.startCommand6 ?? door.startCommand, stop: door.stopCommand6 ?? door.stopCommand };
   if (door.startCommand6 === null && door.stopCommand6 === null) {
-    lines.push('  on success (IPv4 and IPv6):', ...commandLines(ipv4, door.cmdTimeout));
+    lines.push('  on success (IPv4 and IPv6):', ...commandLines(ipv4, delay));
   } else {
     const sources6 = [door.startCommand6 === null ? 'Start_Command' : 'Start_Command_6'];
     if (ipv6.stop !== null) sources6.push(door.stopCommand6 === null ? 'Stop_Command' : 'Stop_Command_6');
-    lines.push('  on success from IPv4:', ...commandLines(ipv4, door.cmdTimeout));
-    lines.push(`  on success from IPv6 (${sources6.join(', ')}):`, ...commandLines(ipv6, door.cmdTimeout));
+    lines.push('  on success from IPv4:', ...commandLines(ipv4, delay));
+    lines.push(`  on success from IPv6 (${sources6.join(', ')}):`, ...commandLines(ipv6, delay));
   }
   if (runsStop(ipv4) || runsStop(ipv6)) {
     lines.push(
@@ -92,12 +95,32 @@ function doorLines(door: DoorConfig, options: Options): string[] {
 /** A rolling door in words: never its secret, never a current sequence. */
 function rollingLines(rolling: RollingConfig, flags: FlagRule): string[] {
   const { ports, length, period } = rolling;
-  const size = ports.high - ports.low + 1;
+  const size = ports.last - ports.first + 1;
   const protocol = ports.proto === 'udp' ? 'UDP' : `TCP with ${describeFlags(flags)}`;
   return [
-    `  rolling sequence: ${length} distinct port${length === 1 ? '' : 's'} of ${ports.low}-${ports.high} over ${protocol} (${size} ports, about 2^${Math.floor(sequenceBits(size, length))} possible sequences), a new one every ${period} s`,
+    `  rolling sequence: ${length} distinct port${length === 1 ? '' : 's'} of ${ports.first}-${ports.last} over ${protocol} (${size} ports, about 2^${Math.floor(sequenceBits(size, length))} possible sequences), a new one every ${period} s`,
     `    the sequences of the periods just before and after count too (clocks ${period} s apart still work); each opens the door once, for one knocker`,
     `  secret: ${describeSecretFile(rolling.secret)}`,
+  ];
+}
+
+/** An encrypted door in words; the key file is described by its checks, never by its content. */
+function encryptedLines(door: DoorConfig, destination: string, sources: string): string[] {
+  const encrypted = door.encrypted!;
+  const size = encrypted.span.reduce((sum, range) => sum + range.last - range.first + 1, 0);
+  const bits = Math.log2(size);
+  const knocks = ADDRESS_KINDS.map((kind) => 1 + dataKnocks(kind, bits));
+  const protocols = new Set(encrypted.span.map((range) => range.proto));
+  return [
+    `  encrypted knocks (docs/encrypted-knocks.md) to ${destination}, ${sources}, each message within ${door.seqTimeout} s of its first knock:`,
+    `    port span: ${encrypted.span.map((range) => formatRange(range)).join(', ')} (${size} ${[...protocols].join('/').toUpperCase()} ports = 2^${bits})`,
+    `    a message is ${knocks[0]} knocks, ${knocks[1]} naming an IPv4 address, ${knocks[2]} naming an IPv6 address`,
+    `    key file: ${describeSecretFile(encrypted.key)}`,
+    `    may ask to open (Allowed_Ports): ${encrypted.allowedPorts.map((range) => formatRange(range)).join(', ')}; for 1 to ${encrypted.maxDuration} s`,
+    `    the message's timestamp must be within ${encrypted.window} s of the knock's time; each message opens once`,
+    encrypted.trustKnockIp
+      ? '    a message naming an address opens for that address, wherever the knocks came from (Trust_Knock_IP)'
+      : '    a message naming another address than the knocks came from opens nothing',
   ];
 }
 
@@ -126,11 +149,12 @@ function runsStop(commands: Commands): boolean {
   return !!commands.start && commands.stop !== null;
 }
 
-function commandLines({ start, stop }: Commands, cmdTimeout: number): string[] {
+/** `delay`: when the stop runs, e.g. "10 s". */
+function commandLines({ start, stop }: Commands, delay: string): string[] {
   if (start === null) return [`    nothing runs (no start command${stop !== null ? ', so the stop command never runs' : ''})`];
   if (start === '') return ['    nothing runs (empty start command)'];
   const lines = [`    run: ${start}`];
-  if (stop !== null) lines.push(`    ${cmdTimeout} s after it finishes, ${stop === '' ? 'nothing (empty stop command)' : `run: ${stop}`}`);
+  if (stop !== null) lines.push(`    ${delay} after it finishes, ${stop === '' ? 'nothing (empty stop command)' : `run: ${stop}`}`);
   return lines;
 }
 
@@ -188,7 +212,7 @@ function doorDebugLines(door: DoorConfig): string[] {
     const { secret, ports, length, period } = door.rolling;
     lines.push(
       `config: ${name}: sequence_secret: ${secret.path}`,
-      `config: ${name}: sequence_ports: ${ports.low}-${ports.high}:${ports.proto}`,
+      `config: ${name}: sequence_ports: ${ports.first}-${ports.last}:${ports.proto}`,
       `config: ${name}: sequence_length: ${length}`,
       `config: ${name}: sequence_period: ${period}`,
     );
@@ -204,5 +228,14 @@ function doorDebugLines(door: DoorConfig): string[] {
   if (door.ignoreRepeats) lines.push(`config: ${name}: ignore_repeats: yes`);
   if (door.onReopen !== 'extend') lines.push(`config: ${name}: on_reopen: ${door.onReopen}`);
   if (door.commandLimit !== null) lines.push(`config: ${name}: command_limit: ${door.commandLimit}`);
+  const encrypted = door.encrypted;
+  if (encrypted !== null) {
+    lines.push(`config: ${name}: knock_key: ${encrypted.key.path}`);
+    lines.push(`config: ${name}: port_span: ${encrypted.span.map((range) => formatRange(range)).join(',')}`);
+    lines.push(`config: ${name}: allowed_ports: ${encrypted.allowedPorts.map((range) => formatRange(range)).join(',')}`);
+    lines.push(`config: ${name}: max_duration: ${encrypted.maxDuration}`);
+    lines.push(`config: ${name}: knock_window: ${encrypted.window}`);
+    lines.push(`config: ${name}: trust_knock_ip: ${encrypted.trustKnockIp ? 'yes' : 'no'}`);
+  }
   return lines;
 }

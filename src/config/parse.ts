@@ -13,8 +13,9 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { canonicalIp, parseCidr } from '../address.js';
 import { binaryLine } from '../safe-text.js';
+import { checkEncryptedDoors, ENCRYPTED_DOOR_DIRECTIVES } from './encrypted-door.js';
 import { Report, trimC, walkLines, NAME_PATTERN, type Line } from './reader.js';
-import { type Directive, type DoorDirective, InvalidValue, path, type ValueContext, wholeNumber } from './directive.js';
+import { type Directive, type DoorDirective, InvalidValue, list, path, type ValueContext, wholeNumber, yesNo } from './directive.js';
 import { finishRollingDoor, ROLLING_DIRECTIVES } from './rolling.js';
 import { mergeFlagRules, parseSequence, parseTcpFlags, SequenceError } from './sequence.js';
 import { ConfigError, type Config, type Diagnostic, type DoorConfig, type LogFormatBlock, type Options, type SourceRef } from './types.js';
@@ -91,16 +92,6 @@ interface OptionDirective extends Directive<Options> {
 
 // ---- value grammars -------------------------------------------------------------------------
 
-const YES = new Set(['yes', 'true', 'on', '1']);
-const NO = new Set(['no', 'false', 'off', '0']);
-
-function yesNo(value: string): boolean {
-  const word = value.toLowerCase();
-  if (YES.has(word)) return true;
-  if (NO.has(word)) return false;
-  throw new InvalidValue(`expected yes or no, got "${value}"`, 'write yes or no (true/false, on/off and 1/0 work too)');
-}
-
 /** Upper bounds that keep every value usable by timers and buffers (setTimeout holds about 24.8 days). */
 const MAX_TIMER_SECONDS = 2_147_483;
 const MAX_DOOR_OPEN_SECONDS = 366 * 86_400;
@@ -119,12 +110,6 @@ function oneOf<T extends string>(value: string, choices: readonly T[]): T {
   const choice = choices.find((c) => c === word);
   if (choice === undefined) throw new InvalidValue(`expected ${choices.join(' or ')}, got "${value}"`);
   return choice;
-}
-
-function list(value: string, what: string): string[] {
-  const items = value.split(',').map(trimC);
-  if (items.some((item) => item === '')) throw new InvalidValue(`empty ${what} in "${value}"`, `write ${what}s separated by single commas`);
-  return items;
 }
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no blanks or slashes. */
@@ -190,6 +175,7 @@ const DOOR_DIRECTIVES: DoorDirective[] = [
   { name: 'On_Reopen', apply: (door, value) => { door.onReopen = oneOf(value, ['extend', 'rerun'] as const); } },
   { name: 'Command_Limit', apply: (door, value) => { door.commandLimit = seconds(value); } },
   ...ROLLING_DIRECTIVES,
+  ...ENCRYPTED_DOOR_DIRECTIVES,
 ];
 
 const OPTION_DIRECTIVES: OptionDirective[] = [
@@ -331,6 +317,7 @@ export function defaultDoor(name: string, at: SourceRef): DoorConfig {
     ignoreRepeats: false,
     onReopen: 'extend',
     commandLimit: null,
+    encrypted: null,
   };
 }
 
@@ -480,15 +467,16 @@ class ConfigParser {
 
   /** Whole-door checks, once every line is read; returns the doors in file order. */
   finish(): DoorConfig[] {
+    checkEncryptedDoors(this.drafts, this.report);
     for (const { door, lines } of this.drafts) {
       door.lines = Object.fromEntries(lines);
       const sequenceLine = lines.get('Sequence');
       const oneTimeLine = lines.get('One_Time_Sequences');
       const rolling = finishRollingDoor(door, lines, this.report);
-      if (sequenceLine === undefined && oneTimeLine === undefined && !rolling) {
+      if (door.encrypted === null && sequenceLine === undefined && oneTimeLine === undefined && !rolling) {
         const hint = looksLikeOptions(door.name)
           ? 'for the global section write [options] (lower case, no blanks)'
-          : 'add Sequence = PORT[:tcp|udp],… (or One_Time_Sequences = FILE, or Sequence_Secret and Sequence_Ports for a rolling door)';
+          : 'add Sequence = PORT[:tcp|udp],… (or One_Time_Sequences = FILE, Sequence_Secret and Sequence_Ports for a rolling door, or Knock_Key = FILE for encrypted knocks)';
         this.report.error(door.at.line, `door [${door.name}] has no Sequence`, hint);
       } else if (sequenceLine !== undefined && oneTimeLine !== undefined) {
         this.report.error(

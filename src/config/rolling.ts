@@ -7,7 +7,7 @@
 import { type DoorDirective, InvalidValue, path, wholeNumber } from './directive.js';
 import type { Report } from './reader.js';
 import { minimumRangeSize } from '../knocks/rolling.js';
-import { readSecretFile, type SecretFile, SecretFileError } from './secret-file.js';
+import { type SecretFile, secretFileDirective } from './secret-file.js';
 import { MAX_STEPS } from './sequence.js';
 import type { DoorConfig, PortRange } from './types.js';
 
@@ -47,19 +47,14 @@ export function parsePortRange(value: string): PortRange {
   if (low > high) throw new InvalidValue(`the range "${value}" starts above its end`, `write ${high}-${low}`);
   const proto = (match[3] ?? 'tcp').toLowerCase();
   if (proto !== 'tcp' && proto !== 'udp') throw new InvalidValue(`protocol "${match[3]}" is invalid`, 'use tcp or udp');
-  return { low, high, proto };
+  return { first: low, last: high, proto };
 }
 
 export const ROLLING_DIRECTIVES: DoorDirective[] = [
   {
     name: 'Sequence_Secret',
     apply: (door, value, context) => {
-      try {
-        draftOf(door).secret = readSecretFile(path(value, context));
-      } catch (error) {
-        if (error instanceof SecretFileError) throw new InvalidValue(error.message, error.hint);
-        throw error;
-      }
+      draftOf(door).secret = secretFileDirective(path(value, context));
     },
   },
   { name: 'Sequence_Ports', apply: (door, value) => { draftOf(door).ports = parsePortRange(value); } },
@@ -101,7 +96,7 @@ export function finishRollingDoor(door: DoorConfig, lines: ReadonlyMap<string, n
   // A secret or range line with a bad value has been reported where it is.
   if (draft.secret === undefined || draft.ports === undefined) return true;
   const length = draft.length ?? DEFAULT_ROLLING_LENGTH;
-  const size = draft.ports.high - draft.ports.low + 1;
+  const size = draft.ports.last - draft.ports.first + 1;
   if (size < minimumRangeSize(length)) {
     report.error(
       lines.get('Sequence_Length') ?? lines.get('Sequence_Ports')!,

@@ -1,11 +1,12 @@
 /**
- * Secret files (a rolling door's `Sequence_Secret`; key files use the same rules): read once, checked on the
+ * Secret files (a rolling door's `Sequence_Secret`, an encrypted door's `Knock_Key`): read once, checked on the
  * opened file itself (no race between check and read), refused unless they are regular files that only their
  * owner can read, owned by root or by the user reading them, of a sensible size. The key never leaves this
  * module as plain bytes: callers get a KeyObject, which prints as nothing but its size.
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { InvalidValue } from './directive.js';
 
 /** A secret file that passed the checks. */
 export interface SecretFile {
@@ -113,4 +114,14 @@ export function readSecretFile(path: string, euid = process.geteuid?.() ?? 0): S
 /** The checks a secret file passed, in words (never its content). */
 export function describeSecretFile(secret: SecretFile): string {
   return `${secret.path}: ${secret.size}-byte key, owner ${secret.uid === 0 ? 'root' : `uid ${secret.uid}`}, mode ${octal(secret.mode)} (a regular file only its owner can read)`;
+}
+
+/** readSecretFile for a directive: a refusal becomes the InvalidValue the parser reports with file:line. */
+export function secretFileDirective(path: string): SecretFile {
+  try {
+    return readSecretFile(path);
+  } catch (error) {
+    if (error instanceof SecretFileError) throw new InvalidValue(error.message, error.hint);
+    throw error;
+  }
 }

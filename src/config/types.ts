@@ -27,11 +27,11 @@ export interface FlagRule {
 
 export type ReopenPolicy = 'extend' | 'rerun';
 
-/** `Sequence_Ports = LOW-HIGH[:udp]`: every port of the range, over one protocol. */
+/** Ports `first` to `last` (inclusive) of one protocol. */
 export interface PortRange {
-  low: number;
-  high: number;
   proto: Protocol;
+  first: number;
+  last: number;
 }
 
 /** A rolling door's sequence source (docs/rolling-sequences.md): a new sequence of the range every period. */
@@ -44,6 +44,22 @@ export interface RollingConfig {
   length: number;
   /** `Sequence_Period` in seconds. */
   period: number;
+}
+
+/** A door opened by encrypted knocks (docs/encrypted-knocks.md); parsed by config/encrypted-door.ts. */
+export interface EncryptedKnocks {
+  /** `Knock_Key`: the key file, read and checked at load. */
+  key: SecretFile;
+  /** `Port_Span`: 2^k ports, in the order written (the order gives each port its value). */
+  span: PortRange[];
+  /** `Allowed_Ports`: the door ports a message may ask for (the protocol is the commands' business). */
+  allowedPorts: Array<{ first: number; last: number }>;
+  /** `Max_Duration`: the longest open a message may ask for, seconds. */
+  maxDuration: number;
+  /** `Knock_Window`: how far a message's timestamp may be from the knock's time, seconds. */
+  window: number;
+  /** `Trust_Knock_IP`: open for the address a message names, even when the knocks came from another. */
+  trustKnockIp: boolean;
 }
 
 export interface DoorConfig {
@@ -79,6 +95,8 @@ export interface DoorConfig {
   commandLimit: number | null;
   /** The line of each directive written in this door's section, by its documented name (for later checks' file:line). */
   lines?: Readonly<Record<string, number>>;
+  /** Set by `Knock_Key` and its companions: the door opens for encrypted messages, not for a `Sequence`. */
+  encrypted: EncryptedKnocks | null;
 }
 
 export type Mode = 'file' | 'pcap';

@@ -39,7 +39,7 @@ export function minimumRangeSize(length: number): number {
  */
 export function deriveSequence(key: KeyObject, door: string, period: number, ports: PortRange, length: number): KnockStep[] {
   if (!Number.isSafeInteger(period) || period < 0) throw new RangeError(`period ${period} is not a whole number >= 0`);
-  const size = ports.high - ports.low + 1;
+  const size = ports.last - ports.first + 1;
   if (length < 1 || size < minimumRangeSize(length)) throw new RangeError(`a range of ${size} ports cannot hold ${length} knocks`);
   const name = Buffer.from(door, 'utf8');
   if (name.length > 0xffff) throw new RangeError('door name longer than 65535 bytes');
@@ -50,7 +50,7 @@ export function deriveSequence(key: KeyObject, door: string, period: number, por
     for (let at = 0; at < words.length && drawn.length < length; at += 4) {
       const word = words.readUInt32BE(at);
       if (word >= bound) continue;
-      const port = ports.low + (word % size);
+      const port = ports.first + (word % size);
       const previous = drawn[drawn.length - 1];
       if (previous !== undefined && Math.abs(port - previous) === 1) continue;
       if (!drawn.includes(port)) drawn.push(port);

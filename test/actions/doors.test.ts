@@ -4,12 +4,30 @@ import { type Clock, SystemClock, type Timer, VirtualClock } from '../../src/act
 import { DoorActions } from '../../src/actions/doors.js';
 import { type CommandResult, type CommandRunner, ShellRunner } from '../../src/actions/runner.js';
 import { MemoryStopStore, type PendingStop, type StopStore } from '../../src/actions/stop-store.js';
+import { createSecretKey } from 'node:crypto';
 import type { DoorConfig } from '../../src/config/types.js';
 import type { ActionEvent } from '../../src/actions/events.js';
 import { doorConfig } from '../helpers.js';
 
 function door(overrides: Partial<DoorConfig> = {}): DoorConfig {
   return doorConfig({ name: 'oc', sequence: [{ proto: 'tcp', port: 7000 }], startCommand: 'open %IP%', stopCommand: 'close %IP%', ...overrides });
+}
+
+/** A door opened by encrypted messages (docs/encrypted-knocks.md): its commands use the request. */
+function encryptedDoor(): DoorConfig {
+  return doorConfig({
+    name: 'enc',
+    startCommand: 'open %IP% port %PORT% for %DURATION% from %KNOCK_IP%',
+    stopCommand: 'close %IP% port %PORT%',
+    encrypted: {
+      key: { path: '/etc/knocktail/enc.key', key: createSecretKey(Buffer.alloc(32)), size: 32, uid: 0, mode: 0o600 },
+      span: [{ proto: 'tcp', first: 40000, last: 40255 }],
+      allowedPorts: [{ first: 22, last: 22 }, { first: 443, last: 443 }],
+      maxDuration: 3600,
+      window: 60,
+      trustKnockIp: true,
+    },
+  });
 }
 
 const ok: CommandResult = { status: 0, signal: null, output: '', durationMs: 0, timedOut: false, error: null };
@@ -120,6 +138,57 @@ describe('DoorActions', () => {
     actions.open(d, '10.66.0.3');
     await actions.settled();
     assert.equal(runner.commands.at(-1), 'open 10.66.0.3');
+  });
+
+  it('an encrypted message: its port and duration fill the commands, and the stop comes after its duration, not Cmd_Timeout', async () => {
+    const d = encryptedDoor();
+    const { actions, runner, store, advance } = setup([d]);
+    actions.open(d, '203.0.113.9', { port: 22, duration: 120, knockIp: '198.51.100.1' });
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['open 203.0.113.9 port 22 for 120 from 198.51.100.1']);
+    assert.deepEqual(
+      { port: store.load()[0]!.port, due: store.load()[0]!.due, env: store.load()[0]!.env },
+      {
+        port: 22,
+        due: 1_120_000,
+        env: { KNOCK_IP: '203.0.113.9', KNOCK_FAMILY: '4', KNOCK_DOOR: 'enc', KNOCK_TIMEOUT: '120', KNOCK_ACTION: 'stop', KNOCK_PORT: '22', KNOCK_DURATION: '120', KNOCK_SOURCE_IP: '198.51.100.1' },
+      },
+    );
+    await advance(119_999);
+    assert.equal(runner.commands.length, 1, 'Cmd_Timeout (10 s) plays no part');
+    await advance(1);
+    assert.deepEqual(runner.commands.at(-1), 'close 203.0.113.9 port 22');
+  });
+
+  it('an encrypted message: two ports of one address have stops of their own; a repeat for one port extends only its stop', async () => {
+    const d = encryptedDoor();
+    const { actions, runner, events, advance } = setup([d]);
+    const from = '198.51.100.1';
+    actions.open(d, '203.0.113.9', { port: 22, duration: 60, knockIp: from });
+    actions.open(d, '203.0.113.9', { port: 443, duration: 30, knockIp: from });
+    await actions.settled();
+    await advance(20_000);
+    actions.open(d, '203.0.113.9', { port: 443, duration: 100, knockIp: from });
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['open 203.0.113.9 port 22 for 60 from 198.51.100.1', 'open 203.0.113.9 port 443 for 30 from 198.51.100.1']);
+    assert.deepEqual(events.filter((e) => e.type === 'extend').map((e) => e.type === 'extend' && e.until), [1_120_000]);
+    await advance(40_000);
+    assert.deepEqual(runner.commands.slice(2), ['close 203.0.113.9 port 22']);
+    await advance(60_000);
+    assert.deepEqual(runner.commands.slice(2), ['close 203.0.113.9 port 22', 'close 203.0.113.9 port 443']);
+  });
+
+  it('an encrypted message: a stop restored after a restart is extended by a new message for the same port, not opened again', async () => {
+    const d = encryptedDoor();
+    const { clock, store, actions, runner, advance } = setup([d]);
+    store.save({ id: 'kept', door: 'enc', section: 1, ip: '203.0.113.9', command: 'close kept', env: {}, due: clock.now() + 5_000, openedAt: 0, limitMs: 60_000, port: 22 });
+    actions.restore();
+    actions.open(d, '203.0.113.9', { port: 22, duration: 60, knockIp: '203.0.113.9' });
+    actions.open(d, '203.0.113.9', { port: 443, duration: 60, knockIp: '203.0.113.9' });
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['open 203.0.113.9 port 443 for 60 from 203.0.113.9']);
+    await advance(60_000);
+    assert.deepEqual(runner.commands.slice(1), ['close kept', 'close 203.0.113.9 port 443']);
   });
 
   it("re-runs the start for every success with On_Reopen = rerun (knockd's behaviour)", async () => {

@@ -32,6 +32,16 @@ describe('FileStopStore', () => {
     assert.deepEqual(again.load(), [stop('a', 2_000_000)]);
   });
 
+  it('keeps the port of a stop opened by an encrypted message, and drops a record with a bad one', () => {
+    const dir = tempDir();
+    const { store } = open(dir);
+    store.save({ ...stop('a'), port: 2222 });
+    writeFileSync(join(dir, STOPS_FILE), `${readFileSync(join(dir, STOPS_FILE), 'utf8')}${JSON.stringify({ save: { ...stop('b'), port: 70000 } })}\n`);
+    const { store: again, problems } = open(dir);
+    assert.deepEqual(again.load(), [{ ...stop('a'), port: 2222 }]);
+    assert.match(problems[0]!, /:2: damaged record dropped \(bad port\)/);
+  });
+
   it('writes one record per change, appended before save/delete return', () => {
     const dir = tempDir();
     const { store } = open(dir);

@@ -21,7 +21,7 @@ describe('knocktail sequence', () => {
     conf,
     doors
       .map((v, index) =>
-        rollingDoor(v.door, writeSecretFile(dir, v.file, `${index}.secret`), `${v.low}-${v.high}${v.proto === 'udp' ? ':udp' : ''}`, [
+        rollingDoor(v.door, writeSecretFile(dir, v.file, `${index}.secret`), `${v.first}-${v.last}${v.proto === 'udp' ? ':udp' : ''}`, [
           `sequence_length = ${v.length}`,
           `sequence_period = ${v.period}`,
         ]),

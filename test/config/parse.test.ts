@@ -95,6 +95,7 @@ test('door defaults match knockd (25 s, 10 s, no flags, no commands) plus knockt
     onReopen: 'extend',
     commandLimit: null,
     lines: { Sequence: 2 },
+    encrypted: null,
   });
 });
 

@@ -20,7 +20,7 @@ describe('a rolling door', () => {
     const rolling = door.rolling!;
     assert.equal(rolling.secret.path, secret);
     assert.equal(rolling.secret.size, 32);
-    assert.deepEqual(rolling.ports, { low: 40000, high: 40999, proto: 'tcp' });
+    assert.deepEqual(rolling.ports, { first: 40000, last: 40999, proto: 'tcp' });
     assert.equal(rolling.length, 4);
     assert.equal(rolling.period, 30);
   });
@@ -28,7 +28,7 @@ describe('a rolling door', () => {
   test('takes Sequence_Length, Sequence_Period and :udp; keys in any case; a relative secret path starts at the config directory', () => {
     const door = parse('[d]\nSEQUENCE_SECRET = door.secret\nsequence_ports = 50000 - 50999 : UDP\nSequence_Length = 6\nsequence_period = 60\n', conf).doors[0]!;
     assert.equal(door.rolling!.secret.path, secret);
-    assert.deepEqual(door.rolling!.ports, { low: 50000, high: 50999, proto: 'udp' });
+    assert.deepEqual(door.rolling!.ports, { first: 50000, last: 50999, proto: 'udp' });
     assert.equal(door.rolling!.length, 6);
     assert.equal(door.rolling!.period, 60);
   });
@@ -44,8 +44,8 @@ describe('a rolling door', () => {
 });
 
 test('Sequence_Ports: LOW-HIGH[:tcp|udp] within 1-65535', () => {
-  assert.deepEqual(parsePortRange('1-65535'), { low: 1, high: 65535, proto: 'tcp' });
-  assert.deepEqual(parsePortRange('7000-7000:tcp'), { low: 7000, high: 7000, proto: 'tcp' });
+  assert.deepEqual(parsePortRange('1-65535'), { first: 1, last: 65535, proto: 'tcp' });
+  assert.deepEqual(parsePortRange('7000-7000:tcp'), { first: 7000, last: 7000, proto: 'tcp' });
   for (const [value, message] of [
     ['40000', /is not a port range/],
     ['40000-', /is not a port range/],
@@ -87,7 +87,7 @@ test('the range must hold twice the knocks; a range allowing few sequences is ac
   // With the default length, the range's line is named.
   assert.equal(problem(rollingDoor('d', secret, '40000-40006'), conf).at.line, 3);
   const weak = parse(rollingDoor('d', secret, '40000-40039'), conf);
-  assert.equal(weak.doors[0]!.rolling!.ports.high, 40039);
+  assert.equal(weak.doors[0]!.rolling!.ports.last, 40039);
   assert.equal(weak.warnings.length, 1);
   assert.match(weak.warnings[0]!.message, /only about 2\^21 possible sequences \(4 of 40 ports\)/);
   assert.deepEqual(parse(rollingDoor('d', secret, '40000-40999'), conf).warnings, []);

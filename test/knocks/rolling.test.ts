@@ -18,14 +18,14 @@ function secretOf(file: Buffer): SecretFile {
 }
 
 function rollingOf(v: Vector): RollingConfig {
-  return { secret: secretOf(v.file), ports: { low: v.low, high: v.high, proto: v.proto }, length: v.length, period: v.period };
+  return { secret: secretOf(v.file), ports: { first: v.first, last: v.last, proto: v.proto }, length: v.length, period: v.period };
 }
 
 const ports = (steps: ReadonlyArray<{ port: number }>): number[] => steps.map((step) => step.port);
 
 /** What the Python implementation of the document answers for `vectors`. */
 function reference(vectors: Vector[]): Array<{ period: number; ports: number[]; protocol: string; next: number[] }> {
-  const input = vectors.map((v) => ({ secret: v.file.toString('hex'), door: v.door, time: v.time, period: v.period, low: v.low, high: v.high, proto: v.proto, length: v.length }));
+  const input = vectors.map((v) => ({ secret: v.file.toString('hex'), door: v.door, time: v.time, period: v.period, low: v.first, high: v.last, proto: v.proto, length: v.length }));
   const run = spawnSync('python3', [REFERENCE], { input: JSON.stringify(input), encoding: 'utf8', timeout: 60_000 });
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout);
@@ -74,8 +74,8 @@ function randomVectors(count: number, seed: number): Vector[] {
       door: Array.from({ length: int(1, 12) }, () => letters[int(0, letters.length - 1)]).join(''),
       time: int(0, 4_000_000_000) + int(0, 999) / 1000,
       period: int(10, 86_400),
-      low,
-      high: low + size - 1,
+      first: low,
+      last: low + size - 1,
       proto: next() < 0.5 ? 'tcp' : 'udp',
       length,
       T: 0,
@@ -101,13 +101,13 @@ test('300 random doors: the code and the Python implementation agree', { skip: n
 
 test('every sequence: the length asked, distinct ports of the range, the range protocol, never a port next to the previous one', () => {
   for (const v of randomVectors(500, 7)) {
-    const range: PortRange = { low: v.low, high: v.high, proto: v.proto };
+    const range: PortRange = { first: v.first, last: v.last, proto: v.proto };
     const steps = deriveSequence(secretOf(v.file).key, v.door, periodAt(v.time * 1000, v.period), range, v.length);
     assert.equal(steps.length, v.length);
     assert.equal(new Set(ports(steps)).size, v.length);
     for (const [index, step] of steps.entries()) {
       assert.equal(step.proto, v.proto);
-      assert.ok(step.port >= v.low && step.port <= v.high);
+      assert.ok(step.port >= v.first && step.port <= v.last);
       if (index > 0) assert.notEqual(Math.abs(step.port - steps[index - 1]!.port), 1);
     }
   }
@@ -115,7 +115,7 @@ test('every sequence: the length asked, distinct ports of the range, the range p
 
 test('the key, the door name and the period each change the sequence', () => {
   const key = createSecretKey(randomBytes(32));
-  const range: PortRange = { low: 1024, high: 65535, proto: 'tcp' };
+  const range: PortRange = { first: 1024, last: 65535, proto: 'tcp' };
   const base = ports(deriveSequence(key, 'ssh', 1000, range, 8));
   assert.notDeepEqual(ports(deriveSequence(createSecretKey(randomBytes(32)), 'ssh', 1000, range, 8)), base);
   assert.notDeepEqual(ports(deriveSequence(key, 'ssh2', 1000, range, 8)), base);
@@ -125,7 +125,7 @@ test('the key, the door name and the period each change the sequence', () => {
 
 test('ports are drawn evenly over the range (no bias toward low ports)', () => {
   const key = createSecretKey(randomBytes(32));
-  const range: PortRange = { low: 100, high: 109, proto: 'udp' };
+  const range: PortRange = { first: 100, last: 109, proto: 'udp' };
   const counts = new Array<number>(10).fill(0);
   for (let period = 0; period < 4000; period++) counts[deriveSequence(key, 'd', period, range, 1)[0]!.port - 100]!++;
   // 400 expected per port; a fair draw stays well within ±25% (about 5 standard deviations).
@@ -134,10 +134,10 @@ test('ports are drawn evenly over the range (no bias toward low ports)', () => {
 
 test('impossible derivations are refused, not looped on', () => {
   const key = createSecretKey(randomBytes(16));
-  assert.throws(() => deriveSequence(key, 'd', 1, { low: 1, high: 7, proto: 'tcp' }, 4), /cannot hold 4 knocks/);
-  assert.throws(() => deriveSequence(key, 'd', -1, { low: 1, high: 100, proto: 'tcp' }, 4), /period -1/);
-  assert.throws(() => deriveSequence(key, 'd', 1.5, { low: 1, high: 100, proto: 'tcp' }, 4), /period 1.5/);
-  assert.throws(() => deriveSequence(key, 'x'.repeat(65536), 1, { low: 1, high: 100, proto: 'tcp' }, 4), /door name/);
+  assert.throws(() => deriveSequence(key, 'd', 1, { first: 1, last: 7, proto: 'tcp' }, 4), /cannot hold 4 knocks/);
+  assert.throws(() => deriveSequence(key, 'd', -1, { first: 1, last: 100, proto: 'tcp' }, 4), /period -1/);
+  assert.throws(() => deriveSequence(key, 'd', 1.5, { first: 1, last: 100, proto: 'tcp' }, 4), /period 1.5/);
+  assert.throws(() => deriveSequence(key, 'x'.repeat(65536), 1, { first: 1, last: 100, proto: 'tcp' }, 4), /door name/);
 });
 
 describe('RollingSequences: each period derived once', () => {

@@ -19,8 +19,8 @@ export interface Vector {
   /** Unix time in seconds. */
   time: number;
   period: number;
-  low: number;
-  high: number;
+  first: number;
+  last: number;
   proto: 'tcp' | 'udp';
   length: number;
   T: number;
@@ -44,8 +44,8 @@ export function documentVectors(): Vector[] {
         door,
         time: Number(time),
         period: Number(period),
-        low: Number(low),
-        high: Number(high),
+        first: Number(low),
+        last: Number(high),
         proto: proto === 'udp' ? 'udp' : 'tcp',
         length: Number(length),
         T: Number(T),

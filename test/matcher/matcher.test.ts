@@ -334,7 +334,7 @@ describe('events', () => {
 
 describe('rolling doors (matching them is not built yet)', () => {
   it('a rolling door is inert and says so; it watches no port and other doors work as before', () => {
-    const ports = { low: 40000, high: 40999, proto: 'tcp' as const };
+    const ports = { first: 40000, last: 40999, proto: 'tcp' as const };
     const secret = { path: '/s', key: createSecretKey(randomBytes(16)), size: 16, uid: 0, mode: 0o600 };
     const rolling = door('R', '', { rolling: { secret, ports, length: 2, period: 30 } });
     const rig = new Rig([rolling, door('F', '1000,2000')]);

@@ -51,6 +51,7 @@ export function door(name: string, sequence: string, settings: DoorSettings = {}
     ignoreRepeats: false,
     onReopen: 'extend',
     commandLimit: null,
+    encrypted: null,
     ...rest,
   };
 }
