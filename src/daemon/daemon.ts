@@ -26,6 +26,7 @@ import type { MatcherCounters } from '../matcher/matcher.js';
 import { Pipeline } from '../pipeline.js';
 import { VERSION } from '../version.js';
 import { ControlServer, type DaemonStatus, type StatusCounters } from './control.js';
+import { LossWarnings } from './loss-warnings.js';
 import { prepareStateDirectory, UNMARKED_FILE } from './state-dir.js';
 
 /** Command-line settings (knockd's flags and ours). */
@@ -106,6 +107,7 @@ export class Daemon {
   /** The shortest Seq_Timeout (ms): no hit can add a deadline earlier than its time plus this. */
   private shortestTimeoutMs: number;
   private housekeeping: ScheduledTask | null = null;
+  private readonly lossWarnings = new LossWarnings();
   private state: DaemonStatus['state'] = 'starting';
   private readonly startedAt: number;
   private onStartRan = false;
@@ -338,6 +340,7 @@ export class Daemon {
 
   private houseKeep(): void {
     for (const input of this.inputs) input.persist?.();
+    for (const message of this.lossWarnings.check(this.inputs, this.clock.now())) this.warn(message);
     this.pipeline.actions.reconcile();
     this.expireByClock();
     this.armDeadline();
@@ -565,7 +568,7 @@ function inputDefinition(config: Config): string {
   if (options.mode === 'pcap') return JSON.stringify(['pcap', options.promiscuous]);
   const formats = FormatRegistry.load(config).resolve(options.logFormats, config.optionsAt.logFormats ?? { file: config.path, line: 0 });
   const patterns = formats.map((format) => [format.name, Object.entries(format.block.fields).map(([field, value]) => [field, value.pattern])]);
-  return JSON.stringify(['file', options.maxLineLength, patterns]);
+  return JSON.stringify(['file', options.maxLineLength, patterns, options.nflogPrefix]);
 }
 
 function shortestTimeout(config: Config): number {

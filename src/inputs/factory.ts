@@ -1,6 +1,6 @@
 /**
- * Which inputs a config asks for: file mode follows each FirewallLog (a file, or the kernel journal)
- * through the configured log formats; pcap mode captures on the interfaces.
+ * Which inputs a config asks for: file mode follows each FirewallLog (a file, the kernel journal, /dev/kmsg)
+ * through the configured log formats, or reads an NFLOG group; pcap mode captures on the interfaces.
  */
 import { uptime } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,9 @@ import type { Matcher } from '../matcher/matcher.js';
 import { buildCaptureFilter, type LocalAddresses } from '../packet/bpf.js';
 import type { Input } from './input.js';
 import { JournalInput } from './journal.js';
+import { KmsgInput } from './kmsg.js';
 import { LogFileInput } from './log-file.js';
+import { NflogInput, nflogGroup } from './nflog.js';
 import { PcapLiveInput } from './pcap-live.js';
 
 export interface InputContext {
@@ -44,11 +46,13 @@ export function createInputs(ctx: InputContext): InputSet {
   const decoder = (): LineDecoder => new LineDecoder(formats, ctx.matcher);
   const common = { cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
   const bootTime = Date.now() - uptime() * 1000;
-  const inputs = options.firewallLogs.map((path) =>
-    path === 'journal'
-      ? new JournalInput({ ...common, decoder: decoder() })
-      : new LogFileInput({ ...common, path, decoder: decoder(), maxLineLength: options.maxLineLength, bootTime }),
-  );
+  const inputs = options.firewallLogs.map((path): Input => {
+    if (path === 'journal') return new JournalInput({ ...common, decoder: decoder() });
+    if (path === 'kmsg') return new KmsgInput({ ...common, decoder: decoder() });
+    const group = nflogGroup(path);
+    if (group !== null) return new NflogInput({ group, prefix: options.nflogPrefix, onError: (error) => ctx.onWarning(error.message), onStats: ctx.onInfo ?? ctx.onWarning });
+    return new LogFileInput({ ...common, path, decoder: decoder(), maxLineLength: options.maxLineLength, bootTime });
+  });
   // Log lines are filtered by the firewall rule, not by us: nothing to regenerate.
   return { inputs, doorsChanged: () => undefined };
 }

@@ -13,6 +13,20 @@ export interface InputStatus {
   [field: string]: unknown;
 }
 
+/**
+ * Knocks an input could not see, where the kernel or the log's writer tells: each cause counted apart, shown
+ * by `status` (the input's `lost`) and warned about by the daemon with the remedy. Never silent.
+ */
+export interface Loss {
+  /** How many, in `unit`s (the kernel counts some losses in messages that each held one or more packets). */
+  count: number;
+  unit: string;
+  /** Why, in a few words. */
+  cause: string;
+  /** What the operator can do about it. */
+  remedy: string;
+}
+
 export interface Input {
   /** Stable id (a path, `journal`, `pcap:eth0`), also used as KnockHit.input. */
   readonly id: string;
@@ -25,4 +39,6 @@ export interface Input {
   persist?(): void;
   /** False while it still has a backlog to read (then the clock must not expire knocks its backlog may finish). */
   caughtUp?(): boolean;
+  /** What it lost so far, by cause (only causes that happened); inputs that cannot lose anything have none. */
+  lost?(): Loss[];
 }

@@ -13,12 +13,16 @@
  * Packets are parsed here with our own parser, synchronously in the packet handler (the module reuses one
  * buffer for every packet), and only TCP/UDP hits cross to the parent, in batches.
  */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { emptyPacketFields, DLT_RAW, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_NULL, type PacketParser, packetParser } from './parse.js';
+import { prefixMatcher } from './nflog.js';
+import { emptyPacketFields, DLT_RAW, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_NULL, LINKTYPE_NFLOG, type NflogFields, type PacketParser, nflogParser, packetParser } from './parse.js';
 
 export interface CaptureSessionConfig {
   iface: string;
   filter: string;
+  /** An `nflog:GROUP` device: only messages with this rule prefix count (null: any). */
+  nflog?: { prefix: string | null };
 }
 
 export interface CaptureConfig {
@@ -37,6 +41,11 @@ export interface SessionStats {
   received: number;
   dropped: number;
   ifdropped: number;
+  /**
+   * nflog devices: messages the kernel could not queue to the socket (its drop counter in /proc/net/netlink; null
+   * when that row was not found), bytes waiting in the socket, and messages libpcap refused as malformed.
+   */
+  netlink?: { drops: number | null; queued: number | null; malformed: number };
 }
 
 export interface SessionReport {
@@ -92,6 +101,55 @@ function moduleLinkType(name: string): number {
   return number ? Number(number[1]) : -1;
 }
 
+/** Large enough for any batch the kernel sends (see the session options). */
+const NFLOG_SNAP_LENGTH = 65535;
+/** Malformed datagrams in a row, with no good one between, after which an nflog session is given up. */
+const NFLOG_FAILURES_IN_ROW = 1000;
+
+/** Inodes of this process's open sockets. */
+function netlinkSockets(): Set<string> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
+/** The one socket opened since `before` (the session's netlink socket), or null when that is not clear. */
+function newSocket(before: ReadonlySet<string>): string | null {
+  const added = [...netlinkSockets()].filter((inode) => !before.has(inode));
+  return added.length === 1 ? added[0]! : null;
+}
+
+/**
+ * /proc/net/netlink (this network namespace): per socket inode, the kernel's count of messages it could not
+ * queue (Drops: the receive buffer was full) and the bytes queued (Rmem).
+ */
+function netlinkRows(): Map<string, { drops: number; queued: number }> {
+  const rows = new Map<string, { drops: number; queued: number }>();
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/netlink', 'latin1');
+  } catch {
+    return rows;
+  }
+  const lines = text.split('\n');
+  const columns = (lines[0] ?? '').trim().split(/\s+/);
+  const [rmem, drops, inode] = ['Rmem', 'Drops', 'Inode'].map((name) => columns.indexOf(name));
+  if (rmem! < 0 || drops! < 0 || inode! < 0) return rows;
+  for (const line of lines.slice(1)) {
+    const cells = line.trim().split(/\s+/);
+    if (cells.length < columns.length) continue;
+    rows.set(cells[inode!]!, { drops: Number(cells[drops!]), queued: Number(cells[rmem!]) });
+  }
+  return rows;
+}
+
 function send(message: ChildMessage, done?: () => void): boolean {
   return process.send!(message, undefined, {}, done ? () => done() : undefined);
 }
@@ -117,7 +175,9 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
   pcap.warningHandler = () => {};
 
   const readHeaderU32 = endianness() === 'LE' ? (b: Buffer, at: number) => b.readUInt32LE(at) : (b: Buffer, at: number) => b.readUInt32BE(at);
-  const fields = emptyPacketFields();
+  const fields: NflogFields = { ...emptyPacketFields(), time: NaN };
+  /** nflog sessions: the netlink socket's inode (to find its drop counter) and malformed datagrams. */
+  const netlink: Array<{ inode: string | null; malformed: number } | null> = [];
   let batch: HitTuple[] = [];
   let pendingBatches = 0;
   let discarded = 0;
@@ -134,20 +194,24 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
 
   const sessions: Array<PcapSession | null> = [];
   const reports: SessionReport[] = [];
-  config.sessions.forEach(({ iface, filter }, index) => {
+  config.sessions.forEach(({ iface, filter, nflog }, index) => {
     let session: PcapSession;
     let parse: PacketParser;
     let linkType: number | null = null;
+    const socketsBefore = nflog === undefined ? null : netlinkSockets();
     try {
       session = pcap.createSession(iface, {
         filter,
         buffer_timeout: 0,
         promiscuous: config.promiscuous,
-        snap_length: config.snapLength,
+        // libpcap reads each netlink datagram into a buffer of 128 + snap length bytes, and the kernel batches
+        // several messages into one datagram: a smaller buffer would cut batches and stop the capture.
+        snap_length: nflog === undefined ? config.snapLength : NFLOG_SNAP_LENGTH,
         buffer_size: config.bufferSize,
       });
       linkType = moduleLinkType(session.link_type);
-      parse = packetParser(linkType);
+      parse = nflog === undefined ? packetParser(linkType) : nflogParser(nflog.prefix === null ? null : prefixMatcher(nflog.prefix));
+      if (nflog !== undefined && linkType !== LINKTYPE_NFLOG) throw new Error(`${iface} is not an NFLOG device (link type ${linkType})`);
     } catch (error) {
       sessions.push(null);
       reports.push({ iface, linkType, error: error instanceof Error ? error.message : String(error) });
@@ -157,28 +221,44 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
       const captured = Math.min(readHeaderU32(header, 8), buf.length);
       if (!parse(buf, 0, captured, fields)) return;
       if (batch.length === 0) process.nextTick(flush);
-      batch.push([readHeaderU32(header, 0) * 1000 + readHeaderU32(header, 4) / 1000, fields.src, fields.dst, fields.proto, fields.sport, fields.dport, fields.flags, index]);
+      // NFLOG messages carry the kernel's log time; libpcap stamps them when it reads them (after a batch).
+      const time = Number.isFinite(fields.time) ? fields.time : readHeaderU32(header, 0) * 1000 + readHeaderU32(header, 4) / 1000;
+      batch.push([time, fields.src, fields.dst, fields.proto, fields.sport, fields.dport, fields.flags, index]);
     });
     // Same as the module's own callback, but it sees dispatch's result: -1 means the capture broke
-    // (interface deleted or down), which the module would otherwise swallow.
+    // (interface deleted or down), which the module would otherwise swallow. On an nflog device it means a
+    // datagram libpcap found malformed (and consumed): counted, and the capture goes on while others read.
     const native = session.session;
+    let failuresInRow = 0;
     native.read_callback = () => {
-      if (native.dispatch(session.buf, session.header) === -1 && sessions[index] !== null) {
-        sessions[index] = null;
-        send({ type: 'failed', session: index, error: `capture on ${iface} stopped: the interface went away or went down` });
+      if (native.dispatch(session.buf, session.header) !== -1) {
+        failuresInRow = 0;
+        return;
       }
+      if (nflog !== undefined && ++failuresInRow < NFLOG_FAILURES_IN_ROW) {
+        netlink[index]!.malformed++;
+        return;
+      }
+      if (sessions[index] === null) return;
+      sessions[index] = null;
+      send({ type: 'failed', session: index, error: nflog === undefined ? `capture on ${iface} stopped: the interface went away or went down` : `capture on ${iface} stopped: the netlink socket keeps failing` });
     };
+    netlink[index] = nflog === undefined ? null : { inode: newSocket(socketsBefore!), malformed: 0 };
     sessions.push(session);
     reports.push({ iface, linkType, error: null });
   });
   send({ type: 'ready', sessions: reports });
 
   const reportStats = (done?: () => void): void => {
-    const stats = sessions.map((session) => {
+    const rows = netlink.some((entry) => entry != null) ? netlinkRows() : null;
+    const stats = sessions.map((session, index): SessionStats | null => {
       if (session === null) return null;
       try {
         const { ps_recv, ps_drop, ps_ifdrop } = session.stats();
-        return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop };
+        const socket = netlink[index];
+        if (socket == null) return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop };
+        const row = socket.inode === null ? undefined : rows?.get(socket.inode);
+        return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop, netlink: { drops: row?.drops ?? null, queued: row?.queued ?? null, malformed: socket.malformed } };
       } catch {
         return null;
       }
