@@ -11,7 +11,8 @@
  * defaults (README, "NFLOG"), and the receive buffer is capped by net.core.rmem_max.
  *
  * Losses are counted from what the kernel tells: its drop counter of our netlink socket (/proc/net/netlink),
- * messages libpcap could not read, and the time the reader was down (the kernel keeps no count then).
+ * or else libpcap's count of ENOBUFS; hits the daemon did not take from the reader in time; and restarts of the
+ * reader (the kernel keeps no count while no one is bound to the group).
  */
 import { readFileSync } from 'node:fs';
 import type { KnockHit } from '../hit.js';
@@ -53,7 +54,6 @@ interface Counters {
   received: number;
   overruns: number;
   drops: number;
-  malformed: number;
 }
 
 export class NflogInput implements Input {
@@ -68,7 +68,7 @@ export class NflogInput implements Input {
   private hits = 0;
   private restarts = 0;
   /** Counters of reader processes that have exited. */
-  private readonly retired: Counters = { received: 0, overruns: 0, drops: 0, malformed: 0 };
+  private readonly retired: Counters = { received: 0, overruns: 0, drops: 0 };
   private retiredDiscarded = 0;
   /** Whether the kernel's drop counter could be read (else ENOBUFS reports are the only sign of loss). */
   private dropsKnown = true;
@@ -131,9 +131,6 @@ export class NflogInput implements Input {
     } else if (!this.dropsKnown && counters.overruns > 0) {
       losses.push({ count: counters.overruns, unit: 'overruns (each one or more logged packets)', cause: 'the kernel found the socket buffer full (ENOBUFS)', remedy: BUFFER_REMEDY });
     }
-    if (counters.malformed > 0) {
-      losses.push({ count: counters.malformed, unit: 'netlink datagrams', cause: 'libpcap could not read them (a logged packet over 64 KiB?)', remedy: 'log only the knock ports, with a snap length (NFLOG --nflog-size 128, nft log group N snaplen 128)' });
-    }
     const discarded = this.retiredDiscarded + (this.current?.discarded ?? 0);
     if (discarded > 0) {
       losses.push({ count: discarded, unit: 'packets', cause: 'the daemon did not take them from the reader process in time', remedy: 'keep the CPU free enough for knocktail' });
@@ -172,7 +169,6 @@ export class NflogInput implements Input {
       received: this.retired.received + (live?.received ?? 0),
       overruns: this.retired.overruns + (live?.dropped ?? 0),
       drops: this.retired.drops + (live?.netlink?.drops ?? 0),
-      malformed: this.retired.malformed + (live?.netlink?.malformed ?? 0),
     };
   }
 
@@ -240,7 +236,6 @@ export class NflogInput implements Input {
       this.retired.received += stats.received;
       this.retired.overruns += stats.dropped;
       this.retired.drops += stats.netlink?.drops ?? 0;
-      this.retired.malformed += stats.netlink?.malformed ?? 0;
       if (stats.netlink?.drops === null) this.dropsKnown = false;
     }
     capture.stats = [];

@@ -43,9 +43,9 @@ export interface SessionStats {
   ifdropped: number;
   /**
    * nflog devices: messages the kernel could not queue to the socket (its drop counter in /proc/net/netlink; null
-   * when that row was not found), bytes waiting in the socket, and messages libpcap refused as malformed.
+   * when that row was not found) and the bytes waiting in the socket.
    */
-  netlink?: { drops: number | null; queued: number | null; malformed: number };
+  netlink?: { drops: number | null; queued: number | null };
 }
 
 export interface SessionReport {
@@ -103,8 +103,8 @@ function moduleLinkType(name: string): number {
 
 /** Large enough for any batch the kernel sends (see the session options). */
 const NFLOG_SNAP_LENGTH = 65535;
-/** Malformed datagrams in a row, with no good one between, after which an nflog session is given up. */
-const NFLOG_FAILURES_IN_ROW = 1000;
+/** How often an nflog session read by timer looks again when nothing came (see pumpNflog). */
+const NFLOG_PUMP_IDLE_MS = 5;
 
 /** Inodes of this process's open sockets. */
 function netlinkSockets(): Set<string> {
@@ -176,8 +176,10 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
 
   const readHeaderU32 = endianness() === 'LE' ? (b: Buffer, at: number) => b.readUInt32LE(at) : (b: Buffer, at: number) => b.readUInt32BE(at);
   const fields: NflogFields = { ...emptyPacketFields(), time: NaN };
-  /** nflog sessions: the netlink socket's inode (to find its drop counter) and malformed datagrams. */
-  const netlink: Array<{ inode: string | null; malformed: number } | null> = [];
+  /** nflog sessions: the netlink socket's inode (to find its drop counter; null when it was not found). */
+  const netlink: Array<string | null | undefined> = [];
+  /** Packets libpcap handed over, on every session (the nflog pump reads again at once while it grows). */
+  let packetsSeen = 0;
   let batch: HitTuple[] = [];
   let pendingBatches = 0;
   let discarded = 0;
@@ -218,6 +220,7 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
       return;
     }
     session.on('packet', ({ buf, header }) => {
+      packetsSeen++;
       const captured = Math.min(readHeaderU32(header, 8), buf.length);
       if (!parse(buf, 0, captured, fields)) return;
       if (batch.length === 0) process.nextTick(flush);
@@ -226,39 +229,63 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
       batch.push([time, fields.src, fields.dst, fields.proto, fields.sport, fields.dport, fields.flags, index]);
     });
     // Same as the module's own callback, but it sees dispatch's result: -1 means the capture broke
-    // (interface deleted or down), which the module would otherwise swallow. On an nflog device it means a
-    // datagram libpcap found malformed (and consumed): counted, and the capture goes on while others read.
+    // (interface deleted or down), which the module would otherwise swallow. On an nflog device libpcap returns
+    // -1 also when the socket is merely empty (EAGAIN), and an nflog device cannot go away: there, -1 only ends
+    // the read.
     const native = session.session;
-    let failuresInRow = 0;
+    let pumping = false;
     native.read_callback = () => {
-      if (native.dispatch(session.buf, session.header) !== -1) {
-        failuresInRow = 0;
+      const result = native.dispatch(session.buf, session.header);
+      if (nflog !== undefined) {
+        if (!pumping && session.stats().ps_drop > 0) {
+          pumping = true;
+          pumpNflog(session, index);
+        }
         return;
       }
-      if (nflog !== undefined && ++failuresInRow < NFLOG_FAILURES_IN_ROW) {
-        netlink[index]!.malformed++;
-        return;
+      if (result === -1 && sessions[index] !== null) {
+        sessions[index] = null;
+        send({ type: 'failed', session: index, error: `capture on ${iface} stopped: the interface went away or went down` });
       }
-      if (sessions[index] === null) return;
-      sessions[index] = null;
-      send({ type: 'failed', session: index, error: nflog === undefined ? `capture on ${iface} stopped: the interface went away or went down` : `capture on ${iface} stopped: the netlink socket keeps failing` });
     };
-    netlink[index] = nflog === undefined ? null : { inode: newSocket(socketsBefore!), malformed: 0 };
+    netlink[index] = nflog === undefined ? null : newSocket(socketsBefore!);
     sessions.push(session);
     reports.push({ iface, linkType, error: null });
   });
   send({ type: 'ready', sessions: reports });
 
+  /**
+   * After the kernel found an nflog socket's buffer full, the socket reports an error through poll, and libuv
+   * stops polling on an error for good (uv__poll_io), while the pcap module goes on believing it polls: nothing
+   * would be read again. From the first overrun on, that session is read by timer instead: at once while
+   * messages come, every NFLOG_PUMP_IDLE_MS when none do, and not while the daemon is behind with the batches
+   * already sent (the socket's buffer holds the rest meanwhile, and the kernel counts what does not fit).
+   */
+  const pumpNflog = (session: PcapSession, index: number): void => {
+    const pump = (): void => {
+      if (sessions[index] === null) return;
+      if (pendingBatches >= MAX_PENDING_BATCHES) {
+        setTimeout(pump, 1);
+        return;
+      }
+      const before = packetsSeen;
+      session.session.read_callback();
+      if (packetsSeen > before) setImmediate(pump);
+      else setTimeout(pump, NFLOG_PUMP_IDLE_MS);
+    };
+    setImmediate(pump);
+  };
+
   const reportStats = (done?: () => void): void => {
-    const rows = netlink.some((entry) => entry != null) ? netlinkRows() : null;
+    const rows = netlink.some((inode) => typeof inode === 'string') ? netlinkRows() : null;
     const stats = sessions.map((session, index): SessionStats | null => {
       if (session === null) return null;
       try {
         const { ps_recv, ps_drop, ps_ifdrop } = session.stats();
-        const socket = netlink[index];
-        if (socket == null) return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop };
-        const row = socket.inode === null ? undefined : rows?.get(socket.inode);
-        return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop, netlink: { drops: row?.drops ?? null, queued: row?.queued ?? null, malformed: socket.malformed } };
+        const inode = netlink[index];
+        if (inode === undefined) return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop };
+        const row = inode === null ? undefined : rows?.get(inode);
+        return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop, netlink: { drops: row?.drops ?? null, queued: row?.queued ?? null } };
       } catch {
         return null;
       }
