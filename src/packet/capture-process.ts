@@ -82,8 +82,12 @@ interface PcapSession {
 /** The argument that makes this module act as the capture process. */
 export const CAPTURE_PROCESS_FLAG = '--knocktail-capture';
 
-/** Batches waiting for the parent beyond this are discarded (and counted) rather than queued without bound. */
-const MAX_PENDING_BATCHES = 64;
+/**
+ * Hits sent but not yet taken by the parent beyond which new ones are discarded (and counted) rather than
+ * queued without bound: about a second of a 100k packets/s flood, some 10 MB. A count of hits, not of
+ * batches: under load a batch holds hundreds.
+ */
+const MAX_PENDING_HITS = 100_000;
 
 const LINK_TYPE_BY_MODULE_NAME: ReadonlyMap<string, number> = new Map([
   ['LINKTYPE_NULL', LINKTYPE_NULL],
@@ -181,17 +185,17 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
   /** Packets libpcap handed over, on every session (the nflog pump reads again at once while it grows). */
   let packetsSeen = 0;
   let batch: HitTuple[] = [];
-  let pendingBatches = 0;
+  let pendingHits = 0;
   let discarded = 0;
   const flush = (): void => {
     const hits = batch;
     batch = [];
-    if (pendingBatches >= MAX_PENDING_BATCHES) {
+    if (pendingHits >= MAX_PENDING_HITS) {
       discarded += hits.length;
       return;
     }
-    pendingBatches++;
-    send({ type: 'hits', hits }, () => pendingBatches--);
+    pendingHits += hits.length;
+    send({ type: 'hits', hits }, () => (pendingHits -= hits.length));
   };
 
   const sessions: Array<PcapSession | null> = [];
@@ -264,7 +268,7 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
   const pumpNflog = (session: PcapSession, index: number): void => {
     const pump = (): void => {
       if (sessions[index] === null) return;
-      if (pendingBatches >= MAX_PENDING_BATCHES) {
+      if (pendingHits >= MAX_PENDING_HITS) {
         setTimeout(pump, 1);
         return;
       }
