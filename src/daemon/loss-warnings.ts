@@ -13,7 +13,7 @@ export class LossWarnings {
 
   constructor(private readonly intervalMs = DEFAULT_INTERVAL_MS) {}
 
-  /** Warnings for inputs whose losses grew since they were last reported (at most one per input per interval). */
+  /** Warnings (one per cause) for inputs whose losses grew since they were last reported, at most once per input per interval. */
   check(inputs: readonly Input[], now: number): string[] {
     const messages: string[] = [];
     for (const input of inputs) {
@@ -23,12 +23,11 @@ export class LossWarnings {
       if (last !== undefined && now - last.at < this.intervalMs) continue;
       const grown = losses.filter((loss) => loss.count > (last?.counts.get(key(loss)) ?? 0));
       if (grown.length === 0) continue;
-      const parts = grown.map((loss) => {
+      for (const loss of grown) {
         const before = last?.counts.get(key(loss)) ?? 0;
-        const since = before === 0 ? '' : ` (${loss.count} in all)`;
-        return `${loss.count - before} ${loss.unit}${since}: ${loss.cause}; fix: ${loss.remedy}`;
-      });
-      messages.push(`${input.id} lost ${parts.join('; and ')}${last === undefined ? '' : ` since ${new Date(last.at).toISOString()}`}`);
+        const more = before === 0 ? `${loss.count} ${loss.unit}` : `${loss.count - before} more ${loss.unit} since ${new Date(last!.at).toISOString()} (${loss.count} in all)`;
+        messages.push(`${input.id} lost ${more}: ${loss.cause}; fix: ${loss.remedy}`);
+      }
       this.reported.set(input.id, { counts: new Map(losses.map((loss) => [key(loss), loss.count])), at: now });
     }
     return messages;

@@ -132,7 +132,7 @@ describe('FirewallLog = nflog:GROUP: the daemon reads the firewall log over netl
     const { child, done } = flood(link, 50_000, 200_000, 120);
     try {
       // The flood is there before the first knock.
-      await statusUntil(run, (status) => nflogStatus(status).hits, (hits) => hits >= hitsBefore + 20_000, 'the flood reaching the daemon', 30_000);
+      await statusUntil(run, (status) => nflogStatus(status).hits, (hits) => hits >= hitsBefore + 120_000, 'the flood reaching the daemon (beyond MaxSources)', 60_000);
       const sequences = 10;
       for (let i = 0; i < sequences; i++) lab.knock(link.serverIp, '7000', '8000', '9000');
       await until(() => starts(run, 'door').length === before + sequences, () => `${sequences} more opens, got ${starts(run, 'door').length - before}`, 60_000);
