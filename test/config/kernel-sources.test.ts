@@ -19,11 +19,11 @@ function errorsOf(text: string): string[] {
 
 describe('FirewallLog kernel sources: nflog:GROUP, kmsg, journal', () => {
   test('kept as they are (never made paths), with NflogPrefix; trusted without a warning; explained', () => {
-    const config = parseConfigText(`[options]\n  FirewallLog = nflog:5, kmsg, journal, nflog:00007, nflog:65535, kern.log\n  NflogPrefix = knock:\n${DOOR}`, '/etc/knocktail/test.conf');
-    assert.deepEqual(config.options.firewallLogs, ['nflog:5', 'kmsg', 'journal', 'nflog:7', 'nflog:65535', '/etc/knocktail/kern.log']);
+    const config = parseConfigText(`[options]\n  FirewallLog = nflog:5, kmsg, journal, nflog:00007, nflog:65535, custom.log\n  NflogPrefix = knock:\n${DOOR}`, '/etc/knocktail/test.conf');
+    assert.deepEqual(config.options.firewallLogs, ['nflog:5', 'kmsg', 'journal', 'nflog:7', 'nflog:65535', '/etc/knocktail/custom.log']);
     assert.equal(config.options.nflogPrefix, 'knock:');
     assert.deepEqual(untrustedLogProblems(config), []);
-    assert.deepEqual(uncertainLogWarnings(config).map((warning) => warning.message.split(':')[0]), ['/etc/knocktail/kern.log']);
+    assert.deepEqual(uncertainLogWarnings(config).map((warning) => warning.message.split(':')[0]), ['/etc/knocktail/custom.log']);
     const explained = explainConfig(config);
     assert.match(explained, /following NFLOG group 5, the kernel log \(\/dev\/kmsg\), the kernel journal, NFLOG group 7, NFLOG group 65535/);
     assert.match(explained, /NFLOG messages count only with the rule prefix "knock:"/);
