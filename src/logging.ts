@@ -27,6 +27,12 @@ export interface LoggerOptions {
   stderr?: NodeJS.WritableStream;
 }
 
+/**
+ * Log file lines are written together once per turn of the event loop (or when this much is waiting): under a
+ * flood every spoofed first knock is a `Stage 1` line and every one that expires a `sequence timeout` line, and
+ * one write per line was a third of the daemon's time. A crash loses at most the lines of the current turn.
+ */
+const LOG_FILE_BATCH_BYTES = 64 * 1024;
 /** Lines of command output written to the log per command, at most. */
 const OUTPUT_LINES = 20;
 /**
@@ -48,6 +54,13 @@ export class Logger {
   /** Evictions not yet logged, and the timer that logs them (null: the next eviction is logged at once). */
   private evictionsUnreported = 0;
   private evictionTimer: NodeJS.Timeout | null = null;
+  /** Log file lines not written yet (see LOG_FILE_BATCH_BYTES). */
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private flushQueued = false;
+  /** The stamp of the current minute, and when the next minute begins (ms). */
+  private stamp = '';
+  private stampUntil = 0;
 
   constructor(private options: LoggerOptions) {
     this.stdout = options.stdout ?? process.stdout;
@@ -79,6 +92,7 @@ export class Logger {
 
   /** Re-opens the log file (after logrotate moved it, or with a new path on reload). */
   reopen(options: Partial<Pick<LoggerOptions, 'logFile' | 'useSyslog' | 'verbose' | 'debug' | 'lookup'>> = {}): void {
+    this.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.options = { ...this.options, ...options };
@@ -93,6 +107,7 @@ export class Logger {
     this.reportEvictions();
     if (this.evictionTimer !== null) clearTimeout(this.evictionTimer);
     this.evictionTimer = null;
+    this.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.syslog?.stdin?.end();
@@ -114,14 +129,38 @@ export class Logger {
   /** Log file and syslog. */
   private record(message: string): void {
     if (this.fd !== null) {
-      try {
-        writeSync(this.fd, `[${fileStamp(new Date())}] ${message}\n`);
-      } catch (error) {
-        this.stderr.write(`warning: cannot write logfile: ${(error as Error).message}\n`);
+      const now = Date.now();
+      if (now >= this.stampUntil) {
+        this.stamp = fileStamp(new Date(now));
+        this.stampUntil = Math.floor(now / 60_000) * 60_000 + 60_000;
+      }
+      const line = `[${this.stamp}] ${message}\n`;
+      this.pending.push(line);
+      this.pendingBytes += line.length;
+      if (this.pendingBytes >= LOG_FILE_BATCH_BYTES) {
+        this.flush();
+      } else if (!this.flushQueued) {
+        this.flushQueued = true;
+        setImmediate(this.flush);
       }
     }
     this.syslog?.stdin?.write(`${message.replace(/\n/g, ' ')}\n`);
   }
+
+  /** Writes the waiting log file lines now (they are written by themselves at the end of the event loop's turn). */
+  readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.fd === null) return;
+    try {
+      writeSync(this.fd, text);
+    } catch (error) {
+      this.stderr.write(`warning: cannot write logfile: ${(error as Error).message}\n`);
+    }
+  };
 
   /** -v only (knockd's vprint). */
   verbose(message: string): void {
