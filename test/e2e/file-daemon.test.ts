@@ -11,57 +11,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cliPath, needs, sh, tempDir, isAlive } from '../helpers.js';
-
-const LOG_ALL_NETNS = '/proc/sys/net/netfilter/nf_log_all_netns';
-/** Who holds nf_log_all_netns at 1 (a file per test process) and the value to restore: runs may overlap. */
-const LOG_ALL_NETNS_HOLDERS = '/run/knocktail-test-nf_log_all_netns';
-
-/**
- * Sets nf_log_all_netns to 1 until the returned function is called. Test runs may overlap (two checkouts, a
- * re-run): the first records the value found, the last one out restores it; a run that was killed left its
- * record, so the value is never lost.
- */
-function holdLogAllNetns(): () => void {
-  mkdirSync(LOG_ALL_NETNS_HOLDERS, { recursive: true, mode: 0o700 });
-  const original = join(LOG_ALL_NETNS_HOLDERS, 'original');
-  const self = join(LOG_ALL_NETNS_HOLDERS, String(process.pid));
-  const otherHolders = () => readdirSync(LOG_ALL_NETNS_HOLDERS).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid && isAlive(Number(name)));
-  if (!existsSync(original)) writeFileSync(original, readFileSync(LOG_ALL_NETNS, 'utf8').trim());
-  writeFileSync(self, '');
-  writeFileSync(LOG_ALL_NETNS, '1');
-  return () => {
-    rmSync(self, { force: true });
-    if (otherHolders().length > 0) return;
-    writeFileSync(LOG_ALL_NETNS, readFileSync(original, 'utf8'));
-    rmSync(LOG_ALL_NETNS_HOLDERS, { recursive: true, force: true });
-  };
-}
-
-
-/** Whether a process other than ours holds /proc/kmsg open: two imklog readers would split the kernel's messages between them. */
-function otherKmsgReader(): boolean {
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue; // gone, or not ours to look at
-    }
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === '/proc/kmsg') return true;
-      } catch {
-        // closed meanwhile
-      }
-    }
-  }
-  return false;
-}
+import { cliPath, needs, sh, tempDir } from '../helpers.js';
+import { holdLogAllNetns, LOG_ALL_NETNS, otherKmsgReader } from './kernel-log.js';
 
 const skip = needs({ root: true, tools: ['ip', 'iptables', 'rsyslogd', 'logrotate', 'knock'] })
   || (existsSync(LOG_ALL_NETNS) ? false : 'needs net.netfilter.nf_log_all_netns (a kernel with nf_log_syslog)');
