@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { KnockHit } from '../hit.js';
 import { type CaptureFileFormat, CaptureFileReader, type CaptureInterface, type CapturedPacket } from '../packet/pcap-file.js';
-import { emptyPacketFields, fillAddresses, type PacketParser, packetParser, UnsupportedLinkTypeError } from '../packet/parse.js';
+import { emptyPacketFields, fillAddresses, type NflogFields, type PacketParser, packetParser, UnsupportedLinkTypeError } from '../packet/parse.js';
 import type { HitSink, Input, InputStatus } from './input.js';
 
 export interface PcapFileSummary {
@@ -24,7 +24,8 @@ export class PcapFileInput implements Input {
   readonly done: Promise<PcapFileSummary>;
   private settle!: { resolve(summary: PcapFileSummary): void; reject(error: Error): void };
   private readonly abort = new AbortController();
-  private readonly fields = emptyPacketFields();
+  /** `time` is set by the NFLOG parser only (the kernel's log time; the record's stamp is when libpcap read it). */
+  private readonly fields: NflogFields = { ...emptyPacketFields(), time: NaN };
   private readonly parsers = new Map<CaptureInterface, PacketParser>();
   /** `ifindex:N` names of SLL2 interface indexes, made once each. */
   private readonly ifindexNames = new Map<number, string>();
@@ -122,12 +123,13 @@ export class PcapFileInput implements Input {
     this.packets++;
     this.fileOffset = packet.recordOffset;
     const fields = this.fields;
+    fields.time = NaN;
     if (!this.parserFor(packet.interface)(packet.buffer, packet.offset, packet.offset + packet.capturedLength, fields)) return;
     if (this.watches !== null && !this.watches(fields.proto, fields.dport)) return;
     fillAddresses(packet.buffer, fields);
     this.hits++;
     const hit: KnockHit = {
-      time: packet.time,
+      time: Number.isFinite(fields.time) ? fields.time : packet.time,
       src: fields.src,
       dst: fields.dst,
       proto: fields.proto,

@@ -4,7 +4,9 @@ import { describe, test } from 'node:test';
 import { emptyNflogRecord, prefixMatcher, readNflog } from '../../src/packet/nflog.js';
 import { emptyPacketFields, LINKTYPE_NFLOG, type NflogFields, nflogParser, packetParser } from '../../src/packet/parse.js';
 import { CaptureFileReader } from '../../src/packet/pcap-file.js';
-import { fixture } from '../helpers.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixture, replayEvents, tempDir } from '../helpers.js';
 import { buildPacket, type PacketSpec, random } from './gen.js';
 
 const LE = endianness() === 'LE';
@@ -72,6 +74,16 @@ describe('NFLOG link type', () => {
     for (let i = 1; i < hits.length; i++) assert.ok(hits[i].time >= hits[i - 1].time, `time order at ${i}`);
     for (const hit of hits) assert.ok(hit.time <= hit.captured && hit.captured - hit.time < 2000, `${hit.time} vs ${hit.captured}`);
     assert.ok(hits[0].captured - hits[0].time > 100, 'the batch was flushed well after the first packet was logged');
+  });
+
+  test('replay of the real capture opens at the kernel\'s log times, not at the batch\'s read time', async () => {
+    const conf = join(tempDir(), 'replay.conf');
+    writeFileSync(conf, '[door]\n  sequence = 7000,7001,7002\n  seq_timeout = 5\n  start_command = true\n');
+    const opens = (await replayEvents(['-c', conf, fixture('nflog', 'group5.pcap')])).filter((event) => event.event === 'open');
+    assert.deepEqual(opens.map((event) => [event.ip, event.time]), [
+      ['10.231.7.2', '2026-12-05T11:16:22.004Z'],
+      ['fd77:0:0:7::2', '2026-12-05T11:16:22.021Z'],
+    ]);
   });
 
   test('IPv4 and IPv6 payloads, with and without prefix and timestamp', () => {
