@@ -7,10 +7,12 @@
  * (src/packet/capture-process.ts): the messages are parsed there (src/packet/nflog.ts), the rule prefix is
  * checked there (`NflogPrefix`), and only knocks cross to the daemon. Why libpcap and not a netlink socket of
  * our own: Node has no netlink sockets, so that would take native code of our own; libpcap keeps up with the
- * floods measured in docs/performance.md. What it costs: the kernel's flush timer and batch size stay at their
- * defaults (README, "NFLOG"), and the receive buffer is capped by net.core.rmem_max.
+ * floods measured in docs/performance.md. libpcap leaves the group's settings at the kernel's defaults (a 1 s
+ * flush timer); the capture process sets a 10 ms timer and sequence numbers through libpcap's own socket. What
+ * remains: the receive buffer is capped by net.core.rmem_max.
  *
- * Losses are counted from what the kernel tells: its drop counter of our netlink socket (/proc/net/netlink),
+ * Losses are counted from what the kernel tells: gaps in the group's sequence numbers (exact, in packets; the
+ * capture process asks for them), else its drop counter of our netlink socket (/proc/net/netlink, in messages),
  * or else libpcap's count of ENOBUFS; hits the daemon did not take from the reader in time; and restarts of the
  * reader (the kernel keeps no count while no one is bound to the group).
  */
@@ -54,6 +56,8 @@ interface Counters {
   received: number;
   overruns: number;
   drops: number;
+  /** Logged packets missing from the group's sequence numbers; null while the kernel sends none. */
+  gaps: number | null;
 }
 
 export class NflogInput implements Input {
@@ -68,7 +72,7 @@ export class NflogInput implements Input {
   private hits = 0;
   private restarts = 0;
   /** Counters of reader processes that have exited. */
-  private readonly retired: Counters = { received: 0, overruns: 0, drops: 0 };
+  private readonly retired: Counters = { received: 0, overruns: 0, drops: 0, gaps: null };
   private retiredDiscarded = 0;
   /** Whether the kernel's drop counter could be read (else ENOBUFS reports are the only sign of loss). */
   private dropsKnown = true;
@@ -126,7 +130,11 @@ export class NflogInput implements Input {
   lost(): Loss[] {
     const counters = this.counters();
     const losses: Loss[] = [];
-    if (this.dropsKnown && counters.drops > 0) {
+    // The sequence numbers count packets exactly, but show a gap only once the next message comes; the socket's
+    // drop counter (in messages) shows it at once.
+    if (counters.gaps !== null && counters.gaps > 0) {
+      losses.push({ count: counters.gaps, unit: 'logged packets', cause: 'the kernel found the socket buffer full (gaps in the group\'s sequence numbers)', remedy: BUFFER_REMEDY });
+    } else if (this.dropsKnown && counters.drops > 0) {
       losses.push({ count: counters.drops, unit: 'netlink messages (each one or more logged packets)', cause: 'the kernel found the socket buffer full', remedy: BUFFER_REMEDY });
     } else if (!this.dropsKnown && counters.overruns > 0) {
       losses.push({ count: counters.overruns, unit: 'overruns (each one or more logged packets)', cause: 'the kernel found the socket buffer full (ENOBUFS)', remedy: BUFFER_REMEDY });
@@ -151,6 +159,7 @@ export class NflogInput implements Input {
       received: counters.received,
       hits: this.hits,
       bufferBytes: grantedBuffer(this.bufferSize),
+      flushTimeoutMs: this.live()?.netlink?.flushMs ?? null,
       queuedBytes: this.live()?.netlink?.queued ?? null,
       readerPid: this.current?.pid ?? null,
       restarts: this.restarts,
@@ -169,6 +178,7 @@ export class NflogInput implements Input {
       received: this.retired.received + (live?.received ?? 0),
       overruns: this.retired.overruns + (live?.dropped ?? 0),
       drops: this.retired.drops + (live?.netlink?.drops ?? 0),
+      gaps: this.retired.gaps === null && (live?.netlink?.gaps ?? null) === null ? null : (this.retired.gaps ?? 0) + (live?.netlink?.gaps ?? 0),
     };
   }
 
@@ -236,6 +246,7 @@ export class NflogInput implements Input {
       this.retired.received += stats.received;
       this.retired.overruns += stats.dropped;
       this.retired.drops += stats.netlink?.drops ?? 0;
+      if (stats.netlink?.gaps != null) this.retired.gaps = (this.retired.gaps ?? 0) + stats.netlink.gaps;
       if (stats.netlink?.drops === null) this.dropsKnown = false;
     }
     capture.stats = [];

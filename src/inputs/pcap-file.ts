@@ -25,7 +25,7 @@ export class PcapFileInput implements Input {
   private settle!: { resolve(summary: PcapFileSummary): void; reject(error: Error): void };
   private readonly abort = new AbortController();
   /** `time` is set by the NFLOG parser only (the kernel's log time; the record's stamp is when libpcap read it). */
-  private readonly fields: NflogFields = { ...emptyPacketFields(), time: NaN };
+  private readonly fields: NflogFields = { ...emptyPacketFields(), time: NaN, seq: NaN };
   private readonly parsers = new Map<CaptureInterface, PacketParser>();
   /** `ifindex:N` names of SLL2 interface indexes, made once each. */
   private readonly ifindexNames = new Map<number, string>();

@@ -13,7 +13,7 @@
  * Packets are parsed here with our own parser, synchronously in the packet handler (the module reuses one
  * buffer for every packet), and only TCP/UDP hits cross to the parent, in batches.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { prefixMatcher } from './nflog.js';
 import { emptyPacketFields, DLT_RAW, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_NULL, LINKTYPE_NFLOG, type NflogFields, type PacketParser, nflogParser, packetParser } from './parse.js';
@@ -43,9 +43,10 @@ export interface SessionStats {
   ifdropped: number;
   /**
    * nflog devices: messages the kernel could not queue to the socket (its drop counter in /proc/net/netlink; null
-   * when that row was not found) and the bytes waiting in the socket.
+   * when that row was not found), the bytes waiting in the socket, the logged packets missing from the group's
+   * sequence numbers (null: the kernel sends none), and the group's flush timeout in ms as the kernel reports it.
    */
-  netlink?: { drops: number | null; queued: number | null };
+  netlink?: { drops: number | null; queued: number | null; gaps: number | null; flushMs: number | null };
 }
 
 export interface SessionReport {
@@ -107,27 +108,82 @@ function moduleLinkType(name: string): number {
 
 /** Large enough for any batch the kernel sends (see the session options). */
 const NFLOG_SNAP_LENGTH = 65535;
+/** linux/netfilter/nfnetlink.h, nfnetlink_log.h, netlink.h. */
+const NFNL_SUBSYS_ULOG = 4;
+const NFULNL_MSG_CONFIG = 1;
+const NFULA_CFG_TIMEOUT = 4;
+const NFULA_CFG_FLAGS = 6;
+const NFULNL_CFG_F_SEQ = 1;
+const NLM_F_REQUEST = 1;
+/** The kernel's batches are flushed after this long (in 1/100 s): a knock on a quiet host waits at most 10 ms. */
+const NFLOG_FLUSH_TIMEOUT_CENTISECONDS = 1;
 /** How often an nflog session read by timer looks again when nothing came (see pumpNflog). */
 const NFLOG_PUMP_IDLE_MS = 5;
 
-/** Inodes of this process's open sockets. */
-function netlinkSockets(): Set<string> {
-  const inodes = new Set<string>();
+/** This process's open sockets: inode → file descriptor. */
+function openSockets(): Map<string, number> {
+  const sockets = new Map<string, number>();
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
       const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-      if (match) inodes.add(match[1]!);
+      if (match) sockets.set(match[1]!, Number(fd));
     } catch {
-      // closed meanwhile
+      // closed meanwhile (the directory's own descriptor, among others)
     }
   }
-  return inodes;
+  return sockets;
 }
 
 /** The one socket opened since `before` (the session's netlink socket), or null when that is not clear. */
-function newSocket(before: ReadonlySet<string>): string | null {
-  const added = [...netlinkSockets()].filter((inode) => !before.has(inode));
-  return added.length === 1 ? added[0]! : null;
+function newSocket(before: ReadonlyMap<string, number>): { inode: string; fd: number } | null {
+  const added = [...openSockets()].filter(([inode]) => !before.has(inode));
+  return added.length === 1 ? { inode: added[0]![0], fd: added[0]![1] } : null;
+}
+
+/**
+ * Sets the group's flush timeout to 10 ms and asks for sequence numbers, written on libpcap's own socket (the
+ * kernel takes a group's settings only from the socket bound to it, and libpcap sets neither). Without this,
+ * the kernel holds messages up to 1 s to batch them (nfnetlink_log's default), and a lost batch leaves no trace
+ * in the messages. The kernel answers only on error, and libpcap skips such answers; flushTimeoutMs() checks.
+ */
+function configureNflogGroup(fd: number, group: number): void {
+  const attribute = (type: number, value: Buffer): Buffer => {
+    const bytes = Buffer.alloc((4 + value.length + 3) & ~3);
+    const little = endianness() === 'LE';
+    little ? bytes.writeUInt16LE(4 + value.length, 0) : bytes.writeUInt16BE(4 + value.length, 0);
+    little ? bytes.writeUInt16LE(type, 2) : bytes.writeUInt16BE(type, 2);
+    value.copy(bytes, 4);
+    return bytes;
+  };
+  const timeout = Buffer.alloc(4);
+  timeout.writeUInt32BE(NFLOG_FLUSH_TIMEOUT_CENTISECONDS);
+  const flags = Buffer.alloc(2);
+  flags.writeUInt16BE(NFULNL_CFG_F_SEQ);
+  const groupHeader = Buffer.from([0 /* AF_UNSPEC */, 0 /* version */, group >> 8, group & 255]);
+  const body = Buffer.concat([groupHeader, attribute(NFULA_CFG_TIMEOUT, timeout), attribute(NFULA_CFG_FLAGS, flags)]);
+  const header = Buffer.alloc(16);
+  const little = endianness() === 'LE';
+  const u32 = (value: number, at: number) => (little ? header.writeUInt32LE(value, at) : header.writeUInt32BE(value, at));
+  const u16 = (value: number, at: number) => (little ? header.writeUInt16LE(value, at) : header.writeUInt16BE(value, at));
+  u32(16 + body.length, 0);
+  u16((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG, 4);
+  u16(NLM_F_REQUEST, 6);
+  u32(0, 8);
+  u32(0, 12);
+  writeSync(fd, Buffer.concat([header, body]));
+}
+
+/** The group's flush timeout in ms, from /proc/net/netfilter/nfnetlink_log (this network namespace), or null. */
+function flushTimeoutMs(group: number): number | null {
+  try {
+    for (const line of readFileSync('/proc/net/netfilter/nfnetlink_log', 'latin1').split('\n')) {
+      const cells = line.trim().split(/\s+/);
+      if (cells.length >= 6 && Number(cells[0]) === group) return Number(cells[5]) * 10;
+    }
+  } catch {
+    // not there: unknown
+  }
+  return null;
 }
 
 /**
@@ -179,9 +235,12 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
   pcap.warningHandler = () => {};
 
   const readHeaderU32 = endianness() === 'LE' ? (b: Buffer, at: number) => b.readUInt32LE(at) : (b: Buffer, at: number) => b.readUInt32BE(at);
-  const fields: NflogFields = { ...emptyPacketFields(), time: NaN };
-  /** nflog sessions: the netlink socket's inode (to find its drop counter; null when it was not found). */
-  const netlink: Array<string | null | undefined> = [];
+  const fields: NflogFields = { ...emptyPacketFields(), time: NaN, seq: NaN };
+  /**
+   * nflog sessions: the netlink socket's inode (to find its drop counter; null when it was not found), the group,
+   * and the logged packets missing from its sequence numbers (null: not asked for).
+   */
+  const netlink: Array<{ inode: string | null; group: number; lastSeq: number | null; gaps: number | null } | undefined> = [];
   /** Packets libpcap handed over, on every session (the nflog pump reads again at once while it grows). */
   let packetsSeen = 0;
   let batch: HitTuple[] = [];
@@ -204,7 +263,7 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
     let session: PcapSession;
     let parse: PacketParser;
     let linkType: number | null = null;
-    const socketsBefore = nflog === undefined ? null : netlinkSockets();
+    const socketsBefore = nflog === undefined ? null : openSockets();
     try {
       session = pcap.createSession(iface, {
         filter,
@@ -226,7 +285,16 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
     session.on('packet', ({ buf, header }) => {
       packetsSeen++;
       const captured = Math.min(readHeaderU32(header, 8), buf.length);
-      if (!parse(buf, 0, captured, fields)) return;
+      fields.seq = NaN;
+      const ok = parse(buf, 0, captured, fields);
+      const socket = netlink[index];
+      if (socket !== undefined && socket.gaps !== null && !Number.isNaN(fields.seq)) {
+        // The group numbers every message it logs (32 bits, wrapping); a jump is messages the kernel dropped.
+        const gap = socket.lastSeq === null ? 0 : (fields.seq - socket.lastSeq - 1) >>> 0;
+        if (gap < 2 ** 31) socket.gaps += gap;
+        socket.lastSeq = fields.seq;
+      }
+      if (!ok) return;
       if (batch.length === 0) process.nextTick(flush);
       // NFLOG messages carry the kernel's log time; libpcap stamps them when it reads them (after a batch).
       const time = Number.isFinite(fields.time) ? fields.time : readHeaderU32(header, 0) * 1000 + readHeaderU32(header, 4) / 1000;
@@ -252,7 +320,20 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
         send({ type: 'failed', session: index, error: `capture on ${iface} stopped: the interface went away or went down` });
       }
     };
-    netlink[index] = nflog === undefined ? null : newSocket(socketsBefore!);
+    if (nflog !== undefined) {
+      const socket = newSocket(socketsBefore!);
+      const group = Number(iface.slice(iface.indexOf(':') + 1));
+      let configured = false;
+      if (socket !== null) {
+        try {
+          configureNflogGroup(socket.fd, group);
+          configured = true;
+        } catch {
+          // The group keeps the kernel's defaults; status shows its flush timeout.
+        }
+      }
+      netlink[index] = { inode: socket?.inode ?? null, group, lastSeq: null, gaps: configured ? 0 : null };
+    }
     sessions.push(session);
     reports.push({ iface, linkType, error: null });
   });
@@ -281,15 +362,16 @@ async function run(config: CaptureConfig): Promise<((done: () => void) => void) 
   };
 
   const reportStats = (done?: () => void): void => {
-    const rows = netlink.some((inode) => typeof inode === 'string') ? netlinkRows() : null;
+    const rows = netlink.some((socket) => socket?.inode != null) ? netlinkRows() : null;
     const stats = sessions.map((session, index): SessionStats | null => {
       if (session === null) return null;
       try {
         const { ps_recv, ps_drop, ps_ifdrop } = session.stats();
-        const inode = netlink[index];
-        if (inode === undefined) return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop };
-        const row = inode === null ? undefined : rows?.get(inode);
-        return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop, netlink: { drops: row?.drops ?? null, queued: row?.queued ?? null } };
+        const socket = netlink[index];
+        if (socket === undefined) return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop };
+        const row = socket.inode === null ? undefined : rows?.get(socket.inode);
+        const netlinkStats = { drops: row?.drops ?? null, queued: row?.queued ?? null, gaps: socket.gaps, flushMs: flushTimeoutMs(socket.group) };
+        return { received: ps_recv, dropped: ps_drop, ifdropped: ps_ifdrop, netlink: netlinkStats };
       } catch {
         return null;
       }

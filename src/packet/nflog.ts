@@ -14,6 +14,7 @@
 const NFULA_TIMESTAMP = 3;
 const NFULA_PAYLOAD = 9;
 const NFULA_PREFIX = 10;
+const NFULA_SEQ = 12;
 /** The kernel may set NLA_F_NESTED / NLA_F_NET_BYTEORDER in the type's top bits. */
 const NLA_TYPE_MASK = 0x3fff;
 
@@ -30,10 +31,12 @@ export interface NflogRecord {
   prefixEnd: number;
   /** When the kernel logged the packet (ms since the epoch), or NaN when the message carries no timestamp. */
   time: number;
+  /** The group's sequence number of the message (with NFULNL_CFG_F_SEQ set on the group), or NaN. */
+  seq: number;
 }
 
 export function emptyNflogRecord(): NflogRecord {
-  return { payloadAt: 0, payloadEnd: 0, prefixAt: 0, prefixEnd: 0, time: NaN };
+  return { payloadAt: 0, payloadEnd: 0, prefixAt: 0, prefixEnd: 0, time: NaN, seq: NaN };
 }
 
 /**
@@ -47,6 +50,7 @@ export function readNflog(buf: Uint8Array, start: number, end: number, littleEnd
   if ((family !== AF_INET && family !== AF_INET6) || buf[start + 1] !== 0) return false;
   out.payloadAt = out.payloadEnd = out.prefixAt = out.prefixEnd = 0;
   out.time = NaN;
+  out.seq = NaN;
   let payload = false;
   let at = start + 4;
   while (at + 4 <= end) {
@@ -72,6 +76,8 @@ export function readNflog(buf: Uint8Array, start: number, end: number, littleEnd
       const seconds = readU32Be(buf, value + 4) + readU32Be(buf, value) * 2 ** 32;
       const micros = readU32Be(buf, value + 12);
       if (micros < 1_000_000) out.time = seconds * 1000 + micros / 1000;
+    } else if (type === NFULA_SEQ && length >= 8) {
+      out.seq = readU32Be(buf, value);
     }
     at += (length + 3) & ~3;
   }

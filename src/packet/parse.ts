@@ -313,9 +313,11 @@ function parseTransport(buf: Uint8Array, protocol: number, at: number, end: numb
 
 // ---- NFLOG (239) ----------------------------------------------------------------------------------
 
-/** What an NFLOG parser reports besides the packet: when the kernel logged it (NaN: not said). */
+/** What an NFLOG parser reports besides the packet: when the kernel logged it and the message's sequence number (NaN: not said). */
 export interface NflogFields extends PacketFields {
   time: number;
+  /** Set for every NFLOG message read, also one that is then refused (another prefix, not TCP/UDP). */
+  seq: number;
 }
 
 /** NFLOG TLV headers are in the capturing host's byte order (capture files: assumed to be this host's). */
@@ -333,6 +335,7 @@ export function nflogParser(
   const record = emptyNflogRecord();
   return (buf, start, end, out) => {
     if (!readNflog(buf, start, end, HOST_LITTLE_ENDIAN, record)) return false;
+    if ('seq' in out) out.seq = record.seq;
     if (prefix !== null && !prefix(buf, record)) return false;
     if (!parseRawIp(buf, record.payloadAt, record.payloadEnd, out)) return false;
     if (withAddresses) fillAddresses(buf, out);

@@ -12,7 +12,7 @@ import { buildPacket, type PacketSpec, random } from './gen.js';
 const LE = endianness() === 'LE';
 
 function nflogFields(): NflogFields {
-  return { ...emptyPacketFields(), time: 0 };
+  return { ...emptyPacketFields(), time: 0, seq: 0 };
 }
 
 /** One TLV in this host's byte order, padded to 4 bytes. */
@@ -147,6 +147,14 @@ describe('NFLOG link type', () => {
     const out = nflogFields();
     assert.ok(parse(badTime, 0, badTime.length, out));
     assert.ok(Number.isNaN(out.time));
+    // The sequence number (NFULA_SEQ, when the group asks for it) is reported also for a message that is then refused.
+    const numbered = message({ prefix: 'other', payload: rawIp(), extra: [tlv(12, Buffer.from('0000abcd', 'hex'))] });
+    const refused = nflogFields();
+    assert.equal(nflogParser(prefixMatcher('knock:'))(numbered, 0, numbered.length, refused), false);
+    assert.equal(refused.seq, 0xabcd);
+    const unnumbered = nflogFields();
+    assert.ok(parse(good, 0, good.length, unnumbered));
+    assert.ok(Number.isNaN(unnumbered.seq));
     // Unknown TLV types (and the kernel's flag bits on known ones) are stepped over.
     const flagged = message({ payload: rawIp(), extra: [tlv(0x7fff, new Uint8Array(9)), tlv(0x8000 | 4, new Uint8Array(4))] });
     assert.ok(parse(flagged, 0, flagged.length, nflogFields()));
