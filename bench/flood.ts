@@ -5,7 +5,7 @@
  * legitimate sequences knock the same door, one every 100 ms from their own address, their steps 200 ms apart
  * (a first knock must survive 400 ms of flood, 40,000 evictions, for its sequence to finish).
  *
- * Measured: how far the daemon's reading is behind the writer (sampled from `status` every 250 ms: lines
+ * Measured: how far the daemon's reading is behind the writer (sampled from `status` every 500 ms: lines
  * written minus lines read), whether every legitimate sequence opened, and the latency of each open (from the
  * append of the third knock to the start command's `date`); the daemon's CPU and peak RSS. Beside it, the
  * matcher alone in this process: what a hit costs while sources are admitted (below MaxSources) and while
@@ -23,7 +23,7 @@ import { floodSource, kernelPrefix, knockBody, startDaemon } from './live.js';
 const FIRST_PORT = 7500;
 const LEGIT_EVERY_MS = 100;
 const STEP_GAP_MS = 200;
-const SAMPLE_EVERY_MS = 250;
+const SAMPLE_EVERY_MS = 500;
 
 export interface FloodResult {
   sources: number;
