@@ -144,7 +144,7 @@ export class NflogInput implements Input {
       losses.push({ count: discarded, unit: 'packets', cause: 'the daemon did not take them from the reader process in time', remedy: 'keep the CPU free enough for knocktail' });
     }
     if (this.restarts > 0) {
-      losses.push({ count: this.restarts, unit: 'restarts of the reader (packets logged meanwhile were not seen, the kernel keeps no count)', cause: this.lastError ?? 'the reader process exited', remedy: 'see the warnings logged with it' });
+      losses.push({ count: this.restarts, unit: 'restarts of the reader (packets logged meanwhile were not seen, the kernel keeps no count)', cause: 'the reader process exited', remedy: 'see the warning logged with each restart' });
     }
     return losses;
   }
