@@ -31,7 +31,7 @@ function daemonConfig(dir: string, doors: string): string {
   ) + doors;
 }
 
-async function startDaemon(dir: string, doors: string): Promise<DaemonProcess> {
+export async function startDaemon(dir: string, doors: string): Promise<DaemonProcess> {
   writeFileSync(join(dir, 'fw.log'), '');
   const conf = join(dir, 'live.conf');
   writeFileSync(conf, daemonConfig(dir, doors));
@@ -41,11 +41,11 @@ async function startDaemon(dir: string, doors: string): Promise<DaemonProcess> {
 }
 
 /** The start of a kernel line as Debian 12's rsyslog writes it (RFC 3339 stamp with µs) at the moment `ms`. */
-function kernelPrefix(ms: number): string {
+export function kernelPrefix(ms: number): string {
   return `${rfc3339Stamp(ms)} host kernel: [${(ms / 1000 - 1.7e9).toFixed(6)}] `;
 }
 
-function knockBody(src: string, dport: number, sport: number): string {
+export function knockBody(src: string, dport: number, sport: number): string {
   const p: Packet = { time: 0, knock: true, v6: src.includes(':'), udp: false, src, dst: src.includes(':') ? '2001:0db8:0000:0000:0000:0000:0000:0001' : '203.0.113.1', sport, dport, ttl: 64, id: sport, window: 64240, mac: '52:54:00:12:34:56:02:00:00:00:00:01:08:00' };
   return logBody(p, 'knock: ');
 }
@@ -180,7 +180,7 @@ export interface MemoryResult {
 }
 
 /** The i-th flood source: 95 % IPv4 in 10.0.0.0/8, 5 % IPv6 in 2001:db8::/32, all distinct. */
-function floodSource(i: number): string {
+export function floodSource(i: number): string {
   if (i % 20 === 19) return `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`;
   return `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
 }

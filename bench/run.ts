@@ -13,11 +13,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot, withScratch } from './harness.js';
 import { knockFlood, type KnockFloodResult } from './knocks.js';
+import { type FloodResult, floodBeyondMaxSources } from './flood.js';
 import { type LatencyResult, liveLatency, memory, type MemoryResult } from './live.js';
 import { type StartupResult, startup } from './startup.js';
 import { type PcapResult, pcapThroughput, replayThroughput, type ReplayResult } from './throughput.js';
 
-const BENCHMARKS = ['replay', 'pcap', 'live', 'memory', 'startup', 'knocks'] as const;
+const BENCHMARKS = ['replay', 'pcap', 'live', 'memory', 'flood', 'startup', 'knocks'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 interface Sizes {
@@ -28,12 +29,15 @@ interface Sizes {
   knocks: number;
   noisePerSecond: number;
   floodSources: number;
+  /** The paced flood beyond MaxSources: distinct sources, and lines per second. */
+  pacedFloodSources: number;
+  pacedFloodRate: number;
   startups: number;
   encryptedKnocks: number;
 }
 
-const FULL: Sizes = { lines: 1_000_000, fail2banLines: 1_000_000, packets: 1_000_000, runs: 3, knocks: 1000, noisePerSecond: 50_000, floodSources: 1_000_000, startups: 10, encryptedKnocks: 1_000_000 };
-const QUICK: Sizes = { lines: 100_000, fail2banLines: 20_000, packets: 100_000, runs: 1, knocks: 100, noisePerSecond: 50_000, floodSources: 100_000, startups: 3, encryptedKnocks: 100_000 };
+const FULL: Sizes = { lines: 1_000_000, fail2banLines: 1_000_000, packets: 1_000_000, runs: 3, knocks: 1000, noisePerSecond: 50_000, floodSources: 1_000_000, pacedFloodSources: 1_000_000, pacedFloodRate: 100_000, startups: 10, encryptedKnocks: 1_000_000 };
+const QUICK: Sizes = { lines: 100_000, fail2banLines: 20_000, packets: 100_000, runs: 1, knocks: 100, noisePerSecond: 50_000, floodSources: 100_000, pacedFloodSources: 200_000, pacedFloodRate: 100_000, startups: 3, encryptedKnocks: 100_000 };
 
 /** The targets of issue 6 (2-core machine). */
 const TARGETS = {
@@ -44,6 +48,8 @@ const TARGETS = {
   floodRssMb: 150,
   idleRssMb: 60,
   startupMs: 300,
+  /** Issue 16: legitimate sequences under a flood beyond MaxSources all open, with no growing lag. */
+  floodP99Ms: 100,
 };
 
 interface Results {
@@ -51,6 +57,7 @@ interface Results {
   pcap?: PcapResult;
   live?: LatencyResult;
   memory?: MemoryResult;
+  flood?: FloodResult;
   startup?: StartupResult;
   knocks?: KnockFloodResult;
 }
@@ -106,6 +113,24 @@ function checks(r: Results): Check[] {
     rows.push({ what: 'RSS, idle daemon', result: mb(x.idleRssMb), target: `<= ${TARGETS.idleRssMb} MB`, holds: x.idleRssMb <= TARGETS.idleRssMb });
     rows.push({ what: `RSS peak, flood of ${count(x.sources)} sources`, result: `${mb(x.floodPeakRssMb)} (after: ${mb(x.afterFloodRssMb)})`, target: `<= ${TARGETS.floodRssMb} MB`, holds: x.floodPeakRssMb <= TARGETS.floodRssMb });
     rows.push({ what: '  flood taken in at', result: `${count(x.floodLinesPerSecond)} lines/s (${ms(x.floodMs)})`, target: '', holds: null });
+  }
+  if (r.flood) {
+    const x = r.flood;
+    const lagMs = (lines: number): string => ms((lines / x.targetLinesPerSecond) * 1000);
+    rows.push({
+      what: `flood of ${count(x.sources)} sources at ${count(x.targetLinesPerSecond)} lines/s`,
+      result: `${x.opened}/${x.sequences} sequences opened, p50 ${ms(x.p50Ms)}, p99 ${ms(x.p99Ms)}, max ${ms(x.maxMs)}`,
+      target: `all, p99 <= ${TARGETS.floodP99Ms} ms`,
+      holds: x.opened === x.sequences && x.p99Ms <= TARGETS.floodP99Ms,
+    });
+    rows.push({
+      what: '  lag behind the writer',
+      result: `max ${count(x.maxLagLines)} lines (${lagMs(x.maxLagLines)}); first quarter ${count(x.lagFirstQuarterLines)}, last ${count(x.lagLastQuarterLines)}`,
+      target: 'not growing',
+      holds: x.lagLastQuarterLines <= Math.max(x.lagFirstQuarterLines * 2, x.targetLinesPerSecond / 10),
+    });
+    rows.push({ what: '  written at; evicted', result: `${count(x.writtenLinesPerSecond)} lines/s; ${count(x.evicted)} sources evicted; daemon CPU ${x.daemonCpuPercent.toFixed(0)} %, peak RSS ${mb(x.peakRssMb)}`, target: '', holds: null });
+    rows.push({ what: '  matcher alone, per hit', result: `admission ${x.admissionUsPerHit.toFixed(2)} µs, with eviction ${x.evictionUsPerHit.toFixed(2)} µs`, target: 'eviction <= admission', holds: x.evictionUsPerHit <= x.admissionUsPerHit * 1.1 });
   }
   if (r.startup) {
     const x = r.startup;
@@ -164,6 +189,7 @@ async function main(): Promise<number> {
     pcap: async (dir) => void (results.pcap = await pcapThroughput(dir, sizes.packets, sizes.runs)),
     live: async (dir) => void (results.live = await liveLatency(dir, sizes.knocks, sizes.noisePerSecond)),
     memory: async (dir) => void (results.memory = await memory(dir, sizes.floodSources)),
+    flood: async (dir) => void (results.flood = await floodBeyondMaxSources(dir, sizes.pacedFloodSources, sizes.pacedFloodRate)),
     startup: async (dir) => void (results.startup = await startup(dir, sizes.startups)),
     knocks: async () => void (results.knocks = knockFlood(sizes.encryptedKnocks, sizes.runs)),
   };

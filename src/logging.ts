@@ -29,6 +29,12 @@ export interface LoggerOptions {
   stderr?: NodeJS.WritableStream;
 }
 
+/**
+ * Log file lines are written together once per turn of the event loop (or when this much is waiting): under a
+ * flood every spoofed first knock is a `Stage 1` line and every one that expires a `sequence timeout` line, and
+ * one write per line was a third of the daemon's time. A crash loses at most the lines of the current turn.
+ */
+const LOG_FILE_BATCH_BYTES = 64 * 1024;
 /** Lines of command output written to the log per command, at most. */
 const OUTPUT_LINES = 20;
 /**
@@ -51,6 +57,13 @@ export class Logger {
   private readonly bursts = new Map<string, { unreported: number; summary: (count: number) => string; timer: NodeJS.Timeout }>();
   /** A burst of alike warnings (a binary file read line by line) prints a few, then one count. */
   private readonly repeats = new RepeatLimiter((summary) => this.printError(summary));
+  /** Log file lines not written yet (see LOG_FILE_BATCH_BYTES). */
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private flushQueued = false;
+  /** The stamp of the current minute, and when the next minute begins (ms). */
+  private stamp = '';
+  private stampUntil = 0;
 
   constructor(private options: LoggerOptions) {
     this.stdout = options.stdout ?? process.stdout;
@@ -82,6 +95,7 @@ export class Logger {
 
   /** Re-opens the log file (after logrotate moved it, or with a new path on reload). */
   reopen(options: Partial<Pick<LoggerOptions, 'logFile' | 'useSyslog' | 'verbose' | 'debug' | 'lookup'>> = {}): void {
+    this.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.options = { ...this.options, ...options };
@@ -95,6 +109,7 @@ export class Logger {
   close(): void {
     for (const key of [...this.bursts.keys()]) this.reportBurst(key);
     this.repeats.flush();
+    this.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.syslog?.stdin?.end();
@@ -129,14 +144,38 @@ export class Logger {
   /** Log file and syslog (`message` already made safe). */
   private record(message: string): void {
     if (this.fd !== null) {
-      try {
-        writeSync(this.fd, `[${fileStamp(new Date())}] ${message}\n`);
-      } catch (error) {
-        this.stderr.write(`warning: cannot write logfile: ${(error as Error).message}\n`);
+      const now = Date.now();
+      if (now >= this.stampUntil) {
+        this.stamp = fileStamp(new Date(now));
+        this.stampUntil = Math.floor(now / 60_000) * 60_000 + 60_000;
+      }
+      const line = `[${this.stamp}] ${message}\n`;
+      this.pending.push(line);
+      this.pendingBytes += line.length;
+      if (this.pendingBytes >= LOG_FILE_BATCH_BYTES) {
+        this.flush();
+      } else if (!this.flushQueued) {
+        this.flushQueued = true;
+        setImmediate(this.flush);
       }
     }
     this.syslog?.stdin?.write(`${message.replace(/\n/g, ' ')}\n`);
   }
+
+  /** Writes the waiting log file lines now (they are written by themselves at the end of the event loop's turn). */
+  readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.fd === null) return;
+    try {
+      writeSync(this.fd, text);
+    } catch (error) {
+      this.stderr.write(`warning: cannot write logfile: ${(error as Error).message}\n`);
+    }
+  };
 
   /** -v only (knockd's vprint). */
   verbose(message: string): void {

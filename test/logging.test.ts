@@ -23,7 +23,11 @@ function capture(options: Partial<LoggerOptions> = {}) {
   stderr.on('data', (c) => (err += c));
   const logFile = join(dir, 'knock.log');
   const logger = new Logger({ logFile, useSyslog: false, verbose: false, debug: false, lookup: false, stdout, stderr, ...options });
-  return { logger, logFile, out: () => out, err: () => err, file: () => readFileSync(logFile, 'utf8') };
+  const file = (): string => {
+    logger.flush();
+    return readFileSync(logFile, 'utf8');
+  };
+  return { logger, logFile, out: () => out, err: () => err, file };
 }
 
 describe('Logger', () => {

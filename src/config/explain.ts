@@ -24,11 +24,19 @@ export function explainConfig(config: Config): string {
   return `${out.join('\n')}\n`;
 }
 
+function describeLog(log: string): string {
+  if (log === 'journal') return 'the kernel journal';
+  if (log === 'kmsg') return 'the kernel log (/dev/kmsg)';
+  if (log.startsWith('nflog:')) return `NFLOG group ${log.slice(6)}`;
+  return log;
+}
+
 function globalLines(options: Options): string[] {
   const lines =
     options.mode === 'file'
       ? [
-          `mode: file, following ${options.firewallLogs.map((log) => (log === 'journal' ? 'the kernel journal' : log)).join(', ')}${options.allowForgeableLog ? ' (forgeable logs allowed)' : ''}`,
+          `mode: file, following ${options.firewallLogs.map(describeLog).join(', ')}${options.allowForgeableLog ? ' (forgeable logs allowed)' : ''}`,
+          ...(options.nflogPrefix !== null ? [`NFLOG messages count only with the rule prefix "${options.nflogPrefix}"`] : []),
           `log formats, tried in order: ${options.logFormats.join(', ')}`,
         ]
       : [
@@ -166,6 +174,7 @@ const OPTION_LABELS: ReadonlyArray<readonly [keyof Options, string]> = [
   ['mode', 'mode'],
   ['firewallLogs', 'firewall log'],
   ['logFormats', 'log format'],
+  ['nflogPrefix', 'nflog prefix'],
   ['stateDir', 'state dir'],
   ['maxSources', 'max sources'],
   ['maxKnockAge', 'max knock age'],

@@ -28,6 +28,7 @@ export function defaultOptions(): Options {
     interfaces: [],
     mode: 'file',
     firewallLogs: ['/var/log/kern.log'],
+    nflogPrefix: null,
     logFormats: ['iptables'],
     stateDir: '/var/lib/knocktail',
     maxSources: 100_000,
@@ -110,6 +111,13 @@ function oneOf<T extends string>(value: string, choices: readonly T[]): T {
   const choice = choices.find((c) => c === word);
   if (choice === undefined) throw new InvalidValue(`expected ${choices.join(' or ')}, got "${value}"`);
   return choice;
+}
+
+/** `nflog:GROUP`, with the group checked (0-65535, as the NFLOG target takes it). */
+function nflogSource(item: string): string {
+  const match = /^nflog:(\d{1,5})$/.exec(item);
+  if (match === null || Number(match[1]) > 65535) throw new InvalidValue(`"${item}" is not an NFLOG group`, 'write nflog:GROUP with the group of the NFLOG rule, 0-65535 (e.g. nflog:5)');
+  return `nflog:${Number(match[1])}`;
 }
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no blanks or slashes. */
@@ -197,10 +205,18 @@ const OPTION_DIRECTIVES: OptionDirective[] = [
     name: 'FirewallLog',
     property: 'firewallLogs',
     apply: (options, value, context) => {
-      const logs = list(value, 'log path').map((item) => (item === 'journal' ? item : path(item, context)));
+      const logs = list(value, 'log path').map((item) => (item === 'journal' || item === 'kmsg' ? item : item.startsWith('nflog:') ? nflogSource(item) : path(item, context)));
       const repeated = logs.find((log, index) => logs.indexOf(log) !== index);
       if (repeated !== undefined) throw new InvalidValue(`${repeated} is listed twice`, 'list each log once: every line would be seen twice and break sequences');
       options.firewallLogs = logs;
+    },
+  },
+  {
+    name: 'NflogPrefix',
+    property: 'nflogPrefix',
+    apply: (options, value) => {
+      if (value.length > 63 || /[\x00-\x1f\x7f]/.test(value)) throw new InvalidValue(`"${value}" cannot be an NFLOG prefix`, 'write the prefix of the NFLOG rule (at most 63 characters, no control characters)');
+      options.nflogPrefix = value;
     },
   },
   {

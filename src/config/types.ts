@@ -110,8 +110,13 @@ export interface Options {
   interfaces: string[];
   /** `Mode = file|pcap` (default file). */
   mode: Mode;
-  /** `FirewallLog = PATH[,PATH…]` (default /var/log/kern.log); the word `journal` means the kernel journal. */
+  /**
+   * `FirewallLog = PATH[,PATH…]` (default /var/log/kern.log); the word `journal` means the kernel journal, `kmsg`
+   * the kernel log read from /dev/kmsg, `nflog:GROUP` an NFLOG group (isKernelSource).
+   */
   firewallLogs: string[];
+  /** `NflogPrefix`: the rule prefix an `nflog:GROUP` message must carry to count (null: any prefix). */
+  nflogPrefix: string | null;
   /** `LogFormat = NAME[,NAME…]` (default iptables): formats tried in order on every line. */
   logFormats: string[];
   /** `StateDir = DIR` (default /var/lib/knocktail). */
@@ -192,4 +197,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.diagnostics = diagnostics;
   }
+}
+
+/** FirewallLog values that name no file but a kernel source: the journal, /dev/kmsg, an NFLOG group. */
+export function isKernelSource(log: string): boolean {
+  return log === 'journal' || log === 'kmsg' || /^nflog:\d+$/.test(log);
 }

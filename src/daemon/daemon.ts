@@ -26,6 +26,7 @@ import type { Watch } from '../watch.js';
 import { ControlServer, type DaemonStatus } from './control.js';
 import { countEvent, emptyEventCounters } from './counters.js';
 import { preflight } from './preflight.js';
+import { LossWarnings } from './loss-warnings.js';
 import { prepareStateDirectory, UNMARKED_FILE } from './state-dir.js';
 
 /** Command-line settings (knockd's flags and ours). */
@@ -54,7 +55,7 @@ export interface DaemonServices {
   stderr?: NodeJS.WritableStream;
 }
 
-/** How often input positions are saved besides before every open (a crash re-reads at most this much). */
+/** How often input positions are saved besides before every open (a crash re-reads at most this much), and losses checked. */
 const PERSIST_EVERY_MS = 5000;
 
 /** At shutdown, how long running commands are waited for; longer ones are left running (and reported). */
@@ -86,6 +87,7 @@ export class Daemon {
   /** pcap mode: the capture interfaces' addresses (doors without Target accept these destinations). */
   private localAddresses: ReadonlySet<string> = new Set();
   private persistTimer: NodeJS.Timeout | null = null;
+  private readonly lossWarnings = new LossWarnings();
   private state: DaemonStatus['state'] = 'starting';
   private readonly startedAt: number;
   private onStartRan = false;
@@ -175,6 +177,7 @@ export class Daemon {
     logger.startingUp(this.listeningOn());
     this.persistTimer = setInterval(() => {
       for (const input of this.inputs) input.persist?.();
+      for (const message of this.lossWarnings.check(this.inputs, this.clock.now())) this.warn(message);
     }, PERSIST_EVERY_MS);
     this.engine.start();
     this.state = 'running';
@@ -460,7 +463,7 @@ function inputDefinition({ config, formats }: Usable): string {
   const { options } = config;
   if (options.mode === 'pcap') return JSON.stringify(['pcap', options.promiscuous]);
   const patterns = formats.map((format) => [format.name, Object.entries(format.block.fields).map(([field, value]) => [field, value.pattern])]);
-  return JSON.stringify(['file', options.maxLineLength, patterns]);
+  return JSON.stringify(['file', options.maxLineLength, patterns, options.nflogPrefix]);
 }
 
 /** `file:line: ` of a directive, or '' when it was not written (a default). */

@@ -179,7 +179,7 @@ export function inputJson(input: InputStatus): InputJson {
     };
   } else if (kind === 'journal') {
     const j = fields as unknown as JournalStatus;
-    json.journal = { running: j.running, pid: j.pid, cursor: j.cursor, entries: j.entries, rejected: j.rejected, restarts: j.restarts };
+    json.journal = { running: j.running, pid: j.pid, cursor: j.cursor, entries: j.entries, rejected: j.rejected, restarts: j.restarts, missed: j.missed };
   } else if (kind === 'pcap') {
     const p = fields as unknown as PcapFields;
     json.capture = {

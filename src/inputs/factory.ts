@@ -1,7 +1,7 @@
 /**
- * Which inputs a config asks for: file mode follows each FirewallLog (a file, or the kernel journal) through the
- * configured log formats; pcap mode captures on the interfaces. Inputs get values (the formats, the watch), never
- * the matcher.
+ * Which inputs a config asks for: file mode follows each FirewallLog (a file, the kernel journal, /dev/kmsg) through
+ * the configured log formats, or reads an NFLOG group; pcap mode captures on the interfaces. Inputs get values (the
+ * formats, the watch), never the matcher.
  */
 import { uptime } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,9 @@ import type { LocalAddresses } from '../packet/bpf.js';
 import type { Watch } from '../watch.js';
 import type { Input } from './input.js';
 import { JournalInput } from './journal.js';
+import { KmsgInput } from './kmsg.js';
 import { LogFileInput } from './log-file.js';
+import { NflogInput, nflogGroup } from './nflog.js';
 import { PcapLiveInput } from './pcap-live.js';
 
 export interface InputContext {
@@ -39,9 +41,13 @@ export function createInputs(ctx: InputContext): Input[] {
   if (options.mode === 'pcap') return [pcapInput(ctx)];
   const common = { formats: ctx.formats, watch: ctx.watch, cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
   const bootTime = Date.now() - uptime() * 1000;
-  return options.firewallLogs.map((path) =>
-    path === 'journal' ? new JournalInput(common) : new LogFileInput({ ...common, path, maxLineLength: options.maxLineLength, bootTime }),
-  );
+  return options.firewallLogs.map((path): Input => {
+    if (path === 'journal') return new JournalInput(common);
+    if (path === 'kmsg') return new KmsgInput(common);
+    const group = nflogGroup(path);
+    if (group !== null) return new NflogInput({ group, prefix: options.nflogPrefix, onError: (error) => ctx.onWarning(error.message), onStats: ctx.onInfo ?? ctx.onWarning });
+    return new LogFileInput({ ...common, path, maxLineLength: options.maxLineLength, bootTime });
+  });
 }
 
 /** The interfaces pcap mode captures on: -i, else `Interface =`, else knockd's default. */

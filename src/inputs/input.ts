@@ -14,6 +14,20 @@ export interface InputStatus {
   [field: string]: unknown;
 }
 
+/**
+ * Knocks an input could not see, where the kernel or the log's writer tells: each cause counted apart, shown
+ * by `status` (the input's `lost`) and warned about by the daemon with the remedy. Never silent.
+ */
+export interface Loss {
+  /** How many, in `unit`s (the kernel counts some losses in messages that each held one or more packets). */
+  count: number;
+  unit: string;
+  /** Why, in a few words. */
+  cause: string;
+  /** What the operator can do about it. */
+  remedy: string;
+}
+
 export interface Input {
   /** Stable id (a path, `journal`, `pcap:eth0`), also used as KnockHit.input. */
   readonly id: string;
@@ -28,4 +42,6 @@ export interface Input {
   caughtUp?(): boolean;
   /** The doors changed (reload, a one-time file with new ports): what to let through from now on. */
   updateWatch?(watch: Watch): void;
+  /** What it lost so far, by cause (only causes that happened); inputs that cannot lose anything have none. */
+  lost?(): Loss[];
 }

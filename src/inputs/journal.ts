@@ -4,6 +4,10 @@
  * can write into /dev/kmsg and journald stores that with `_TRANSPORT=kernel` too, but the kernel forces such
  * records to a non-kernel facility (fixtures/real/forged/README.md, G08), so `SYSLOG_FACILITY` must be absent or 0.
  *
+ * journald reads the kernel's records from /dev/kmsg; when the ring overwrote some before it read them, it logs
+ * "Missed N kernel messages" itself (transport `driver`, MESSAGE_ID SD_MESSAGE_JOURNAL_MISSED). Those entries
+ * are read too and counted as lost (the input's `lost`), so a flood that outran journald is never silent.
+ *
  * The cursor of the last entry read is persisted; a restart (of knocktail or of a journalctl that exited)
  * resumes with `--after-cursor`, so nothing is lost or read twice. The first start reads only new entries.
  */
@@ -14,7 +18,8 @@ import { JsonStateFile } from '../durable.js';
 import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
 import { LineDecoder } from '../formats/registry.js';
 import type { PortWatch, Watch } from '../watch.js';
-import type { HitSink, Input, InputStatus } from './input.js';
+import type { HitSink, Input, InputStatus, Loss } from './input.js';
+import { RING_REMEDY } from './kmsg.js';
 
 export interface KernelJournalEntry {
   /** MESSAGE as text (journalctl gives non-UTF-8 data as a byte array; it is decoded, invalid bytes become U+FFFD). */
@@ -50,11 +55,15 @@ export interface JournalStatus {
   entries: number;
   /** Entries read but not passed on: not kernel transport, non-kernel facility, no usable MESSAGE or time. */
   rejected: number;
+  /** Kernel messages journald reported it missed (the ring overwrote them before it read them). */
+  missed: number;
   restarts: number;
 }
 
 /** Fields journalctl prints besides those it always prints (__CURSOR, __REALTIME_TIMESTAMP, …). */
-const OUTPUT_FIELDS = 'MESSAGE,_TRANSPORT,SYSLOG_FACILITY';
+const OUTPUT_FIELDS = 'MESSAGE,_TRANSPORT,SYSLOG_FACILITY,MESSAGE_ID';
+/** journald's "Missed N kernel messages" (sd-messages.h, SD_MESSAGE_JOURNAL_MISSED). */
+const MISSED_KERNEL_MESSAGES = 'e9bf28e6e834481bb6f48f548ad13606';
 const STDERR_KEPT = 2000;
 
 type State = 'new' | 'running' | 'stopping' | 'stopped';
@@ -80,6 +89,7 @@ export class JournalReader {
 
   private entries = 0;
   private rejected = 0;
+  private missed = 0;
   private restarts = 0;
 
   constructor(options: JournalReaderOptions) {
@@ -129,6 +139,7 @@ export class JournalReader {
       cursor: this.cursor,
       entries: this.entries,
       rejected: this.rejected,
+      missed: this.missed,
       restarts: this.restarts,
     };
   }
@@ -161,7 +172,9 @@ export class JournalReader {
       : this.followingSince !== null ? [`--since=@${Math.floor(this.followingSince / 1000)}`]
       : ['--lines=0'];
     this.followingSince ??= Date.now();
-    const args = ['--dmesg', '--follow', '--output=json', '--all', '--no-pager', '--quiet', `--output-fields=${OUTPUT_FIELDS}`, ...position, ...(this.options.journalctlArgs ?? [])];
+    // `--dmesg` is `_TRANSPORT=kernel` of this boot; journald's own reports of missed kernel messages join it.
+    const matches = ['--boot', '_TRANSPORT=kernel', '+', `MESSAGE_ID=${MISSED_KERNEL_MESSAGES}`, '_TRANSPORT=driver'];
+    const args = [...matches, '--follow', '--output=json', '--all', '--no-pager', '--quiet', `--output-fields=${OUTPUT_FIELDS}`, ...position, ...(this.options.journalctlArgs ?? [])];
     const child = spawn(this.journalctl, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.pendingOutput = '';
@@ -199,6 +212,11 @@ export class JournalReader {
     }
     if (typeof record.__CURSOR === 'string') this.cursor = record.__CURSOR;
     this.restartDelay = this.initialRestartDelay; // journalctl works: a later failure restarts it quickly again
+    const missed = missedKernelMessages(record);
+    if (missed !== null) {
+      this.missed += missed;
+      return;
+    }
     const entry = kernelEntry(record);
     if (entry === null) {
       this.rejected++;
@@ -238,6 +256,13 @@ function kernelEntry(record: Record<string, unknown>): KernelJournalEntry | null
   const cursor = record.__CURSOR;
   if (message === null || realtime === null || !/^\d+$/.test(realtime) || typeof cursor !== 'string') return null;
   return { message, time: Math.floor(Number(realtime) / 1000), cursor };
+}
+
+/** N of journald's own "Missed N kernel messages" entry, else null. Only journald writes the `driver` transport. */
+function missedKernelMessages(record: Record<string, unknown>): number | null {
+  if (fieldText(record._TRANSPORT) !== 'driver' || fieldText(record.MESSAGE_ID) !== MISSED_KERNEL_MESSAGES) return null;
+  const match = /^Missed (\d{1,15}) kernel messages$/.exec(fieldText(record.MESSAGE) ?? '');
+  return match === null ? null : Number(match[1]);
 }
 
 /** A field's value as text: a string, or a byte array (journalctl's form for non-UTF-8 data). Several values: null. */
@@ -309,7 +334,13 @@ export class JournalInput implements Input {
     this.decoder.setWatch(watch);
   }
 
+  lost(): Loss[] {
+    const { missed } = this.reader.status();
+    if (missed === 0) return [];
+    return [{ count: missed, unit: 'kernel messages', cause: 'journald reports it missed them: the kernel ring buffer overwrote them before journald read them', remedy: RING_REMEDY }];
+  }
+
   status(): InputStatus {
-    return { id: this.id, kind: 'journal', ...this.reader.status(), decoder: { ...this.decoder.counters } };
+    return { id: this.id, kind: 'journal', ...this.reader.status(), decoder: { ...this.decoder.counters }, lost: this.lost() };
   }
 }

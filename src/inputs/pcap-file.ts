@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { KnockHit } from '../hit.js';
 import { type CaptureFileFormat, CaptureFileReader, type CaptureInterface, type CapturedPacket } from '../packet/pcap-file.js';
-import { emptyPacketFields, fillAddresses, type PacketParser, packetParser, UnsupportedLinkTypeError } from '../packet/parse.js';
+import { emptyPacketFields, fillAddresses, type NflogFields, type PacketParser, packetParser, UnsupportedLinkTypeError } from '../packet/parse.js';
 import type { PortWatch } from '../watch.js';
 
 export interface PcapFileSummary {
@@ -18,7 +18,8 @@ export interface PcapFileSummary {
 export class PcapFileInput {
   /** The path as given. */
   readonly id: string;
-  private readonly fields = emptyPacketFields();
+  /** `time` is set by the NFLOG parser only (the kernel's log time; the record's stamp is when libpcap read it). */
+  private readonly fields: NflogFields = { ...emptyPacketFields(), time: NaN, seq: NaN };
   private readonly parsers = new Map<CaptureInterface, PacketParser>();
   /** `ifindex:N` names of SLL2 interface indexes, made once each. */
   private readonly ifindexNames = new Map<number, string>();
@@ -96,12 +97,13 @@ export class PcapFileInput {
   private packet(packet: CapturedPacket, sink: (hit: KnockHit) => void): void {
     this.packets++;
     const fields = this.fields;
+    fields.time = NaN;
     if (!this.parserFor(packet.interface)(packet.buffer, packet.offset, packet.offset + packet.capturedLength, fields)) return;
     if (this.watch !== null && !this.watch.watches(fields.proto, fields.dport)) return;
     fillAddresses(packet.buffer, fields);
     this.hits++;
     const hit: KnockHit = {
-      time: packet.time,
+      time: Number.isFinite(fields.time) ? fields.time : packet.time,
       src: fields.src,
       dst: fields.dst,
       proto: fields.proto,

@@ -105,8 +105,8 @@ interface InterfaceState {
   retired: SessionStats;
 }
 
-/** The parent's handle on one capture process. */
-class CaptureProcess {
+/** The parent's handle on one capture process (also used by the NFLOG input, src/inputs/nflog.ts). */
+export class CaptureProcess {
   readonly ready: Promise<SessionReport[]>;
   readonly exited: Promise<void>;
   /** Only packets stamped in [acceptFrom, acceptUntil) are delivered (ms). */

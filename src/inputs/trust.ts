@@ -8,7 +8,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Config, Diagnostic } from '../config/types.js';
+import { type Config, type Diagnostic, isKernelSource } from '../config/types.js';
 
 /**
  * Files every local user can get arbitrary text into through syslog(3) / logger(1). ufw.log is one: ufw's
@@ -47,7 +47,7 @@ export function untrustedLogProblems(config: Config): Diagnostic[] {
   if (config.options.allowForgeableLog) return [];
   const at = config.optionsAt.firewallLogs ?? { file: config.path, line: 0 };
   return config.options.firewallLogs
-    .filter((path) => path !== 'journal' && isForgeableLog(path))
+    .filter((path) => !isKernelSource(path) && isForgeableLog(path))
     .map((path) => ({
       at,
       message: `refusing to follow ${path}: any local user can write lines there that look exactly like the kernel's (logger -t kernel), so anyone could knock`,
@@ -62,7 +62,7 @@ export function untrustedLogProblems(config: Config): Diagnostic[] {
 export function uncertainLogWarnings(config: Config): Diagnostic[] {
   const at = config.optionsAt.firewallLogs ?? { file: config.path, line: 0 };
   return config.options.firewallLogs
-    .filter((path) => path !== 'journal' && !isForgeableLog(path) && !KERNEL_ONLY.has(logName(path)))
+    .filter((path) => !isKernelSource(path) && !isForgeableLog(path) && !KERNEL_ONLY.has(logName(path)))
     .map((path) => ({
       at,
       message: `${path}: make sure only the kernel (or ulogd) writes this file: anyone who can put a line into it can knock`,

@@ -6,8 +6,10 @@
  * options are never looked at, and the only allocations are the two address strings of a TCP/UDP packet.
  * The link type is resolved once (`packetParser`), so the per-packet path is a plain function call.
  */
+import { endianness } from 'node:os';
 import { ipv4FromBytes, ipv6FromBytes } from '../address.js';
 import type { Protocol } from '../hit.js';
+import { emptyNflogRecord, type NflogRecord, readNflog } from './nflog.js';
 
 /** Link-layer header types (tcpdump.org/linktypes.html), as stored in pcap files and reported by libpcap. */
 export const LINKTYPE_NULL = 0;
@@ -21,6 +23,8 @@ export const LINKTYPE_LINUX_SLL = 113;
 export const LINKTYPE_IPV4 = 228;
 export const LINKTYPE_IPV6 = 229;
 export const LINKTYPE_LINUX_SLL2 = 276;
+/** Linux netfilter log messages (libpcap's `nflog:GROUP` device): src/packet/nflog.ts. */
+export const LINKTYPE_NFLOG = 239;
 
 /** What a TCP/UDP packet says about itself. Filled in place by a PacketParser. */
 export interface PacketFields {
@@ -62,6 +66,7 @@ const LINK_TYPE_NAMES: ReadonlyMap<number, string> = new Map([
   [LINKTYPE_IPV4, 'IPV4 (raw IPv4)'],
   [LINKTYPE_IPV6, 'IPV6 (raw IPv6)'],
   [LINKTYPE_LINUX_SLL2, 'LINUX_SLL2 (Linux cooked v2)'],
+  [LINKTYPE_NFLOG, 'NFLOG (Linux netfilter log)'],
   [105, 'IEEE802_11 (Wi-Fi)'],
   [127, 'IEEE802_11_RADIOTAP (Wi-Fi monitor mode)'],
   [9, 'PPP'],
@@ -79,7 +84,7 @@ export class UnsupportedLinkTypeError extends Error {
   constructor(linkType: number) {
     super(
       `${linkTypeName(linkType)} (${linkType}) is not a link type knocktail can parse; supported: Ethernet (1, with 802.1Q/802.1ad tags and PPPoE sessions), ` +
-        'Linux cooked capture SLL (113) and SLL2 (276), raw IP (101, 228, 229, 12, 14), BSD loopback (0, 108). ' +
+        'Linux cooked capture SLL (113) and SLL2 (276), raw IP (101, 228, 229, 12, 14), BSD loopback (0, 108), NFLOG (239). ' +
         'Capture on an interface of one of these types (on Linux, `any` gives SLL).',
     );
     this.name = 'UnsupportedLinkTypeError';
@@ -131,6 +136,8 @@ function linkParser(linkType: number): PacketParser {
     case LINKTYPE_NULL:
     case LINKTYPE_LOOP:
       return parseBsdLoopback;
+    case LINKTYPE_NFLOG:
+      return nflogParser(null, false);
     default:
       throw new UnsupportedLinkTypeError(linkType);
   }
@@ -335,4 +342,37 @@ function parseTransport(buf: Uint8Array, protocol: number, at: number, end: numb
   out.sport = (buf[at] << 8) | buf[at + 1];
   out.dport = (buf[at + 2] << 8) | buf[at + 3];
   return true;
+}
+
+// ---- NFLOG (239) ----------------------------------------------------------------------------------
+
+/** What an NFLOG parser reports besides the packet: when the kernel logged it and the message's sequence number (NaN: not said). */
+export interface NflogFields extends PacketFields {
+  time: number;
+  /** Set for every NFLOG message read, also one that is then refused (another prefix, not TCP/UDP). */
+  seq: number;
+}
+
+/** NFLOG TLV headers are in the capturing host's byte order (capture files: assumed to be this host's). */
+const HOST_LITTLE_ENDIAN = endianness() === 'LE';
+
+/**
+ * Parses NFLOG messages: the logged packet as raw IP, its log time into `out.time` when `out` has the field.
+ * With `prefix`, only messages whose rule prefix matches it (nflog.ts, prefixMatcher) count; the others
+ * return false, like packets that are not TCP/UDP. `withAddresses` as for packetParser.
+ */
+export function nflogParser(
+  prefix: ((buf: Uint8Array, record: NflogRecord) => boolean) | null,
+  withAddresses = true,
+): (buf: Uint8Array, start: number, end: number, out: PacketFields | NflogFields) => boolean {
+  const record = emptyNflogRecord();
+  return (buf, start, end, out) => {
+    if (!readNflog(buf, start, end, HOST_LITTLE_ENDIAN, record)) return false;
+    if ('seq' in out) out.seq = record.seq;
+    if (prefix !== null && !prefix(buf, record)) return false;
+    if (!parseRawIp(buf, record.payloadAt, record.payloadEnd, out)) return false;
+    if (withAddresses) fillAddresses(buf, out);
+    if ('time' in out) out.time = record.time;
+    return true;
+  };
 }

@@ -41,7 +41,7 @@ export interface LabDoor {
  * Sets nf_log_all_netns to 1 until the returned function is called. The first holder records the value found, the
  * last one out restores it; holders whose process is gone (a killed run) are swept first.
  */
-function holdLogAllNetns(): () => void {
+export function holdLogAllNetns(): () => void {
   mkdirSync(LOG_ALL_NETNS_HOLDERS, { recursive: true, mode: 0o700 });
   const original = join(LOG_ALL_NETNS_HOLDERS, 'original');
   const self = join(LOG_ALL_NETNS_HOLDERS, String(process.pid));
@@ -59,7 +59,7 @@ function holdLogAllNetns(): () => void {
 }
 
 /** Whether a process other than ours holds /proc/kmsg open: two imklog readers would split the kernel's messages between them. */
-function otherKmsgReader(): boolean {
+export function otherKmsgReader(): boolean {
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     let fds: string[];
     try {

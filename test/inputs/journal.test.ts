@@ -148,6 +148,28 @@ describe('JournalReader', { skip: needsJournalTools }, () => {
     }
   });
 
+  test('journald\'s own "Missed N kernel messages" entries are counted as lost, and only journald can write them', async () => {
+    const journal = await newJournal();
+    const read = reading(journal);
+    await read.reader.start();
+    try {
+      await untilFollowing(journal, read);
+      const missed = 'e9bf28e6e834481bb6f48f548ad13606';
+      // As journald writes them (journald-kmsg.c: server_driver_message with SD_MESSAGE_JOURNAL_MISSED).
+      journal.append({ _TRANSPORT: 'driver', MESSAGE_ID: missed, PRIORITY: '6', SYSLOG_IDENTIFIER: 'systemd-journald', MESSAGE: 'Missed 1234 kernel messages' });
+      journal.append({ _TRANSPORT: 'driver', MESSAGE_ID: missed, PRIORITY: '6', SYSLOG_IDENTIFIER: 'systemd-journald', MESSAGE: 'Missed 6 kernel messages' });
+      // The same text from anyone else (a service, logger) is no report of journald's.
+      journal.append({ _TRANSPORT: 'stdout', MESSAGE_ID: missed, MESSAGE: 'Missed 999999 kernel messages' });
+      journal.append({ _TRANSPORT: 'syslog', MESSAGE: 'Missed 999999 kernel messages' });
+      journal.kernel('end');
+      await waitFor(() => read.messages().includes('end'), 'the end marker');
+      assert.equal(read.reader.status().missed, 1240);
+      assert.deepEqual(read.messages(), ['end'], 'the reports are not kernel lines');
+    } finally {
+      await read.reader.stop();
+    }
+  });
+
   test('persists the cursor; a restart resumes right after it, also with entries written while stopped; fromEnd skips them', async () => {
     const journal = await newJournal();
     const cursorFile = join(freshDirectory(), 'journal.cursor');
