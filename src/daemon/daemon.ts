@@ -407,7 +407,11 @@ export class Daemon {
 
   status(): DaemonStatus {
     const { matcher } = this.engine.status();
-    const inputs = this.inputs.map((input) => input.status());
+    // Every input's losses, also for inputs that do not list them in their own status (capture).
+    const inputs = this.inputs.map((input) => {
+      const status = input.status();
+      return status.lost === undefined && input.lost !== undefined ? { ...status, lost: input.lost() } : status;
+    });
     let linesRead = 0;
     let linesMatched = 0;
     for (const input of inputs) {

@@ -7,7 +7,7 @@
  */
 import type { DecoderCounters } from '../formats/registry.js';
 import type { FollowerStatus } from '../inputs/follower.js';
-import type { InputStatus } from '../inputs/input.js';
+import type { InputStatus, Loss } from '../inputs/input.js';
 import type { JournalStatus } from '../inputs/journal.js';
 import type { DaemonStatus, StatusCounters } from './control.js';
 
@@ -111,6 +111,8 @@ export interface InputJson {
   file?: FileJson;
   journal?: JournalStatus;
   capture?: CaptureJson;
+  /** Inputs that can lose what they read: what they lost so far, by cause (count, unit, cause, remedy); [] when nothing. */
+  lost?: Loss[];
   /** Any other input: its fields as it reports them (not yet part of the stable shape). */
   [field: string]: unknown;
 }
@@ -161,9 +163,10 @@ function renamed<K extends string>(values: { readonly [key in K]: number }, name
 }
 
 export function inputJson(input: InputStatus): InputJson {
-  const { id, kind, decoder, ...fields } = input as InputStatus & { decoder?: DecoderCounters };
+  const { id, kind, decoder, lost, ...fields } = input as InputStatus & { decoder?: DecoderCounters; lost?: Loss[] };
   const json: InputJson = { id, kind };
   if (decoder !== undefined) json.lines = renamed(decoder, LINE_COUNTERS);
+  if (lost !== undefined) json.lost = lost;
   if (kind === 'file') {
     const f = fields as unknown as FollowerStatus;
     json.file = {

@@ -27,7 +27,7 @@ import {
 } from '../packet/capture-process.js';
 import { linkTypeName } from '../packet/parse.js';
 import type { Watch } from '../watch.js';
-import type { HitSink, Input, InputStatus } from './input.js';
+import type { HitSink, Input, InputStatus, Loss } from './input.js';
 
 export interface PcapLiveOptions {
   /** `Interface = eth0,eth1`: one session each; `any` captures on every interface (Linux cooked capture). */
@@ -276,6 +276,22 @@ export class PcapLiveInput implements Input {
 
   private buildFilter(): string {
     return buildCaptureFilter(this.watch.sequences, this.local, { ipv4Only: this.options.ipv4Only });
+  }
+
+  /** Packets the kernel or the interface dropped before libpcap read them, and hits knocktail had to discard. */
+  lost(): Loss[] {
+    const status = this.status();
+    const interfaces = status.interfaces as Array<{ dropped: number; ifdropped: number }>;
+    const dropped = interfaces.reduce((sum, state) => sum + state.dropped + state.ifdropped, 0);
+    const discarded = status.discarded as number;
+    const losses: Loss[] = [];
+    if (dropped > 0) {
+      losses.push({ count: dropped, unit: 'packets', cause: 'dropped by the kernel or the interface before capture read them (its ring was full)', remedy: 'keep a CPU free for knocktail; a narrower firewall rule or NFLOG (FirewallLog = nflog:GROUP) sees fewer packets' });
+    }
+    if (discarded > 0) {
+      losses.push({ count: discarded, unit: 'knock packets', cause: 'captured, but discarded because knocktail could not keep up', remedy: 'keep a CPU free for knocktail' });
+    }
+    return losses;
   }
 
   status(): InputStatus {
