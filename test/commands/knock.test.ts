@@ -33,9 +33,30 @@ async function listeners(count: number): Promise<{ ports: number[]; received: Bu
   return { ports: sockets.map((socket) => socket.address().port), received, close: () => sockets.forEach((socket) => socket.close()) };
 }
 
+/** Runs `body` with `count` listeners (see listeners()), closed afterwards. */
+async function withListeners(count: number, body: (udp: Awaited<ReturnType<typeof listeners>>) => Promise<void>): Promise<void> {
+  const udp = await listeners(count);
+  try {
+    await body(udp);
+  } finally {
+    udp.close();
+  }
+}
+
 /** Waits until every listener holds `count` datagrams (they were sent before the CLI exited). */
 async function settle(received: Buffer[][], count: number): Promise<void> {
   for (let i = 0; i < 200 && received.some((got) => got.length < count); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/** Each command line fails with exit 1, its message, and nothing knocked. */
+async function assertRefused(cases: ReadonlyArray<[args: string[], message: RegExp]>): Promise<void> {
+  for (const [args, message] of cases) {
+    const result = await runCli(['knock', ...args]);
+    assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, message, args.join(' '));
+    assert.match(result.stderr, /^knocktail knock: /);
+    assert.equal(result.stdout, '', 'nothing was knocked');
+  }
 }
 
 describe('knocktail knock: knock\'s command line', () => {
@@ -60,13 +81,7 @@ describe('knocktail knock: knock\'s command line', () => {
       [['-c', 'x.conf', '127.0.0.1', 'a', 'b'], /with -c, give HOST and one DOOR name/],
       [['-c', 'x.conf', '-u', '127.0.0.1', 'a'], /-u cannot be combined with -c/],
     ];
-    for (const [args, message] of cases) {
-      const result = await runCli(['knock', ...args]);
-      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
-      assert.match(result.stderr, message, args.join(' '));
-      assert.match(result.stderr, /^knocktail knock: /);
-      assert.equal(result.stdout, '', 'nothing was knocked');
-    }
+    await assertRefused(cases);
   });
 
   it('-h prints the usage and -V the version, exit 0', TIMEOUT, async () => {
@@ -215,8 +230,7 @@ describe('knocktail knock -c CONFIG HOST DOOR --port P --for SECONDS: an encrypt
   const dir = tempDir('knocktail-knock-message-');
 
   it('the knocks -v lists arrive on the span, one datagram each; in that order they decode to the request, bound to the knocks\' source', TIMEOUT, async () => {
-    const udp = await listeners(256);
-    try {
+    await withListeners(256, async (udp) => {
       const conf = encryptedDoor(dir, 'ssh', udp.ports);
       const result = await runCli(['knock', '-c', conf, '-v', '127.0.0.1', 'ssh', '--port', '2222', '--for', '900']);
       assert.equal(result.code, 0, result.stderr);
@@ -237,14 +251,11 @@ describe('knocktail knock -c CONFIG HOST DOOR --port P --for SECONDS: an encrypt
       const elsewhere = decode(conf, '192.0.2.9', sent);
       assert.deepEqual(elsewhere.opens, []);
       assert.ok(elsewhere.reasons.includes('auth'), elsewhere.reasons.join());
-    } finally {
-      udp.close();
-    }
+    });
   });
 
   it('--ip names the address to open for: with Trust_Knock_IP it opens for that address, without it the knocks\' source must be that address', TIMEOUT, async () => {
-    const udp = await listeners(256);
-    try {
+    await withListeners(256, async (udp) => {
       const conf = encryptedDoor(dir, 'nat', udp.ports, '\tMax_Duration = 65535\n');
       const result = await runCli(['knock', '-c', conf, '-v', '127.0.0.1', 'nat', '--port', '22', '--for', '65535', '--ip', '2001:DB8:0::42']);
       assert.equal(result.code, 0, result.stderr);
@@ -258,14 +269,11 @@ describe('knocktail knock -c CONFIG HOST DOOR --port P --for SECONDS: an encrypt
       assert.deepEqual(untrusted.opens, []);
       assert.ok(untrusted.reasons.includes('address'), untrusted.reasons.join());
       assert.deepEqual(decode(conf, '2001:db8::42', sent, false).opens, [{ openFor: '2001:db8::42', source: '2001:db8::42', request, recent: true }]);
-    } finally {
-      udp.close();
-    }
+    });
   });
 
   it('-d sets the pause between knocks; a warning when the message then takes longer than the door\'s Seq_Timeout', TIMEOUT, async () => {
-    const udp = await listeners(256);
-    try {
+    await withListeners(256, async (udp) => {
       const conf = encryptedDoor(dir, 'slow', udp.ports, '\tSeq_Timeout = 1\n');
       const result = await runCli(['knock', '-c', conf, '-d', '40', '127.0.0.1', 'slow', '--port', '22', '--for', '60']);
       assert.equal(result.code, 0, result.stderr);
@@ -280,9 +288,7 @@ describe('knocktail knock -c CONFIG HOST DOOR --port P --for SECONDS: an encrypt
       // With the default pause (10 ms) 29 knocks take 0.28 s: no warning either.
       const normal = await runCli(['knock', '-c', conf, '127.0.0.1', 'slow', '--port', '22', '--for', '60']);
       assert.equal(normal.stderr, '');
-    } finally {
-      udp.close();
-    }
+    });
   });
 
   it('refuses bad requests and misplaced options with exit 1 before knocking', TIMEOUT, async () => {
@@ -315,13 +321,7 @@ describe('knocktail knock -c CONFIG HOST DOOR --port P --for SECONDS: an encrypt
       [[...door, '--port', '22', '--for', '60', '--ip', '::ffff:203.0.113.9'], /write it as 203\.0\.113\.9/],
       [[...door, '--port', '22', '--for', '60', '-d', 'x'], /-d "x" is not a delay/],
     ];
-    for (const [args, message] of cases) {
-      const result = await runCli(['knock', ...args]);
-      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
-      assert.match(result.stderr, message, args.join(' '));
-      assert.match(result.stderr, /^knocktail knock: /);
-      assert.equal(result.stdout, '', 'nothing was knocked');
-    }
+    await assertRefused(cases);
   });
 
   it('a client copy whose key file others can read is refused with the fix', TIMEOUT, async () => {
@@ -335,8 +335,7 @@ describe('knocktail knock -c CONFIG HOST DOOR --port P --for SECONDS: an encrypt
   });
 
   it('a client copy and key file owned by the user running the client (not root) are accepted', { ...TIMEOUT, skip: isRoot ? canRunAsNobody() : false }, async () => {
-    const udp = await listeners(256);
-    try {
+    await withListeners(256, async (udp) => {
       // Under root, the client runs as nobody, owning its copy in a directory it may enter.
       const own = tempDir('knocktail-knock-own-');
       const conf = encryptedDoor(own, 'own', udp.ports);
@@ -346,8 +345,6 @@ describe('knocktail knock -c CONFIG HOST DOOR --port P --for SECONDS: an encrypt
       assert.equal(result.code, 0, result.stderr);
       assert.equal(hitPorts(result.stdout).length, 29);
       assert.notEqual(statSync(join(own, 'own.key')).uid, 0);
-    } finally {
-      udp.close();
-    }
+    });
   });
 });
