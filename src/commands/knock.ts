@@ -23,8 +23,9 @@ once (its SYN is the knock), a UDP knock is one datagram. HOST is a name or an I
 door, with its Sequence_Secret file): a rolling door gets the sequence of the current period.
 
 An encrypted door (Knock_Key; the copy needs its key file) gets one message asking it to open PORT for
-SECONDS, for the address the knocks come from, or for ADDRESS (behind NAT: your public address). The
-server's Allowed_Ports and Max_Duration decide what it grants; its knocks go ${MESSAGE_DELAY_MS} ms apart.
+SECONDS, for the address the knocks come from (a warning tells when NAT will change it), or for ADDRESS
+(behind NAT: your public address). The server's Allowed_Ports and Max_Duration decide what it grants.
+The knocks go ${MESSAGE_DELAY_MS} ms apart unless -d says otherwise: they must arrive in order.
 
   -u, --udp           every knock UDP (default TCP; per port: 8000:udp)
   -d, --delay MS      wait MS milliseconds between knocks (default 0; ${MESSAGE_DELAY_MS} for an encrypted door)
@@ -34,7 +35,7 @@ server's Allowed_Ports and Max_Duration decide what it grants; its knocks go ${M
       --port PORT     encrypted door: the port to open, 1-65535
       --for SECONDS   encrypted door: for how long, 1-65535 whole seconds
       --ip ADDRESS    encrypted door: open for ADDRESS instead of the knocks' source address
-  -v, --verbose       print each knock as it is sent (hitting tcp ADDRESS:PORT)
+  -v, --verbose       print each knock as it is sent (hitting tcp ADDRESS:PORT), and what a message asks for
   -V, --version       print the version
   -h, --help          this help
 
