@@ -1,10 +1,22 @@
-/** Helpers for the encrypted-knock tests: a door spec from plain values, and messages as span values. */
+/** Helpers for the encrypted-knock tests: the document's test vectors, a door spec from plain values, and messages as span values. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { PortRange } from '../../src/config/types.js';
 import { type EncryptedDoorSpec, KnockDecoder, type KnockOutcome } from '../../src/knocks/decoder.js';
 import { deriveDoorKeys, encodeMessage, type KnockRequest } from '../../src/knocks/format.js';
 import { MemorySeenNonces, type SeenNonces } from '../../src/knocks/nonces.js';
 import { PortSpan } from '../../src/knocks/span.js';
+import { repoRoot } from '../helpers.js';
 import { random } from '../random.js';
+import type { Vector } from './reference.js';
+
+/** The ```json test-vectors block of docs/encrypted-knocks.md. */
+export function documentVectors(): Vector[] {
+  const block = /```json test-vectors\n([\s\S]*?)\n```/.exec(readFileSync(join(repoRoot, 'docs', 'encrypted-knocks.md'), 'utf8'));
+  assert.ok(block, 'docs/encrypted-knocks.md has a ```json test-vectors block');
+  return JSON.parse(block[1]!) as Vector[];
+}
 
 export const SECRET = Buffer.from('a test key of thirty-two bytes!!');
 /** 2026-01-01T00:00:10Z, in ms. */

@@ -8,15 +8,11 @@ import { MemorySeenNonces } from '../../src/knocks/nonces.js';
 import { PortSpan } from '../../src/knocks/span.js';
 import type { PortRange } from '../../src/config/types.js';
 import { repoRoot } from '../helpers.js';
-import { referenceVector, type Vector } from './reference.js';
+import { documentVectors } from './message-support.js';
+import { referenceVector } from './reference.js';
 
 const DOC = readFileSync(join(repoRoot, 'docs', 'encrypted-knocks.md'), 'utf8');
 
-function vectors(): Vector[] {
-  const block = /```json test-vectors\n([\s\S]*?)\n```/.exec(DOC);
-  assert.ok(block, 'docs/encrypted-knocks.md has a ```json test-vectors block');
-  return JSON.parse(block[1]!) as Vector[];
-}
 
 /** Port_Span text → ranges, the way the config parser reads the simple forms used in the vectors. */
 function ranges(text: string): PortRange[] {
@@ -28,7 +24,7 @@ function ranges(text: string): PortRange[] {
 }
 
 describe('the test vectors of docs/encrypted-knocks.md', () => {
-  const all = vectors();
+  const all = documentVectors();
 
   it('cover each address kind', () => {
     assert.deepEqual(all.map((vector) => vector.kind).sort(), [0, 1, 2]);
