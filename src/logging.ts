@@ -32,7 +32,8 @@ export interface LoggerOptions {
 /**
  * Log file lines are written together once per turn of the event loop (or when this much is waiting): under a
  * flood every spoofed first knock is a `Stage 1` line and every one that expires a `sequence timeout` line, and
- * one write per line was a third of the daemon's time. A crash loses at most the lines of the current turn.
+ * one write per line was a third of the daemon's time. Errors, warnings and opens are written at once; a crash loses
+ * at most the stage and timeout lines of the current turn.
  */
 const LOG_FILE_BATCH_BYTES = 64 * 1024;
 /** Lines of command output written to the log per command, at most. */
@@ -139,6 +140,8 @@ export class Logger {
     const safe = safeText(message.split('\n').map((line) => clip(line)).join('\n'));
     this.stderr.write(`${safe}\n`);
     this.record(safe);
+    // Problems are written at once: the process may be about to die of one.
+    this.flush();
   }
 
   /** Log file and syslog (`message` already made safe). */
@@ -258,6 +261,8 @@ export class Logger {
         return;
       case 'open':
         this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME`);
+        // In the log before its commands run: a crash right after them still leaves the open on record.
+        this.flush();
         return;
       case 'timeout':
         this.log(`${this.who(event.ip)}: ${event.door.name}: sequence timeout (stage ${event.stage})`);

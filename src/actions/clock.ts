@@ -22,6 +22,8 @@ export interface Clock {
 
 /** setTimeout caps delays at about 24.8 days; longer waits are chained. */
 const MAX_DELAY = 2 ** 31 - 1;
+/** A timer that fires less than this before its due time fired early (a busy loop turn), not after a clock step. */
+const EARLY_TOLERANCE_MS = 1000;
 
 interface SystemTimer extends Timer {
   handle: NodeJS.Timeout | null;
@@ -41,7 +43,14 @@ export class SystemClock implements Clock {
     // The delay is taken from now() once per arm: the timer then counts monotonic time, as a real one does.
     const arm = (): void => {
       const delay = due - this.now();
-      timer.handle = delay > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(fn, Math.max(0, delay));
+      timer.handle = delay > MAX_DELAY ? setTimeout(arm, MAX_DELAY) : setTimeout(fire, Math.max(0, delay));
+    };
+    // libuv counts a delay from the loop's cached time, so a timer armed late in a busy loop turn fires that much
+    // early: it waits the rest. A larger difference is a clock step back, which must not delay it (see Engine).
+    const fire = (): void => {
+      const early = due - this.now();
+      if (early > 0 && early < EARLY_TOLERANCE_MS) timer.handle = setTimeout(fire, early);
+      else fn();
     };
     arm();
     return timer;
