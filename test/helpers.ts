@@ -132,7 +132,7 @@ export interface CliResult {
 /** Runs the compiled CLI with `args` and collects its output. */
 export function runCli(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; /** run as this user (and group of the same number) */ uid?: number } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number; /** run as this user (and group of the same number) */ uid?: number } = {},
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const user = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };

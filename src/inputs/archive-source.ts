@@ -84,14 +84,15 @@ class OpenedSource implements ArchiveSource {
   }
 
   async read(buffer: Uint8Array, offset: number, length: number): Promise<number> {
-    let n: number;
+    let n = 0;
     if (this.head !== null && this.head.length > 0) {
       n = Math.min(length, this.head.length);
       buffer.set(this.head.subarray(0, n), offset);
       this.head = this.head.subarray(n);
-    } else {
+    }
+    if (n < length) {
       try {
-        n = await this.readBytes(buffer, offset, length);
+        n += await this.readBytes(buffer, offset + n, length - n);
       } catch (error) {
         throw new ArchiveError(this.label, readFailure(error as NodeJS.ErrnoException));
       }

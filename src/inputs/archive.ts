@@ -214,6 +214,11 @@ class RepeatFinder {
 }
 
 const CHUNK_BYTES = 1 << 20;
+/**
+ * Text is decompressed in pieces of this size: when zlib finds damaged data it drops the piece it was working on
+ * (the lines before it are read), and smaller pieces are no slower (they stay in V8's young generation).
+ */
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
 
 /** The bytes of an input as read, in chunks (each a buffer of its own: the framer may keep the end of one). */
 async function* rawChunks(source: ArchiveSource): AsyncGenerator<Buffer> {
@@ -237,7 +242,7 @@ async function* logChunks(source: ArchiveSource): AsyncGenerator<Buffer> {
     yield* rawChunks(source);
     return;
   }
-  const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
+  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   // zlib decompresses the chunk written last together with the end of the stream, and on a truncated file drops
   // that chunk's output with the error: each chunk is written once the one before is decompressed, so only the
   // end of the stream is left for last, and everything before the cut comes out (as zcat recovers it).

@@ -40,7 +40,8 @@ export class ProgressLine {
     this.lastDraw = now;
     this.shown = true;
     const text = describe(bytes, this.total, this.lines, Math.max(1, now - this.started));
-    const width = (this.terminal.columns ?? 80) - 1;
+    // A terminal that does not tell its width (0) is taken as 80 columns.
+    const width = (this.terminal.columns || 80) - 1;
     this.terminal.write(`${ERASE_LINE}${text.length > width ? text.slice(0, width) : text}`);
   }
 
