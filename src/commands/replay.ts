@@ -2,6 +2,7 @@
 import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
 import { sameGeneration } from '../inputs/archive.js';
+import { STANDARD_INPUT } from '../inputs/archive-source.js';
 import { isForgeableLog } from '../inputs/trust.js';
 import { ProgressLine } from '../replay/progress.js';
 import { formatSummary, replayComplete, summaryRecord } from '../replay/report.js';
@@ -65,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   if (config === null) return EXIT.failure;
   const sources = await openInputs(positionals, process.stderr);
   if (sources === null) return EXIT.failure;
-  for (const file of positionals.filter(isForgeableLog)) {
+  for (const file of positionals.filter((name) => name !== STANDARD_INPUT && isForgeableLog(name))) {
     process.stderr.write(`warning: ${safeText(file)}: any local user can write kernel-looking lines into this log (logger -t kernel); doors it opens may come from forged lines\n`);
   }
   // A terminal gets a progress line, which is erased before anything else is written there.

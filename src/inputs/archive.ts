@@ -178,12 +178,15 @@ export async function* readArchives(sources: readonly ArchiveSource[], options: 
 /**
  * Finds packets that two inputs deliver: the same addresses, ports, protocol and flags within the same second
  * (a whole-second stamp and a precise one of the same line agree on it). Within one input a repeat is a packet
- * sent again, and is kept.
+ * sent again, and is kept. Cheap while each second holds the hits of one input, by far the usual case: a second's
+ * hits are only compared once a second input has hits in it too.
  */
 class RepeatFinder {
   private second = Number.NaN;
-  /** This second's packets: what identifies them → the input that delivered them first. */
-  private readonly seen = new Map<string, string>();
+  /** The hits of this second so far, while they all come from one input. */
+  private readonly hits: KnockHit[] = [];
+  /** Once a second input has hits in this second: what identifies a packet → the input that delivered it first. */
+  private seen: Map<string, string> | null = null;
   /** input → the input it repeats → packets. */
   private readonly counts = new Map<string, Map<string, number>>();
   private readonly totals = new Map<string, number>();
@@ -192,10 +195,19 @@ class RepeatFinder {
     this.totals.set(hit.input, (this.totals.get(hit.input) ?? 0) + 1);
     const second = Math.floor(hit.time / 1000);
     if (second !== this.second) {
-      this.seen.clear();
       this.second = second;
+      this.hits.length = 0;
+      this.seen = null;
     }
-    const key = `${hit.src} ${hit.dst} ${hit.proto} ${hit.dport} ${hit.sport} ${hit.flags}`;
+    if (this.seen === null) {
+      if (this.hits.length === 0 || this.hits[0]!.input === hit.input) {
+        this.hits.push(hit);
+        return false;
+      }
+      this.seen = new Map();
+      for (const earlier of this.hits) if (!this.seen.has(packetKey(earlier))) this.seen.set(packetKey(earlier), earlier.input);
+    }
+    const key = packetKey(hit);
     const first = this.seen.get(key);
     if (first === undefined) {
       this.seen.set(key, hit.input);
@@ -211,6 +223,10 @@ class RepeatFinder {
   found(): RepeatedPackets[] {
     return [...this.counts].flatMap(([input, byFirst]) => [...byFirst].map(([of, packets]) => ({ input, of, packets, total: this.totals.get(input)! })));
   }
+}
+
+function packetKey(hit: KnockHit): string {
+  return `${hit.src} ${hit.dst} ${hit.proto} ${hit.dport} ${hit.sport} ${hit.flags}`;
 }
 
 const CHUNK_BYTES = 1 << 20;

@@ -211,7 +211,8 @@ export function formatSummary(summary: ReplaySummary): string {
       lines.push(`door ${door} opened ${total} time${total === 1 ? '' : 's'} for ${whom}`);
     }
   }
-  return lines.join('\n');
+  // File names come from the command line and may hold anything.
+  return lines.map(safeText).join('\n');
 }
 
 /** An input that holds packets of another: a copy, or two logs of one firewall. */
