@@ -3,10 +3,10 @@
  * configured log formats; pcap mode captures on the interfaces. Inputs get values (the formats, the watch), never
  * the matcher.
  */
+import { uptime } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { CompiledFormat } from '../formats/logformat.js';
-import { thisMachineBootTime } from '../formats/timestamp.js';
 import type { LocalAddresses } from '../packet/bpf.js';
 import type { Watch } from '../watch.js';
 import type { Input } from './input.js';
@@ -38,7 +38,7 @@ export function createInputs(ctx: InputContext): Input[] {
   const { options } = ctx.config;
   if (options.mode === 'pcap') return [pcapInput(ctx)];
   const common = { formats: ctx.formats, watch: ctx.watch, cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
-  const bootTime = thisMachineBootTime();
+  const bootTime = Date.now() - uptime() * 1000;
   return options.firewallLogs.map((path) =>
     path === 'journal' ? new JournalInput(common) : new LogFileInput({ ...common, path, maxLineLength: options.maxLineLength, bootTime }),
   );
