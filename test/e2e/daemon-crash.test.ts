@@ -148,7 +148,7 @@ describe('daemon: the state directory', () => {
     writeFileSync(s.stateDir, 'a file, not a directory\n');
     const result = await runCli(['-c', s.config]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /knocktail\.conf:3: StateDir .*state is not a directory; name a directory of knocktail's own/);
+    assert.match(result.stderr, /knocktail\.conf:3: StateDir .*state is not a directory\n {2}fix: name a directory of knocktail's own/);
     assert.equal(readFileSync(s.stateDir, 'utf8'), 'a file, not a directory\n', 'left as it was');
   });
 
@@ -165,7 +165,7 @@ describe('daemon: the state directory', () => {
     const uid = process.getuid!();
     const result = await runCli(['-c', s.config]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`StateDir ${foreign} belongs to uid ${statSync(foreign).uid}, not to uid ${uid} that knocktail runs as; .*chown ${uid} ${foreign}, or choose another StateDir`));
+    assert.match(result.stderr, new RegExp(`StateDir ${foreign} belongs to uid ${statSync(foreign).uid}, not to uid ${uid} that knocktail runs as; .*\\n {2}fix: chown ${uid} ${foreign}, or choose another StateDir`));
     assert.equal(statSync(foreign).uid, isRoot ? 65534 : 0, 'never chown-ed by knocktail');
   });
 
