@@ -49,9 +49,9 @@ export interface ReplayResult {
   vsFail2ban: number | null;
 }
 
-/** "FILE: 1000000 lines: …" from replay's closing summary; checks every line was read. */
+/** "FILE: lines: read 1000000, …" from replay's closing summary; checks every line was read. */
 function checkSummary(stdoutTail: string, lines: number): void {
-  const match = /: (\d+) lines: /.exec(stdoutTail);
+  const match = /: lines: read (\d+),/.exec(stdoutTail);
   if (match === null || Number(match[1]) !== lines) throw new Error(`replay did not report ${lines} lines read: ${stdoutTail.slice(-500)}`);
 }
 

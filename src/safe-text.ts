@@ -146,7 +146,7 @@ export class RepeatLimiter {
 export class WarningStream extends Writable {
   private readonly repeats: RepeatLimiter;
 
-  constructor(private readonly target: NodeJS.WritableStream) {
+  constructor(private readonly target: { write(text: string): unknown }) {
     super({ decodeStrings: false });
     this.repeats = new RepeatLimiter((summary) => this.print(summary), Infinity);
   }

@@ -132,7 +132,7 @@ export interface CliResult {
 /** Runs the compiled CLI with `args` and collects its output. */
 export function runCli(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; /** run as this user (and group of the same number) */ uid?: number } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number; /** run as this user (and group of the same number) */ uid?: number } = {},
 ): Promise<CliResult> {
   return new Promise((resolve) => {
     const user = options.uid === undefined ? {} : { uid: options.uid, gid: options.uid };
@@ -173,14 +173,45 @@ export interface ReplayEvent {
   stage?: number;
 }
 
+/** One input in the summary of `knocktail replay --json` (README, "Replay: what would have opened"). */
+export interface ReplayInputJson {
+  input: string;
+  kind: 'log' | 'gzip' | 'capture';
+  lines: { read: number; packets: number; skipped: number; ignored: number; otherProtocols: number; malformed: number; tooLong: number } | null;
+  capture: { packets: number; knockPorts: number } | null;
+  time: { knocksTooOld: number; knocksOutOfOrder: number; largestStepBackMs: number; longGaps: number; firstLongGaps: Array<{ from: string; to: string }> };
+  repeats: Array<{ of: string; packets: number }>;
+  problem: string | null;
+}
+
+/** The closing `{"summary": …}` object of `knocktail replay --json`. */
+export interface ReplaySummaryJson {
+  inputs: ReplayInputJson[];
+  packets: number;
+  opens: Array<{ door: string; ip: string; count: number }>;
+  timeouts: number;
+  events: number;
+  commands: { run: number; failed: number };
+  complete: boolean;
+}
+
+/** The output of `knocktail replay --json`: one event per line, then the summary, which must be the last line. */
+export function replayOutput(stdout: string): { events: ReplayEvent[]; summary: ReplaySummaryJson } {
+  const records = stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as ReplayEvent & { summary?: ReplaySummaryJson });
+  const last = records.pop();
+  if (last?.summary === undefined) throw new Error(`replay --json did not end with its summary: ${stdout.slice(-500)}`);
+  if (records.some((record) => record.summary !== undefined)) throw new Error('replay --json printed more than one summary');
+  return { events: records, summary: last.summary };
+}
+
 /** Runs `knocktail replay --json ARGS`, which must succeed, and returns its events. */
 export async function replayEvents(args: string[], env: NodeJS.ProcessEnv = { ...process.env, TZ: 'UTC' }): Promise<ReplayEvent[]> {
   const result = await runCli(['replay', '--json', ...args], { env });
   if (result.code !== 0) throw new Error(`knocktail replay exited ${result.code}: ${result.stderr}`);
-  return result.stdout
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ReplayEvent);
+  return replayOutput(result.stdout).events;
 }
 
 /** Runs `body` (synchronous) with the time zone set to `zone` and restores it: no test changes TZ for the whole process. */

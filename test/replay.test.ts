@@ -113,7 +113,11 @@ describe('knocktail replay on the real kernel logs', () => {
     assert.match(result.stdout, /door S1 opened 5 times for 10\.66\.0\.2 \(4x\), 10\.66\.0\.1$/m);
     assert.match(result.stdout, /door S3 opened 1 time for 10\.66\.0\.2$/m);
     // 12 lines are not parsed: the 4 kernel messages, ICMP and 7 packets to ports no door uses (22, 80, 53, 5555, 6666, 7001, …).
-    assert.match(result.stdout, /84 lines: 72 knock lines parsed, 12 skipped \(no port any door uses\), 0 other, 0 not TCP\/UDP, 0 malformed/);
+    // The words are those of knocktail status.
+    assert.match(
+      result.stdout,
+      /iptables-kernlog\.log: lines: read 84, TCP\/UDP packets 72, skipped unparsed \(no port a door watches in them\) 12, ignored \(no log format recognised them\) 0, other protocols \(ICMP…\) 0, malformed \(a format claimed them, a field was missing or invalid\) 0\n/,
+    );
   });
 });
 

@@ -6,7 +6,6 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig } from '../config/parse.js';
 import { type Config, ConfigError } from '../config/types.js';
 
-
 /** Exit statuses (documented in the README). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -40,12 +39,4 @@ export function loadConfigOrReport(path: string, err: NodeJS.WritableStream): Co
     }
     return null;
   }
-}
-
-/** `--boot-time ISO` as ms since the epoch, `fallback` when the option is absent; a UsageError when it is no date. */
-export function parseBootTime(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new UsageError(`--boot-time "${text}" is not a date (use ISO 8601, e.g. 2026-11-21T04:09:00Z)`);
-  return ms;
 }

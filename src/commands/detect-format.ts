@@ -3,10 +3,11 @@
  * every line on its own (not first-claims-wins), so the listing shows each format's own reach, and the one
  * to put in LogFormat is suggested: the most knock lines read, then the narrowest (fewest lines claimed).
  */
-import { statSync } from 'node:fs';
 import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
 import { LineDecoder } from '../formats/registry.js';
+import type { BootTime } from '../formats/timestamp.js';
 import { eachLine } from '../inputs/archive.js';
+import type { ArchiveSource } from '../inputs/archive-source.js';
 
 export interface FormatReach {
   format: string;
@@ -35,21 +36,23 @@ export interface DetectionListener {
   unread?(line: number, text: string): void;
 }
 
-/** Runs each format over every line of the file as the archive reader splits them; throws when the file cannot be read. */
+/**
+ * Runs each format over every line of the file as the archive reader splits them. `problem`: where reading stopped
+ * before the end (the detection covers the lines before it), or null.
+ */
 export async function detectFormats(
-  file: string,
+  source: ArchiveSource,
   formats: readonly CompiledFormat[],
-  options: { bootTime: number; maxLineLength: number; preferLast: readonly string[]; onWarning: (message: string) => void },
+  options: { bootTime: BootTime; maxLineLength: number; preferLast: readonly string[]; onWarning: (message: string) => void },
   listener: DetectionListener = {},
-): Promise<Detection> {
+): Promise<{ detection: Detection; problem: string | null }> {
   const fanOut = new FanOut(formats, listener);
-  const reference = statSync(file).mtimeMs;
-  const ctx: DecodeContext = { input: file, reference, bootTime: options.bootTime, fallbackTime: reference, arrival: null };
-  await eachLine(file, options.maxLineLength, {
+  const ctx: DecodeContext = { input: source.name, reference: source.reference, bootTime: options.bootTime.ms, fallbackTime: source.reference, arrival: null };
+  const problem = await eachLine(source, options.maxLineLength, {
     line: (text, number) => fanOut.line(text, number, ctx),
     longLine: (number) => {
       fanOut.lines++;
-      options.onWarning(`${file}: line ${number} is longer than ${options.maxLineLength} bytes; skipped`);
+      options.onWarning(`${source.label}: line ${number} is longer than ${options.maxLineLength} bytes; skipped`);
     },
   });
   const reach = fanOut.reach().filter((r) => r.matched + r.notKnock + r.missed > 0);
@@ -62,13 +65,14 @@ export async function detectFormats(
       generic(a.format) - generic(b.format) ||
       a.format.localeCompare(b.format),
   );
-  return {
-    file,
+  const detection = {
+    file: source.name,
     lines: fanOut.lines,
     formats: reach,
     unread: fanOut.unread,
     suggested: reach.length > 0 && reach[0]!.matched > 0 ? reach[0]!.format : null,
   };
+  return { detection, problem };
 }
 
 function claimed(r: FormatReach): number {

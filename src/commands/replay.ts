@@ -1,31 +1,42 @@
 /** `knocktail replay`: archived logs through the matcher, in the time written in them. */
-import { existsSync } from 'node:fs';
 import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
+import { sameGeneration } from '../inputs/archive.js';
+import { STANDARD_INPUT } from '../inputs/archive-source.js';
 import { isForgeableLog } from '../inputs/trust.js';
-import { formatSummary } from '../replay/report.js';
+import { ProgressLine } from '../replay/progress.js';
+import { formatSummary, replayComplete, summaryRecord } from '../replay/report.js';
 import { replay } from '../replay/replay.js';
-import { WarningStream } from '../safe-text.js';
-import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
+import { safeText, WarningStream } from '../safe-text.js';
+import { bootTimeOption, FORMAT_OPTION, formatNames, openInputs } from './archive-args.js';
+import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
 
 export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [-v] FILE…
 
 Reads archived firewall logs (plain or .gz; rotated sets such as kern.log.2.gz kern.log.1 kern.log
 are read oldest first) and packet captures (pcap, pcapng), and reports, in the order it happened,
 which doors opened for whom, which knocks timed out, and the start/stop commands with %IP% filled
-in. Time comes from the log lines and the packet headers.
+in. Time comes from the log lines and the packet headers. FILE - reads standard input (plain or
+gzip, e.g. ssh gw cat /var/log/kern.log | knocktail replay -). A file cut short (a truncated .gz)
+is read as far as it goes; the others are still read.
 
   -c, --config FILE   config (default ${DEFAULT_CONFIG})
-      --json          one JSON object per event: time, event (stage|open|timeout|start|stop|…), door, ip, command
-      --execute       run the commands for real (default: dry run, nothing is executed)
+      --json          one JSON object per event: time, event (stage|open|timeout|start|stop|…), door, ip,
+                      command; the last object is {"summary": …}
+      --execute       run the commands for real (default: dry run, nothing is executed); each command's
+                      exit status and output are shown
       --format NAMES  log formats to try instead of the config's LogFormat
       --boot-time ISO when the logging machine booted, for uptime-stamped formats (dmesg, kmsg)
+                      (default: this machine's boot time, with a warning)
       --local ADDRS   the capturing host's own addresses (repeatable): doors without Target then count
                       only knocks to these, as the live daemon does (default: every destination counts)
   -v, --verbose       also list every stage reached and every timeout (the table; --json always has them)
   -h, --help          this help
 
-Exit status: 0 done, 1 bad config or unreadable file, 2 bad command line.`;
+On a terminal, a large input gets a progress line on standard error.
+
+Exit status: 0 done, 1 bad config, a file that cannot be read (or was read only in part), or with
+--execute a command that failed, 2 bad command line (a file given twice, too).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
@@ -46,39 +57,42 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  if (positionals.length === 0) throw new UsageError(`replay needs at least one log file\n\n${USAGE}`);
-  const bootTime = parseBootTime(values['boot-time'], 0);
+  if (positionals.length === 0) throw new UsageError(`replay needs at least one log file (or - for standard input)\n\n${USAGE}`);
+  const bootTime = bootTimeOption(values['boot-time']);
   const local = values.local === undefined ? null : localAddresses(values.local);
-  const missing = positionals.filter((file) => !existsSync(file));
-  if (missing.length > 0) {
-    process.stderr.write(missing.map((file) => `knocktail: ${file}: no such file\n`).join(''));
-    return EXIT.failure;
-  }
-  for (const file of positionals.filter(isForgeableLog)) {
-    process.stderr.write(`warning: ${file}: any local user can write kernel-looking lines into this log (logger -t kernel); doors it opens may come from forged lines\n`);
-  }
+  const generations = sameGeneration(positionals);
+  if (generations.length > 0) throw new UsageError(generations.map(safeText).join('\n'));
   const config = loadConfigOrReport(values.config, process.stderr);
   if (config === null) return EXIT.failure;
+  const sources = await openInputs(positionals, process.stderr);
+  if (sources === null) return EXIT.failure;
+  for (const file of positionals.filter((name) => name !== STANDARD_INPUT && isForgeableLog(name))) {
+    process.stderr.write(`warning: ${safeText(file)}: any local user can write kernel-looking lines into this log (logger -t kernel); doors it opens may come from forged lines\n`);
+  }
+  // A terminal gets a progress line, which is erased before anything else is written there.
+  const progress = !values.json && process.stderr.isTTY ? new ProgressLine(process.stderr, sources) : null;
+  const out = progress !== null && process.stdout.isTTY ? progress.before(process.stdout) : process.stdout;
   // Warnings quote the files replayed: escaped, and a burst of alike ones is counted, not printed.
-  const warnings = new WarningStream(process.stderr);
+  const warnings = new WarningStream(progress === null ? process.stderr : progress.before(process.stderr));
   try {
     const summary = await replay({
       config,
-      files: positionals,
+      sources,
       execute: values.execute,
       json: values.json,
       verbose: values.verbose,
-      formats: values.format === undefined ? null : { names: values.format.split(',').map((name) => name.trim()), at: { file: 'the command line (--format)', line: 0 } },
+      formats: values.format === undefined ? null : { names: formatNames(values.format), at: FORMAT_OPTION },
       bootTime,
       local,
-      out: process.stdout,
+      out,
       err: warnings,
+      progress,
     });
     warnings.finish();
-    // JSON output stays machine-readable: the summary goes to stderr there.
-    (values.json ? process.stderr : process.stdout).write(`${values.json ? '' : '\n'}${formatSummary(summary)}\n`);
-    return EXIT.ok;
+    out.write(values.json ? `${JSON.stringify({ summary: summaryRecord(summary) })}\n` : `\n${formatSummary(summary)}\n`);
+    return replayComplete(summary) ? EXIT.ok : EXIT.failure;
   } catch (error) {
+    progress?.clear();
     warnings.finish();
     process.stderr.write(`${error instanceof ConfigError ? error.message : `knocktail: ${(error as Error).message}`}\n`);
     return EXIT.failure;

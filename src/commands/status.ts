@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config/parse.js';
 import { ConfigError } from '../config/types.js';
 import { ControlError, type DaemonStatus, requestStatus, type StatusCounters } from '../daemon/control.js';
-import { COUNTERS, inputJson, type InputJson, LINE_COUNTERS, statusJson } from '../daemon/status-report.js';
+import { COUNTERS, inputJson, linesText, statusJson } from '../daemon/status-report.js';
 import type { InputStatus } from '../inputs/input.js';
 import { jsonText, safeText } from '../safe-text.js';
 import { DEFAULT_CONFIG, EXIT, parseCommandLine } from './common.js';
@@ -150,18 +150,12 @@ function describeInput(input: InputStatus): string[] {
     }
     lines.push(`  knock packets ${capture.packets}, discarded (knocktail could not keep up) ${capture.discarded}, capture restarts ${capture.restarts}${capture.lastError === null ? '' : `; last error: ${capture.lastError}`}`);
   }
-  if (json.lines !== undefined) lines.push(`  lines: ${lineCounts(json)}`);
+  if (json.lines !== undefined) lines.push(`  lines: ${linesText(json.lines)}`);
   if (file === undefined && journal === undefined && capture === undefined) {
     const { id: _id, kind: _kind, lines: _lines, ...fields } = json;
     for (const [key, value] of Object.entries(fields)) lines.push(`  ${key}: ${flat(value)}`);
   }
   return lines;
-}
-
-function lineCounts(json: InputJson): string {
-  return Object.values(LINE_COUNTERS)
-    .map(({ name, label }) => `${label} ${json.lines![name] ?? 0}`)
-    .join(', ');
 }
 
 function flat(value: unknown): string {

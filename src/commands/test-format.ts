@@ -2,31 +2,34 @@
  * `knocktail test-format`: what fail2ban-regex is to fail2ban. Runs log formats over a log file the way the
  * daemon and replay read it and tells, line by line if asked, what they make of it.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { uptime } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { defaultOptions, parseFormatFile } from '../config/parse.js';
 import { type Config, ConfigError, type LogFormatBlock } from '../config/types.js';
 import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
 import { FormatRegistry, LineDecoder, tooLongLines } from '../formats/registry.js';
-import type { Stamp, TimestampForm } from '../formats/timestamp.js';
+import { type BootTime, guessedDatesWarning, type Stamp, type TimestampForm } from '../formats/timestamp.js';
 import { formatFlags, type KnockHit } from '../hit.js';
 import { eachLine } from '../inputs/archive.js';
-import { type Detection, type DetectionListener, detectFormats, detectionText } from './detect-format.js';
-import { EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
+import type { ArchiveSource } from '../inputs/archive-source.js';
+import { safeText } from '../safe-text.js';
+import { bootTimeOption, FORMAT_OPTION, formatNames, openInputs } from './archive-args.js';
+import { EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
+import { type DetectionListener, detectFormats, detectionText } from './detect-format.js';
 
-export const USAGE = `usage: knocktail test-format [options] FILE
+export const USAGE = `usage: knocktail test-format [options] FILE…
 
-Runs log formats over FILE (plain or .gz) as the daemon and replay would, and reports how many lines they
-read as knocks (TCP/UDP packets), which lines they claimed but could not read, and which timestamp forms
-they found. Lines are split as replay splits them; lines longer than MaxLineLength (the config's with -c,
-else 65536 bytes) are skipped and counted. Nothing is started and no command runs.
+Runs log formats over each FILE (plain or .gz; - reads standard input) as the daemon and replay would, and
+reports how many lines they read as knocks (TCP/UDP packets), which lines they claimed but could not read,
+and which timestamp forms they found. Lines are split as replay splits them; lines longer than
+MaxLineLength (the config's with -c, else 65536 bytes) are skipped and counted. A file cut short (a
+truncated .gz) is read as far as it goes. Nothing is started and no command runs.
 
 Which formats (default: iptables):
   -f, --format NAMES    formats to try on each line, in order (first that claims a line wins). Shipped:
                         iptables, ufw, ulogd, dmesg, dmesg-raw, dmesg-iso, kmsg, filterlog, mikrotik,
                         openwrt, vyos, firewalld; or the names of -c/-b blocks (filterlog: pfSense and
                         OPNsense; openwrt: logread output; vyos: also EdgeOS)
-  -f auto               tell which formats read FILE: every known format (shipped, -c and -b blocks) is
+  -f auto               tell which formats read each FILE: every known format (shipped, -c and -b blocks) is
                         tried on every line on its own; lists each with the lines it reads and suggests
                         the LogFormat to use
   -c, --config FILE     know the config's <logformat> blocks; without --format, use its LogFormat
@@ -37,15 +40,15 @@ Which formats (default: iptables):
                         --regex '{{kernel}}KNOCK {{netfilter}}'
 Output:
   -o, --output FORM     text (default): the totals; json: one JSON object per line read as a knock (its
-                        fields and the hit), then one with the totals
+                        file, line, fields and the hit), then one with each file's totals
       --print-missed    also show each line a format claimed but could not read, and why
       --print-ignored   also show each line no format claimed (with -f auto: no known format)
       --boot-time ISO   when the machine that wrote uptime stamps (dmesg, kmsg) booted
-                        (default: this machine's boot time)
+                        (default: this machine's boot time, with a warning)
   -h, --help            this help
 
-Exit status: 0 the file was read (whatever matched), 1 a format or config is broken or FILE cannot be
-read, 2 bad command line.`;
+Exit status: 0 every file was read (whatever matched), 1 a format or config is broken or a FILE cannot
+be read (or was read only in part), 2 bad command line (a file given twice, too).`;
 
 /** `--format auto`: detect instead of read. */
 const AUTO = 'auto';
@@ -79,12 +82,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new UsageError(`test-format needs exactly one log file\n\n${USAGE}`);
+  if (positionals.length === 0) throw new UsageError(`test-format needs a log file (or - for standard input)\n\n${USAGE}`);
   if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`--output must be text or json, not "${values.output}"\n\n${USAGE}`);
   if (values.regex !== undefined && (values.format !== undefined || values.block !== undefined)) {
     throw new UsageError(`--regex is a format of its own: use it without --format and --block\n\n${USAGE}`);
   }
-  const bootTime = parseBootTime(values['boot-time'], Date.now() - uptime() * 1000);
+  const bootTime = bootTimeOption(values['boot-time']);
 
   let config: Config | null = null;
   if (values.config !== undefined) {
@@ -98,27 +101,33 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`${error instanceof ConfigError ? error.message : `knocktail: ${(error as Error).message}`}\n`);
     return EXIT.failure;
   }
+  const sources = await openInputs(positionals, process.stderr);
+  if (sources === null) return EXIT.failure;
 
-  const file = positionals[0]!;
-  try {
-    statSync(file);
-  } catch (error) {
-    process.stderr.write(`knocktail: cannot read ${file}: ${(error as Error).message}\n`);
-    return EXIT.failure;
-  }
   const maxLineLength = (config?.options ?? defaultOptions()).maxLineLength;
-  if (values.format === AUTO) return detect(file, formats, { json: values.output === 'json', printMissed: values['print-missed'], printIgnored: values['print-ignored'], bootTime, maxLineLength });
+  const json = values.output === 'json';
   const guessed = values.format === undefined && values.block === undefined && values.regex === undefined && config === null;
-  const report = new Report(file, formats, values.output === 'json', values['print-missed'], values['print-ignored'], guessed);
-  try {
-    await report.read(bootTime, maxLineLength);
-  } catch (error) {
-    // The reader's message starts with the file name.
-    process.stderr.write(`knocktail: cannot read ${(error as Error).message}\n`);
-    return EXIT.failure;
+  let complete = true;
+  for (const [index, source] of sources.entries()) {
+    // Several files in text: a blank line between their reports.
+    if (index > 0 && !json) process.stdout.write('\n');
+    let problem: string | null;
+    if (source.kind === 'capture') {
+      await source.close();
+      problem = `${source.label}: this is a packet capture (pcap or pcapng), not a log: knocktail replay reads captures`;
+    } else if (values.format === AUTO) {
+      problem = await detect(source, formats, { json, printMissed: values['print-missed'], printIgnored: values['print-ignored'], bootTime, maxLineLength });
+    } else {
+      const report = new Report(source, formats, json, values['print-missed'], values['print-ignored'], guessed);
+      problem = await report.read(bootTime, maxLineLength);
+      report.finish(problem);
+    }
+    if (problem !== null) {
+      process.stderr.write(`knocktail: ${safeText(problem)}\n`);
+      complete = false;
+    }
   }
-  report.finish();
-  return EXIT.ok;
+  return complete ? EXIT.ok : EXIT.failure;
 }
 
 /** The formats the options name, compiled; throws ConfigError (broken block or regex) or Error (unknown name). */
@@ -138,38 +147,30 @@ function chooseFormats(config: Config | null, values: { format?: string | undefi
   }
   if (values.format === AUTO) return registry.names().map((name) => registry.get(name));
   const names = values.format !== undefined
-    ? values.format.split(',').map((name) => name.trim())
+    ? formatNames(values.format)
     : blockNames.length > 0 ? blockNames : (config?.options.logFormats ?? ['iptables']);
-  const unknown = names.filter((name) => !registry.has(name));
-  if (unknown.length > 0) {
-    throw new Error(`unknown log format${unknown.length > 1 ? 's' : ''} ${unknown.map((name) => `"${name}"`).join(', ')}; known: ${registry.names().join(', ')} (-c CONF or -b FILE adds your own blocks)`);
-  }
-  return names.map((name) => registry.get(name));
+  // Names from --format are the command line's; the others were checked where they were written.
+  return registry.resolve(names, values.format !== undefined ? FORMAT_OPTION : { file: values.block ?? config?.path ?? 'the default format', line: 0 });
 }
 
-/** `--format auto`: writes which formats read the file (text or one JSON object, after any per-line records). */
+/** `--format auto`: writes which formats read the file (text or one JSON object, after any per-line records); returns where reading stopped early, or null. */
 async function detect(
-  file: string,
+  source: ArchiveSource,
   formats: readonly CompiledFormat[],
-  options: { json: boolean; printMissed: boolean; printIgnored: boolean; bootTime: number; maxLineLength: number },
-): Promise<number> {
+  options: { json: boolean; printMissed: boolean; printIgnored: boolean; bootTime: BootTime; maxLineLength: number },
+): Promise<string | null> {
   const out: string[] = [];
+  const file = source.name;
   const listener: DetectionListener = {
     missed: options.printMissed
-      ? (line, format, reason, text) => out.push(options.json ? JSON.stringify({ line, result: 'missed', format: format.name, reason, text }) : `missed  line ${line} (${format.name}: ${reason}): ${text}`)
+      ? (line, format, reason, text) => out.push(options.json ? JSON.stringify({ file, line, result: 'missed', format: format.name, reason, text }) : `missed  line ${line} (${format.name}: ${reason}): ${text}`)
       : undefined,
-    unread: options.printIgnored ? (line, text) => out.push(options.json ? JSON.stringify({ line, result: 'ignored', text }) : `ignored line ${line}: ${text}`) : undefined,
+    unread: options.printIgnored ? (line, text) => out.push(options.json ? JSON.stringify({ file, line, result: 'ignored', text }) : `ignored line ${line}: ${text}`) : undefined,
   };
-  let detection: Detection;
-  try {
-    detection = await detectFormats(file, formats, { ...options, preferLast: defaultOptions().logFormats, onWarning: (message) => process.stderr.write(`warning: ${message}\n`) }, listener);
-  } catch (error) {
-    process.stderr.write(`knocktail: cannot read ${(error as Error).message}\n`);
-    return EXIT.failure;
-  }
+  const { detection, problem } = await detectFormats(source, formats, { ...options, preferLast: defaultOptions().logFormats, onWarning: (message) => process.stderr.write(`warning: ${safeText(message)}\n`) }, listener);
   if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
-  process.stdout.write(options.json ? `${JSON.stringify({ detect: detection })}\n` : detectionText(detection, { printedUnread: options.printIgnored }));
-  return EXIT.ok;
+  process.stdout.write(options.json ? `${JSON.stringify({ detect: { ...detection, problem } })}\n` : detectionText(detection, { printedUnread: options.printIgnored }));
+  return problem;
 }
 
 /** Reads the file through a decoder and writes what happened to each line and the totals. */
@@ -178,8 +179,10 @@ class Report {
   private readonly out: string[] = [];
   private readonly forms: Record<TimestampForm, number> = { rfc3339: 0, syslog: 0, uptime: 0, epoch: 0, ctime: 0 };
 
+  private readonly file: string;
+
   constructor(
-    private readonly file: string,
+    private readonly source: ArchiveSource,
     private readonly formats: readonly CompiledFormat[],
     private readonly json: boolean,
     private readonly printMissed: boolean,
@@ -188,19 +191,26 @@ class Report {
     private readonly guessed: boolean,
   ) {
     this.decoder = new LineDecoder(formats);
+    this.file = source.label;
   }
 
-  /** Reads the file as the daemon and replay do (the same line framing, .gz, MaxLineLength); throws when it cannot. */
-  async read(bootTime: number, maxLineLength: number): Promise<void> {
-    const reference = statSync(this.file).mtimeMs;
-    const ctx: DecodeContext = { input: this.file, reference, bootTime, fallbackTime: reference, arrival: null };
-    await eachLine(this.file, maxLineLength, {
+  /**
+   * Reads the file as the daemon and replay do (the same line framing, .gz, MaxLineLength); returns where reading
+   * stopped before the end (the lines before were read), or null.
+   */
+  async read(bootTime: BootTime, maxLineLength: number): Promise<string | null> {
+    const { source } = this;
+    const ctx: DecodeContext = { input: source.name, reference: source.reference, bootTime: bootTime.ms, fallbackTime: source.reference, arrival: null };
+    const problem = await eachLine(source, maxLineLength, {
       line: (text, number) => this.line(text, number, ctx),
       longLine: (number) => {
         this.decoder.countLongLine();
-        process.stderr.write(`warning: ${this.file}: line ${number} is longer than ${maxLineLength} bytes; skipped\n`);
+        process.stderr.write(`warning: ${safeText(this.file)}: line ${number} is longer than ${maxLineLength} bytes; skipped\n`);
       },
     });
+    const guessed = guessedDatesWarning(this.file, this.decoder.uptimeStamps, bootTime, source.modified);
+    if (guessed !== null) process.stderr.write(`warning: ${safeText(guessed)}\n`);
+    return problem;
   }
 
   private line(text: string, number: number, ctx: DecodeContext): void {
@@ -214,17 +224,18 @@ class Report {
         return;
       case Outcome.Missed:
         if (this.printMissed) {
-          if (this.json) this.emit({ line: number, result: 'missed', format: decoded.format.name, reason: decoded.reason, text });
+          if (this.json) this.emit({ file: this.source.name, line: number, result: 'missed', format: decoded.format.name, reason: decoded.reason, text });
           else this.emit(`missed  line ${number} (${decoded.format.name}: ${decoded.reason}): ${text}`);
         }
         return;
       default:
-        if (this.printIgnored) this.emit(this.json ? { line: number, result: 'ignored', text } : `ignored line ${number}: ${text}`);
+        if (this.printIgnored) this.emit(this.json ? { file: this.source.name, line: number, result: 'ignored', text } : `ignored line ${number}: ${text}`);
     }
   }
 
   private matchRecord(number: number, text: string, format: CompiledFormat, hit: KnockHit, stamp: Stamp | null): Record<string, unknown> {
     return {
+      file: this.source.name,
       line: number,
       result: 'matched',
       format: format.name,
@@ -254,14 +265,15 @@ class Report {
     this.out.length = 0;
   }
 
-  finish(): void {
+  /** Writes the totals; `problem`: where reading stopped early (the totals count the lines before it). */
+  finish(problem: string | null): void {
     const { decoder } = this;
     const { lines: read, matched, notKnock, missed, ignored } = decoder.counters;
     const totals = { lines: read, matched, notKnock, missed, ignored, tooLong: tooLongLines(decoder.counters) };
     const perFormat = Object.fromEntries(decoder.perFormat);
     const forms = Object.fromEntries(Object.entries(this.forms).filter(([, count]) => count > 0));
     if (this.json) {
-      this.emit({ totals: { file: this.file, formats: perFormat, ...totals, timestamps: forms } });
+      this.emit({ totals: { file: this.source.name, formats: perFormat, ...totals, timestamps: forms, problem } });
       this.flush();
       return;
     }
@@ -270,7 +282,7 @@ class Report {
     const names = this.formats.map((format) => format.name);
     const byFormat = names.length > 1 ? ` (${names.map((name) => `${name} ${perFormat[name]}`).join(', ')})` : '';
     const lines = [
-      `${this.file}: ${totals.lines} line${totals.lines === 1 ? '' : 's'}, format${names.length > 1 ? 's' : ''} ${names.join(', ')}`,
+      `${this.file}: ${totals.lines} line${totals.lines === 1 ? '' : 's'}${problem === null ? '' : ' (reading stopped early, see the error)'}, format${names.length > 1 ? 's' : ''} ${names.join(', ')}`,
       `  matched      ${count(totals.matched)}  read as a TCP/UDP packet${byFormat}`,
       `  not a knock  ${count(totals.notKnock)}  a format's lines for another protocol`,
       `  missed       ${count(totals.missed)}  a format's lines with a field it could not read${totals.missed > 0 && !this.printMissed ? ' (--print-missed shows them)' : ''}`,

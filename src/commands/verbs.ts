@@ -22,7 +22,7 @@ export interface Verb {
 export const VERBS: readonly Verb[] = [
   { name: 'replay', args: '[options] FILE…', summary: 'what the doors would have done for archived logs', load: () => import('./replay.js') },
   { name: 'check-config', args: '[-c FILE] [--json]', summary: 'check a config as the daemon would, explain every door', load: () => import('./check-config.js') },
-  { name: 'test-format', args: '[options] FILE', summary: 'try a log format against a log file', load: () => import('./test-format.js') },
+  { name: 'test-format', args: '[options] FILE…', summary: 'try log formats against log files', load: () => import('./test-format.js') },
   { name: 'status', args: '[-c FILE] [--json]', summary: 'what the running daemon is doing', load: () => import('./status.js') },
   { name: 'knock', args: '[options] HOST PORT…', summary: "knock (knockd's knock client; -c FILE HOST DOOR: a door's sequence)", load: () => import('./knock.js') },
   { name: 'sequence', args: '-c FILE DOOR', summary: "a rolling door's sequence now and next", load: () => import('./sequence.js') },

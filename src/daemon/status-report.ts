@@ -57,6 +57,18 @@ export const LINE_COUNTERS: { readonly [K in keyof DecoderCounters]: CounterName
   missed: { name: 'malformed', label: 'malformed (a format claimed them, a field was missing or invalid)' },
 };
 
+/** A log input's line counts under their public names (status --json `inputs[].lines`, replay's summary). */
+export function linesJson(counters: DecoderCounters): Record<string, number> {
+  return renamed(counters, LINE_COUNTERS);
+}
+
+/** A log input's line counts as the text views say them (status, replay): "read 4, TCP/UDP packets 3, …". */
+export function linesText(lines: Record<string, number>): string {
+  return Object.values(LINE_COUNTERS)
+    .map(({ name, label }) => `${label} ${lines[name] ?? 0}`)
+    .join(', ');
+}
+
 /** A followed file's fields under their public names (the follower's own names are internal). */
 interface FileJson {
   path: string;
@@ -165,7 +177,7 @@ function renamed<K extends string>(values: { readonly [key in K]: number }, name
 export function inputJson(input: InputStatus): InputJson {
   const { id, kind, decoder, lost, ...fields } = input as InputStatus & { decoder?: DecoderCounters; lost?: Loss[] };
   const json: InputJson = { id, kind };
-  if (decoder !== undefined) json.lines = renamed(decoder, LINE_COUNTERS);
+  if (decoder !== undefined) json.lines = linesJson(decoder);
   if (lost !== undefined) json.lost = lost;
   if (kind === 'file') {
     const f = fields as unknown as FollowerStatus;

@@ -181,6 +181,11 @@ export class LineDecoder {
     }
   }
 
+  /** Stamps read as a time since boot (whose dates depend on the boot time). */
+  get uptimeStamps(): number {
+    return this.timestamps.uptimeStamps;
+  }
+
   /** A line over MaxLineLength: counted as read, never parsed (the reader says so). */
   countLongLine(): void {
     this.counters.lines++;

@@ -11,6 +11,7 @@
  * - `ctime`:   Thu Nov 21 04:16:16 2026 (C's ctime(3), local time with the year: OpenWrt's `logread`)
  * Parsing is cached per second, so a busy log costs one string compare per line.
  */
+import { uptime } from 'node:os';
 
 export type TimestampForm = 'rfc3339' | 'syslog' | 'uptime' | 'epoch' | 'ctime';
 
@@ -30,6 +31,32 @@ export interface TimeReference {
   bootTime: number;
 }
 
+/** When the machine that wrote uptime stamps booted. */
+export interface BootTime {
+  ms: number;
+  /** Nobody said (--boot-time): this machine's boot time is assumed, which is right only for its own logs since then. */
+  guessed: boolean;
+}
+
+/** When this machine booted (ms): the boot time of the logs it writes itself. */
+export function thisMachineBootTime(): number {
+  return Date.now() - uptime() * 1000;
+}
+
+/**
+ * The warning owed when uptime stamps of `label` were turned into dates with a guessed boot time (null: none owed).
+ * `modified`: when the file was last written, if known: a file last written before the guessed boot comes from an
+ * earlier boot, and its dates are surely wrong.
+ */
+export function guessedDatesWarning(label: string, uptimeStamps: number, boot: BootTime, modified: number | null): string | null {
+  if (!boot.guessed || uptimeStamps === 0) return null;
+  const earlier = modified !== null && modified < boot.ms ? `, but ${label} was last written before that, so these dates are wrong` : '';
+  return (
+    `${label}: ${uptimeStamps} time${uptimeStamps === 1 ? '' : 's'} since boot turned into dates assuming the machine that wrote them ` +
+    `booted when this one did (${new Date(boot.ms).toISOString()})${earlier}: give --boot-time (that machine's "uptime -s", or "journalctl --list-boots")`
+  );
+}
+
 const MONTHS = new Map(['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].map((m, i) => [m, i]));
 const DAY_MS = 86_400_000;
 
@@ -41,6 +68,8 @@ export class TimestampParser {
   /** The local year of the last TimeReference.reference seen: a year-less stamp starts from it. */
   private referenceMs = Number.NaN;
   private referenceYear = 0;
+  /** Stamps read as a time since boot: their dates depend on the boot time given (guessedDatesWarning). */
+  uptimeStamps = 0;
   /** The stamp, or null when the text is no timestamp this parser knows. */
   parse(text: string, ref: TimeReference): Stamp | null {
     const c = text.charCodeAt(0);
@@ -53,7 +82,9 @@ export class TimestampParser {
     const ms = parseNumberStamp(text, ref);
     // Hundreds of digits make Infinity: no time at all, not one that expires every knock.
     if (!Number.isFinite(ms)) return null;
-    return { ms, precisionMs: 1e-3, form: text.charCodeAt(0) === 64 /* @ */ || isEpochMicroseconds(text) ? 'epoch' : 'uptime' };
+    if (text.charCodeAt(0) === 64 /* @ */ || isEpochMicroseconds(text)) return { ms, precisionMs: 1e-3, form: 'epoch' };
+    this.uptimeStamps++;
+    return { ms, precisionMs: 1e-3, form: 'uptime' };
   }
 
   private rfc3339(text: string): Stamp | null {

@@ -3,7 +3,6 @@
  * the configured log formats, or reads an NFLOG group; pcap mode captures on the interfaces. Inputs get values (the
  * formats, the watch), never the matcher.
  */
-import { uptime } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { CompiledFormat } from '../formats/logformat.js';
@@ -15,6 +14,7 @@ import { KmsgInput } from './kmsg.js';
 import { LogFileInput } from './log-file.js';
 import { NflogInput, nflogGroup } from './nflog.js';
 import { PcapLiveInput } from './pcap-live.js';
+import { thisMachineBootTime } from '../formats/timestamp.js';
 
 export interface InputContext {
   config: Config;
@@ -40,7 +40,7 @@ export function createInputs(ctx: InputContext): Input[] {
   const { options } = ctx.config;
   if (options.mode === 'pcap') return [pcapInput(ctx)];
   const common = { formats: ctx.formats, watch: ctx.watch, cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
-  const bootTime = Date.now() - uptime() * 1000;
+  const bootTime = thisMachineBootTime();
   return options.firewallLogs.map((path): Input => {
     if (path === 'journal') return new JournalInput(common);
     if (path === 'kmsg') return new KmsgInput(common);

@@ -13,13 +13,13 @@
  * of that boot exists, reads only new records.
  */
 import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
-import { uptime } from 'node:os';
 import { join, resolve } from 'node:path';
 import { JsonStateFile } from '../durable.js';
 import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
 import { LineDecoder } from '../formats/registry.js';
 import type { PortWatch, Watch } from '../watch.js';
 import type { HitSink, Input, InputStatus, Loss } from './input.js';
+import { thisMachineBootTime } from '../formats/timestamp.js';
 
 export interface KmsgRecord {
   /** Syslog facility (0 = kernel) and level. */
@@ -267,7 +267,7 @@ export class KmsgInput implements Input {
   private readonly decoder: LineDecoder;
   private readonly ctx: DecodeContext = { input: 'kmsg', reference: 0, bootTime: 0, fallbackTime: 0, arrival: null };
   /** Wall-clock time of the kernel's zero (the boot), for the records' microsecond stamps. */
-  private readonly bootTime = Date.now() - uptime() * 1000;
+  private readonly bootTime = thisMachineBootTime();
 
   constructor(options: KmsgInputOptions) {
     this.decoder = new LineDecoder(options.formats, options.watch);

@@ -110,6 +110,11 @@ export class LineFramer {
     this.keep(bytes, this.frame(bytes, base, sink), base);
   }
 
+  /** Stream use: whether the start of a line waits for its newline (at a cut-off end, that line is incomplete). */
+  get partialLine(): boolean {
+    return this.carry !== null;
+  }
+
   /** Stream use: the input ended; a last line without a newline is a line too. */
   end(sink: LineSink): void {
     if (this.carry === null) return;

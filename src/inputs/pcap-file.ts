@@ -30,11 +30,12 @@ export class PcapFileInput {
 
   /**
    * `watch` (replay passes the doors'): packets to ports no door may use are dropped before their addresses are
-   * turned into text, the costly part of reading a capture.
+   * turned into text, the costly part of reading a capture. `openReader`: a capture opened elsewhere (a pipe).
    */
   constructor(
     path: string,
     private readonly watch: PortWatch | null = null,
+    private readonly openReader: () => Promise<CaptureFileReader> = () => CaptureFileReader.open(path),
   ) {
     this.id = path;
   }
@@ -46,7 +47,7 @@ export class PcapFileInput {
   async *batches(): AsyncGenerator<KnockHit[]> {
     if (this.started) throw new Error(`${this.id}: replay already started`);
     this.started = true;
-    const reader = await CaptureFileReader.open(this.id);
+    const reader = await this.openReader();
     this.format = reader.format;
     let resume: (() => void) | null = null;
     const queue = new Readable({

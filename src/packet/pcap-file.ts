@@ -7,7 +7,7 @@
  * before it is used and every record moves the cursor forward, so a corrupt or truncated file ends in a
  * CaptureFileError naming the byte offset, never in a hang or a huge allocation.
  */
-import { type FileHandle, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 
 /** A truncated or corrupt capture file; `offset` is where the bad record starts. */
 export class CaptureFileError extends Error {
@@ -91,6 +91,13 @@ interface PcapngInterface extends CaptureInterface {
   offsetMs: number;
 }
 
+/** What a capture is read from: a file, a pipe or standard input, read front to back only. */
+export interface SequentialFile {
+  /** Reads the next bytes into `buffer` at `offset`; 0 at the end. */
+  read(buffer: Uint8Array, offset: number, length: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 /** Sequential buffered reading: `ensure(n)` makes n bytes available at the cursor (callers bound n). */
 class ChunkReader {
   buffer: Uint8Array = new Uint8Array(CHUNK_SIZE);
@@ -105,7 +112,7 @@ class ChunkReader {
   /** Awaited before each read from the file: lets a slow consumer hold the reader back. */
   beforeRead: (() => Promise<void>) | null = null;
 
-  constructor(private readonly file: FileHandle) {}
+  constructor(private readonly file: SequentialFile) {}
 
   get fileOffset(): number {
     return this.base + this.cursor;
@@ -132,7 +139,7 @@ class ChunkReader {
         this.view = new DataView(grown.buffer);
       }
       if (this.beforeRead !== null) await this.beforeRead();
-      const { bytesRead } = await this.file.read(this.buffer, this.length, this.buffer.length - this.length, this.base + this.length);
+      const bytesRead = await this.file.read(this.buffer, this.length, this.buffer.length - this.length);
       if (bytesRead === 0) this.eof = true;
       this.length += bytesRead;
     }
@@ -152,13 +159,13 @@ class ChunkReader {
 export class CaptureFileReader {
   readonly path: string;
   readonly format: CaptureFileFormat;
-  private readonly file: FileHandle;
+  private readonly file: SequentialFile;
   private readonly reader: ChunkReader;
   private readonly littleEndian: boolean;
   private readonly nanoseconds: boolean;
   private readonly classicInterface: CaptureInterface | null;
 
-  private constructor(path: string, file: FileHandle, reader: ChunkReader, format: CaptureFileFormat, littleEndian: boolean, nanoseconds: boolean, classicInterface: CaptureInterface | null) {
+  private constructor(path: string, file: SequentialFile, reader: ChunkReader, format: CaptureFileFormat, littleEndian: boolean, nanoseconds: boolean, classicInterface: CaptureInterface | null) {
     this.path = path;
     this.file = file;
     this.reader = reader;
@@ -170,7 +177,15 @@ export class CaptureFileReader {
 
   /** Opens `path` and checks its file header; rejects with a readable error when it is no capture file. */
   static async open(path: string): Promise<CaptureFileReader> {
-    const file = await open(path, 'r');
+    const handle = await open(path, 'r');
+    return CaptureFileReader.from(path, {
+      read: async (buffer, offset, length) => (await handle.read(buffer, offset, length, null)).bytesRead,
+      close: () => handle.close(),
+    });
+  }
+
+  /** Checks the file header of a capture opened elsewhere (named `path` in messages); closes it when it is no capture. */
+  static async from(path: string, file: SequentialFile): Promise<CaptureFileReader> {
     try {
       const reader = new ChunkReader(file);
       if (!(await reader.ensure(4))) throw new CaptureFileError(path, 0, 'file too short to be a pcap or pcapng capture');

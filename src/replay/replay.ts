@@ -5,19 +5,23 @@
  * files are marked in memory only: replay never changes a file of the user's.
  */
 import { VirtualClock } from '../actions/clock.js';
-import { DryRunner, ShellRunner } from '../actions/runner.js';
+import { commandFailed, DryRunner, ShellRunner } from '../actions/runner.js';
 import { MemoryStopStore } from '../actions/stop-store.js';
 import type { Config, SourceRef } from '../config/types.js';
 import { Engine } from '../engine/engine.js';
 import type { KnockEvent } from '../engine/events.js';
 import { LineDecoder, resolveFormats } from '../formats/registry.js';
-import { readArchives } from '../inputs/archive.js';
+import type { BootTime } from '../formats/timestamp.js';
+import { type FileRead, readArchives, type RepeatedPackets } from '../inputs/archive.js';
+import type { ArchiveSource } from '../inputs/archive-source.js';
 import { MemoryOneTimeFiles } from '../matcher/one-time-files.js';
+import type { ProgressLine, TextOut } from './progress.js';
 import { eventRecord, LineBuffer, type ReplaySummary, tableLine } from './report.js';
 
 export interface ReplayOptions {
   config: Config;
-  files: string[];
+  /** The inputs, opened (inputs/archive-source.ts); each is read once. */
+  sources: ArchiveSource[];
   /** Run the commands (default: only report them). */
   execute: boolean;
   /** One JSON object per line instead of a table. */
@@ -26,27 +30,34 @@ export interface ReplayOptions {
   verbose: boolean;
   /** Log formats to use instead of the config's LogFormat, and where they were named. */
   formats: { names: string[]; at: SourceRef } | null;
-  /** When the machine that wrote uptime-stamped lines booted (ms), for dmesg/kmsg formats. */
-  bootTime: number;
+  /** When the machine that wrote uptime-stamped lines booted, for dmesg/kmsg formats. */
+  bootTime: BootTime;
   /**
    * The capturing host's addresses (canonical): doors without Target then accept only these destinations, as
    * knockd judges a live capture. Default null: every destination counts (a log's LOG rule already chose).
    */
   local?: ReadonlySet<string> | null;
-  out: NodeJS.WritableStream;
-  err: NodeJS.WritableStream;
+  out: TextOut;
+  /** Warnings, and where reading an input stopped early. */
+  err: TextOut;
+  /** Told how far reading has come (a terminal's progress line), or null. */
+  progress?: ProgressLine | null;
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { config } = options;
   const formats = resolveFormats(config, options.formats ?? undefined);
-  const summary: ReplaySummary = { files: [], time: [], hits: 0, opens: new Map(), timeouts: 0, events: 0 };
+  const summary: ReplaySummary = { inputs: [], packets: 0, opens: new Map(), timeouts: 0, events: 0, commands: { run: 0, failed: 0 } };
   const output = new LineBuffer(options.out);
   const report = (event: KnockEvent): void => {
     // A dry run's "exit" would only echo the dry runner.
     if (event.type === 'exit' && !options.execute) return;
     summary.events++;
     if (event.type === 'timeout') summary.timeouts++;
+    if (event.type === 'exit') {
+      summary.commands.run++;
+      if (commandFailed(event.result)) summary.commands.failed++;
+    }
     if (event.type === 'open') {
       let byIp = summary.opens.get(event.door.name);
       if (byIp === undefined) summary.opens.set(event.door.name, (byIp = new Map()));
@@ -66,26 +77,34 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     sinks: [report],
     onWarning: warn,
   });
-  const decoders: Array<{ file: string; decoder: LineDecoder }> = [];
   const watch = engine.watch();
+  const read: FileRead[] = [];
+  let repeats: RepeatedPackets[] = [];
   const archive = {
-    decoderFor: (file: string): LineDecoder => {
-      const decoder = new LineDecoder(formats, watch);
-      decoders.push({ file, decoder });
-      return decoder;
-    },
+    decoderFor: () => new LineDecoder(formats, watch),
     maxLineLength: config.options.maxLineLength,
     bootTime: options.bootTime,
     onWarning: warn,
     watch,
+    onRead: options.progress ? (lines: number) => options.progress!.read(lines) : undefined,
+    onFileRead: (file: FileRead) => {
+      read.push(file);
+      if (file.problem !== null) options.err.write(`knocktail: ${file.problem}\n`);
+    },
+    onRepeats: (found: RepeatedPackets[]) => void (repeats = found),
   };
-  for await (const batch of readArchives(options.files, archive)) {
-    summary.hits += batch.length;
+  for await (const batch of readArchives(options.sources, archive)) {
+    summary.packets += batch.length;
     await engine.feed(batch);
   }
   await engine.finish();
   output.flush();
-  summary.files = decoders.map(({ file, decoder }) => ({ file, ...decoder.counters }));
-  summary.time = engine.status().inputs;
+  options.progress?.clear();
+  const time = engine.status().inputs;
+  summary.inputs = read.map((file) => ({
+    ...file,
+    time: time.find((input) => input.input === file.source.name) ?? null,
+    repeats: repeats.filter((repeat) => repeat.input === file.source.name),
+  }));
   return summary;
 }

@@ -3,21 +3,39 @@
  * doors opened for whom, and what the time rules had to do).
  */
 import { describeOutcome } from '../actions/runner.js';
+import { COUNTERS, linesJson, linesText } from '../daemon/status-report.js';
 import type { KnockEvent } from '../engine/events.js';
 import type { InputTime } from '../engine/time-gate.js';
-import { type DecoderCounters, tooLongLines } from '../formats/registry.js';
+import { tooLongLines } from '../formats/registry.js';
+import type { FileRead, RepeatedPackets } from '../inputs/archive.js';
+import { safeText } from '../safe-text.js';
+import type { TextOut } from './progress.js';
+
+/** What became of one input: its lines or packets, what the time rules had to do, repeats, where reading stopped. */
+export interface InputSummary extends FileRead {
+  /** Null when no hit of it reached the doors. */
+  time: InputTime | null;
+  /** Packets it held that an earlier input had already delivered (they were handed on once). */
+  repeats: RepeatedPackets[];
+}
 
 export interface ReplaySummary {
-  /** Log files read, with what their lines held (captures are not listed). */
-  files: Array<{ file: string } & DecoderCounters>;
-  /** Per input: hits out of time order and long gaps (docs/design.md, "Time"). */
-  time: InputTime[];
-  hits: number;
+  /** In the order they were read (rotated sets oldest first). */
+  inputs: InputSummary[];
+  /** TCP/UDP packets handed to the doors. */
+  packets: number;
   /** door name → ip → number of opens. */
   opens: Map<string, Map<string, number>>;
   /** Knocks that gave up before the door's last step (Seq_Timeout passed). */
   timeouts: number;
   events: number;
+  /** --execute: commands run, and those that failed (exit status, signal, could not start, time limit). */
+  commands: { run: number; failed: number };
+}
+
+/** Whether the replay did all it should: every input read to its end and no command failed (else exit status 1). */
+export function replayComplete(summary: ReplaySummary): boolean {
+  return summary.commands.failed === 0 && summary.inputs.every((input) => input.problem === null);
 }
 
 /** The JSON object of one event (replay --json). */
@@ -85,7 +103,8 @@ export function tableLine(event: KnockEvent, verbose: boolean): string | null {
     case 'extend':
       return `${head}  ${event.door}  ${event.ip}  stop postponed to ${record.until}`;
     case 'exit':
-      return event.result.status === 0 && !verbose ? null : `${head}  ${event.door}  ${event.ip}  ${event.action} command: ${describeOutcome(event.result)}`;
+      // Only --execute runs commands: each one's status and output are shown.
+      return `${head}  ${event.door}  ${event.ip}  ${event.action} command: ${describeOutcome(event.result)}${commandOutput(event.result.output)}`;
     case 'exhausted':
       return `${head}  ${event.door.name}  one-time sequences used up; door disabled`;
     case 'sequence':
@@ -104,12 +123,18 @@ export function tableLine(event: KnockEvent, verbose: boolean): string | null {
   }
 }
 
+/** A command's output under its exit line, indented and made safe for a terminal. */
+function commandOutput(output: string): string {
+  const text = output.replace(/\n$/, '');
+  return text === '' ? '' : text.split('\n').map((line) => `\n    | ${safeText(line)}`).join('');
+}
+
 /** Collects output lines and writes them in large pieces: one write per event would cost more than the replay. */
 export class LineBuffer {
   private lines: string[] = [];
   private size = 0;
 
-  constructor(private readonly out: NodeJS.WritableStream) {}
+  constructor(private readonly out: TextOut) {}
 
   write(line: string): void {
     this.lines.push(line);
@@ -128,16 +153,54 @@ export class LineBuffer {
 /** How many knockers the summary names per door before it only counts the rest. */
 const SUMMARY_NAMES = 10;
 
+/**
+ * The closing summary as one JSON object (replay --json prints it last, as `{"summary": …}`). Its shape is
+ * documented in README.md ("Replay: what would have opened"); counters have the names of `status --json`.
+ */
+export function summaryRecord(summary: ReplaySummary): Record<string, unknown> {
+  return {
+    inputs: summary.inputs.map((input) => ({
+      input: input.source.name,
+      kind: input.source.kind,
+      lines: input.lines === null ? null : { ...linesJson(input.lines), tooLong: tooLongLines(input.lines) },
+      capture: input.capture === null ? null : { packets: input.capture.packets, knockPorts: input.capture.hits },
+      time: {
+        [COUNTERS.knocksStale.name]: input.time?.stale ?? 0,
+        [COUNTERS.knocksReordered.name]: input.time?.reordered ?? 0,
+        largestStepBackMs: input.time?.largestStepBackMs ?? 0,
+        longGaps: input.time?.longGaps ?? 0,
+        firstLongGaps: (input.time?.firstGaps ?? []).map((gap) => ({ from: new Date(gap.from).toISOString(), to: new Date(gap.to).toISOString() })),
+      },
+      repeats: input.repeats.map((repeat) => ({ of: repeat.of, packets: repeat.packets })),
+      problem: input.problem,
+    })),
+    packets: summary.packets,
+    opens: [...summary.opens].flatMap(([door, byIp]) => [...byIp].map(([ip, count]) => ({ door, ip, count }))),
+    timeouts: summary.timeouts,
+    events: summary.events,
+    commands: summary.commands,
+    complete: replayComplete(summary),
+  };
+}
+
 /** The closing summary: what was read, and which doors opened for whom. */
 export function formatSummary(summary: ReplaySummary): string {
   const lines: string[] = [];
-  for (const f of summary.files) {
-    lines.push(
-      `${f.file}: ${f.lines} lines: ${f.matched} knock lines parsed, ${f.skipped} skipped (no port any door uses), ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed${tooLongLines(f) > 0 ? `, ${tooLongLines(f)} too long` : ''}`,
-    );
+  for (const input of summary.inputs) {
+    const label = input.source.label;
+    if (input.lines !== null) {
+      const tooLong = tooLongLines(input.lines);
+      lines.push(`${label}: lines: ${linesText(linesJson(input.lines))}${tooLong > 0 ? `, too long (over MaxLineLength, skipped unread) ${tooLong}` : ''}`);
+    }
+    if (input.capture !== null) lines.push(`${label}: packets read ${input.capture.packets}, to a port a door watches ${input.capture.hits}`);
+    if (input.problem !== null) lines.push(input.problem);
+    for (const repeat of input.repeats) lines.push(repeatLine(label, repeat, summary));
+    if (input.time !== null) lines.push(...timeLines(label, input.time));
   }
-  for (const input of summary.time) lines.push(...timeLines(input));
   if (summary.timeouts > 0) lines.push(`${summary.timeouts} knock${summary.timeouts === 1 ? '' : 's'} timed out before the last step (-v lists them)`);
+  if (summary.commands.run > 0) {
+    lines.push(`${summary.commands.run} command${summary.commands.run === 1 ? '' : 's'} run, ${summary.commands.failed} failed${summary.commands.failed > 0 ? ' (their exit lines above say how)' : ''}`);
+  }
   if (summary.opens.size === 0) {
     lines.push('no door opened');
   } else {
@@ -148,24 +211,35 @@ export function formatSummary(summary: ReplaySummary): string {
       lines.push(`door ${door} opened ${total} time${total === 1 ? '' : 's'} for ${whom}`);
     }
   }
-  return lines.join('\n');
+  // File names come from the command line and may hold anything.
+  return lines.map(safeText).join('\n');
+}
+
+/** An input that holds packets of another: a copy, or two logs of one firewall. */
+function repeatLine(label: string, repeat: RepeatedPackets, summary: ReplaySummary): string {
+  const of = summary.inputs.find((input) => input.source.name === repeat.of)?.source.label ?? repeat.of;
+  const all = repeat.packets === repeat.total;
+  return (
+    `${label}: ${all ? 'all' : `${repeat.packets} of`} its ${repeat.total} knock packets are also in ${of} (the same packet in the same second): each was counted once. ` +
+    (all ? `${label} looks like a copy of ${of}: give one of them` : 'Two logs of one firewall (kern.log and syslog both get the kernel\'s lines)? Give one of them')
+  );
 }
 
 /** What the ordering rule had to do for one input, and gaps that hint at a wrong year or a missing stretch of log. */
-function timeLines(input: InputTime): string[] {
+function timeLines(label: string, input: InputTime): string[] {
   const lines: string[] = [];
   if (input.stale > 0) {
-    lines.push(`${input.input}: ${input.stale} knock${input.stale === 1 ? '' : 's'} stamped more than MaxKnockAge before the knocks read before ${input.stale === 1 ? 'it' : 'them'}: ignored, as the daemon would (-v lists them)`);
+    lines.push(`${label}: ${input.stale} knock${input.stale === 1 ? '' : 's'} stamped more than MaxKnockAge before the knocks read before ${input.stale === 1 ? 'it' : 'them'}: ignored, as the daemon would (-v lists them)`);
   }
   if (input.reordered > 0) {
     lines.push(
-      `${input.input}: ${input.reordered} knock${input.reordered === 1 ? '' : 's'} stamped before the knock read before ${input.reordered === 1 ? 'it' : 'them'} ` +
+      `${label}: ${input.reordered} knock${input.reordered === 1 ? '' : 's'} stamped before the knock read before ${input.reordered === 1 ? 'it' : 'them'} ` +
         `(up to ${duration(input.largestStepBackMs)} back): counted at that later time, so no sequence outlives its Seq_Timeout (-v lists them)`,
     );
   }
   if (input.longGaps > 0) {
     const shown = input.firstGaps.map((gap) => `${new Date(gap.from).toISOString()} → ${new Date(gap.to).toISOString()}`).join(', ');
-    lines.push(`${input.input}: ${input.longGaps} gap${input.longGaps === 1 ? '' : 's'} of more than a day between knocks: ${shown}${input.longGaps > input.firstGaps.length ? ', …' : ''}`);
+    lines.push(`${label}: ${input.longGaps} gap${input.longGaps === 1 ? '' : 's'} of more than a day between knocks: ${shown}${input.longGaps > input.firstGaps.length ? ', …' : ''}`);
   }
   return lines;
 }

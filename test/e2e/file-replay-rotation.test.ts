@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { fixture, runCli, tempDir } from '../helpers.js';
+import { fixture, replayOutput, runCli, tempDir } from '../helpers.js';
 
 const FIRST = 20001;
 const STEPS = 30;
@@ -46,11 +46,11 @@ interface Replayed {
 async function replay(files: string[]): Promise<Replayed> {
   const result = await runCli(['replay', '-c', conf, '--json', ...files]);
   assert.equal(result.code, 0, result.stderr);
-  const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; door: string; ip: string; stage: number });
-  const parsed = new Map([...result.stderr.matchAll(/^(.*): \d+ lines: (\d+) knock lines parsed/gm)].map((m) => [basename(m[1]!), Number(m[2])]));
+  const { events, summary } = replayOutput(result.stdout);
+  const parsed = new Map(summary.inputs.map((input) => [basename(input.input), input.lines!.packets]));
   return {
     stages: events.filter((event) => event.event === 'stage').map((event) => `${event.door}:${event.stage}`),
-    opens: events.filter((event) => event.event === 'open').map(({ door, ip }) => ({ door, ip })),
+    opens: events.filter((event) => event.event === 'open').map(({ door, ip }) => ({ door: door!, ip: ip! })),
     parsed,
   };
 }

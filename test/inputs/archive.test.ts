@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { type Decoded, IGNORED } from '../../src/formats/logformat.js';
 import { LineDecoder, tooLongLines } from '../../src/formats/registry.js';
 import { readLogFile } from '../../src/inputs/archive.js';
+import { openArchive } from '../../src/inputs/archive-source.js';
 import { tempDir } from '../helpers.js';
 
 /** Reads `content` as a log file and returns every line the decoder was given, and the warnings. */
@@ -28,7 +29,14 @@ async function linesOf(content: string | Buffer, options: { maxLineLength?: numb
     }
   }
   const decoder = new RecordingDecoder([]);
-  const batches = readLogFile(file, { decoderFor: () => decoder, maxLineLength: options.maxLineLength ?? 65536, bootTime: 0, onWarning: (m) => warnings.push(m), watch: null });
+  const batches = readLogFile(await openArchive(file), {
+    decoderFor: () => decoder,
+    maxLineLength: options.maxLineLength ?? 65536,
+    bootTime: { ms: 0, guessed: false },
+    onWarning: (m) => warnings.push(m),
+    watch: null,
+    onFileRead: (read) => assert.equal(read.problem, null),
+  });
   for await (const batch of batches) assert.fail(`unexpected hits ${JSON.stringify(batch)}`);
   return { lines, warnings, tooLong: tooLongLines(decoder.counters) };
 }
