@@ -7,8 +7,9 @@
  */
 import type { DoorConfig } from '../config/types.js';
 import type { Protocol } from '../hit.js';
-import { ADDRESS_KINDS, CHECK_BITS, checkOf, firstCheckState, nextCheckState, dataKnocks, deriveDoorKeys, type DoorKeys, type KnockRequest, openMessage, type OpenedMessage, SLOT_SECONDS, slotPattern, type SlotPattern } from './format.js';
-import { NonceStoreError, type SeenNonces } from './nonces.js';
+import { detachedCopy } from '../address.js';
+import { ADDRESS_KINDS, CHECK_BITS, checkOf, firstCheckState, nextCheckState, dataKnocks, deriveDoorKeys, type DoorKeys, type KnockRequest, MAX_WINDOW_SECONDS, openMessage, type OpenedMessage, SLOT_SECONDS, slotPattern, type SlotPattern } from './format.js';
+import { UnrecordedUseError, type UsedKnocks } from './used.js';
 import { PortSpan } from './span.js';
 
 /** Messages in progress per source; a new sync knock beyond them replaces the newest (an older one has come further). */
@@ -21,6 +22,8 @@ const SEARCH_STEPS_PER_KNOCK = 4096;
 /** Knocks kept beyond the longest message: that many strays can be interleaved. */
 const SPARE_KNOCKS = 32;
 const SLOT_MS = SLOT_SECONDS * 1000;
+/** A message is remembered as used for this long either side of its timestamp: no door's Knock_Window reaches further. */
+const USE_WINDOW_MS = MAX_WINDOW_SECONDS * 1000;
 const CHECK_MASK = (1 << CHECK_BITS) - 1;
 
 export type RefusalReason =
@@ -37,7 +40,7 @@ export type RefusalReason =
   /** The message was used before. */
   | 'replay'
   /** The message could not be recorded as used (so it may not open). */
-  | 'nonce-store'
+  | 'unrecorded'
   /** Authentic but not well-formed (a client bug). */
   | 'malformed'
   /** Dropped to keep the number of sources with messages in progress within the cap. */
@@ -163,7 +166,7 @@ export class KnockDecoder {
 
   constructor(
     readonly door: EncryptedDoorSpec,
-    private readonly seen: SeenNonces,
+    private readonly used: UsedKnocks,
     private readonly maxSources: number,
   ) {
     this.longest = Math.max(...ADDRESS_KINDS.map((kind) => dataKnocks(kind, door.span.bits)));
@@ -192,6 +195,8 @@ export class KnockDecoder {
     let state = this.sources.get(source);
     // The path of nearly every knock of a flood: nothing in progress, not a sync value.
     if (state === undefined && !this.syncTable.has(value)) return NO_OUTCOMES;
+    // Kept from here on: not a slice of the log line it may come from.
+    source = detachedCopy(source);
     let outcomes = NO_OUTCOMES as KnockOutcome[];
     const emit = (outcome: KnockOutcome): void => {
       if (outcomes === NO_OUTCOMES) outcomes = [];
@@ -371,16 +376,18 @@ export class KnockDecoder {
       return refuse('address', `it names ${request.address}, but the knocks came from ${source} (Trust_Knock_IP is no)`);
     }
     try {
-      if (this.seen.claim(door.name, id, stamped * 1000, time) === 'replayed') {
+      const stampedMs = stamped * 1000;
+      const earlier = this.used.claim({ scope: door.name, id, usableFrom: stampedMs - USE_WINDOW_MS, keepUntil: stampedMs + USE_WINDOW_MS, use: { at: time, by: source } }, time);
+      if (earlier !== null) {
         if (pending.openedMeanwhile?.includes(id)) {
           this.counters.duplicates++;
           return null;
         }
-        return refuse('replay', `message ${id} was used before`);
+        return refuse('replay', `message ${id} was used already at ${new Date(earlier.at).toISOString()} from ${earlier.by}`);
       }
     } catch (error) {
-      if (!(error instanceof NonceStoreError)) throw error;
-      return refuse('nonce-store', error.message);
+      if (!(error instanceof UnrecordedUseError)) throw error;
+      return refuse('unrecorded', error.message);
     }
     return { type: 'open', time, source, openFor: request.address !== null && door.trustKnockIp ? request.address : source, request, messageTime: stamped * 1000, id };
   }
