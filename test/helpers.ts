@@ -171,6 +171,14 @@ export interface ReplayEvent {
   ip?: string;
   command?: string;
   stage?: number;
+  /** Refusals of one-time knocks (rolling, encrypted doors). */
+  reason?: string;
+  detail?: string;
+  /** Opens of encrypted doors: the request; of rolling doors: the period. */
+  port?: number;
+  duration?: number;
+  knockIp?: string;
+  period?: number;
 }
 
 /** Runs `knocktail replay --json ARGS`, which must succeed, and returns its events. */
