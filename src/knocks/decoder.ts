@@ -12,7 +12,7 @@ import { ADDRESS_KINDS, CHECK_BITS, checkOf, firstCheckState, nextCheckState, da
 import { UnrecordedUseError, type UsedKnocks } from './used.js';
 import { PortSpan } from './span.js';
 
-/** Messages in progress per source; a new sync knock beyond them replaces the newest (an older one has come further). */
+/** Sync knocks with messages in progress per source; a new sync knock beyond them replaces the newest (an older one has come further). */
 const MAX_MESSAGES_PER_SOURCE = 4;
 /** Authentication attempts one knock may cause (over all messages in progress of its source), and one message in progress in all. */
 export const ATTEMPTS_PER_KNOCK = 4;
@@ -144,6 +144,13 @@ interface SearchBudget {
 
 const NO_OUTCOMES: readonly KnockOutcome[] = Object.freeze([]);
 
+/** How many sync knocks started the messages in progress (`pending` is in start order). */
+function startsOf(pending: readonly Pending[]): number {
+  let starts = 0;
+  for (let i = 0; i < pending.length; i++) if (i === 0 || pending[i]!.from !== pending[i - 1]!.from) starts++;
+  return starts;
+}
+
 export class KnockDecoder {
   readonly counters: DecoderCounters = { knocks: 0, syncs: 0, attempts: 0, opened: 0, refused: 0, duplicates: 0 };
 
@@ -267,7 +274,13 @@ export class KnockDecoder {
 
   private start(source: string, state: SourceState, pattern: SlotPattern, time: number, emit: (outcome: KnockOutcome) => void): void {
     this.counters.syncs++;
-    if (state.pending.length >= MAX_MESSAGES_PER_SOURCE) this.end(state.pending.at(-1)!, this.timedOut(state.pending.at(-1)!, time, 'a newer message started'), emit);
+    // Readings of one sync knock (a value several slots or kinds share) count as one message: only one can be real.
+    const list = state.pending;
+    if (list.at(-1)?.from !== state.count && startsOf(list) >= MAX_MESSAGES_PER_SOURCE) {
+      // The newest goes, with its other readings: an older one has come further.
+      const newest = list.at(-1)!.from;
+      for (const other of list.filter((candidate) => candidate.from === newest)) this.end(other, this.timedOut(other, time, 'a newer message started'), emit);
+    }
     const pending: Pending = { pattern, source, state, from: state.count, deadline: time + this.door.timeoutMs, attempts: 0, live: true, openedMeanwhile: null };
     state.pending.push(pending);
     this.queue.push(pending);
@@ -322,9 +335,10 @@ export class KnockDecoder {
       const outcome = this.judge(opened, pending, time);
       this.end(pending, outcome, emit);
       if (outcome?.type === 'open') for (const other of state.pending) (other.openedMeanwhile ??= []).push(outcome.id);
-      // A data knock of this message that happened to equal a sync value started nothing real.
+      // Its sync knock's other readings (a sync value several slots or kinds share), and messages started by a data
+      // knock of this message that happened to equal a sync value, were nothing real.
       for (const other of [...state.pending]) {
-        if (other.from - 1 >= pending.from && state.ring[(other.from - 1) % this.capacity] === -1) this.end(other, null, emit);
+        if (other.from === pending.from || (other.from - 1 >= pending.from && state.ring[(other.from - 1) % this.capacity] === -1)) this.end(other, null, emit);
       }
       return true;
     }
