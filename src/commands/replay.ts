@@ -12,11 +12,12 @@ export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--
 
 Reads archived firewall logs (plain or .gz; rotated sets such as kern.log.2.gz kern.log.1 kern.log
 are read oldest first) and packet captures (pcap, pcapng), and reports, in the order it happened,
-which doors opened for whom, which knocks timed out, and the start/stop commands with %IP% filled
-in. Time comes from the log lines and the packet headers.
+which doors opened for whom, which knocks timed out, which one-time knocks (spent rolling sequences,
+encrypted messages) were refused and why, and the start/stop commands with %IP% filled in. Time
+comes from the log lines and the packet headers.
 
   -c, --config FILE   config (default ${DEFAULT_CONFIG})
-      --json          one JSON object per event: time, event (stage|open|timeout|start|stop|…), door, ip, command
+      --json          one JSON object per event: time, event (stage|open|refused|timeout|start|stop|…), door, ip, command
       --execute       run the commands for real (default: dry run, nothing is executed)
       --format NAMES  log formats to try instead of the config's LogFormat
       --boot-time ISO when the logging machine booted, for uptime-stamped formats (dmesg, kmsg)
