@@ -167,16 +167,20 @@ export class Matcher {
   expire(now: number): void {
     for (;;) {
       const queue = this.earliestQueue();
-      const attempt = queue?.peek();
-      const range = this.ranges.earliest();
-      const due = Math.min(attempt?.deadline ?? Infinity, range.deadline);
-      if (due > now || due === Infinity) {
-        this.earliestDeadline = due;
-        return;
-      }
-      if (attempt === undefined || range.deadline < attempt.deadline) {
-        range.door!.expire(range.deadline);
+      const attempt = queue === undefined ? undefined : queue.peek()!;
+      const fixedDue = attempt === undefined ? Infinity : attempt.deadline;
+      const rangeDue = this.ranges.earliestDeadline();
+      if (rangeDue < fixedDue) {
+        if (rangeDue > now) {
+          this.earliestDeadline = rangeDue;
+          return;
+        }
+        this.ranges.expireEarliest(rangeDue);
         continue;
+      }
+      if (fixedDue > now || attempt === undefined) {
+        this.earliestDeadline = fixedDue;
+        return;
       }
       queue!.shift();
       this.end(attempt);
@@ -188,7 +192,7 @@ export class Matcher {
 
   /** Earliest pending deadline (ms), or null. */
   nextDeadline(): number | null {
-    const deadline = Math.min(this.earliestQueue()?.peek()!.deadline ?? Infinity, this.ranges.earliest().deadline);
+    const deadline = Math.min(this.earliestQueue()?.peek()!.deadline ?? Infinity, this.ranges.earliestDeadline());
     this.earliestDeadline = deadline;
     return deadline === Infinity ? null : deadline;
   }

@@ -27,6 +27,8 @@ export class RangeDoors {
   private index: Uint16Array | null = null;
   /** The distinct sets of doors that watch some port, in config order. */
   private groups: RangeDoor[][] = [];
+  /** The door earliestDeadline() found last. */
+  private due: RangeDoor | null = null;
 
   constructor(private readonly context: RangeDoorContext) {}
 
@@ -60,18 +62,23 @@ export class RangeDoors {
     return group === 0 ? undefined : this.groups[group - 1];
   }
 
-  /** The door whose next deadline comes first, with that deadline (Infinity: none). */
-  earliest(): { door: RangeDoor | null; deadline: number } {
-    let best: RangeDoor | null = null;
+  /** The earliest deadline of any range door (Infinity: none); expireEarliest() then ends what is due at it. */
+  earliestDeadline(): number {
     let deadline = Infinity;
+    this.due = null;
     for (const door of this.doors) {
       const next = door.nextDeadline();
       if (next !== null && next < deadline) {
-        best = door;
+        this.due = door;
         deadline = next;
       }
     }
-    return { door: best, deadline };
+    return deadline;
+  }
+
+  /** Expires, by `deadline`, the door earliestDeadline() found. */
+  expireEarliest(deadline: number): void {
+    this.due?.expire(deadline);
   }
 
   private rebuildIndex(): void {

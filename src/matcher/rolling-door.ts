@@ -13,7 +13,7 @@ import { detachedCopy } from '../address.js';
 import type { DoorConfig, KnockStep, PortRange } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
 import { RollingSequences } from '../knocks/rolling.js';
-import { UnrecordedUseError } from '../knocks/used.js';
+import { UnrecordedUseError, type Use } from '../knocks/used.js';
 import { type SourceKey, sourceKey, sourceText, storedSourceKey } from './address-map.js';
 import { DoorVisibility } from './door.js';
 import { type Expiring, ExpiryQueue } from './expiry.js';
@@ -58,6 +58,8 @@ export class RollingDoor implements RangeDoor {
   private readonly fresh = new Map<SourceKey, RollingAttempt>();
   private readonly progressed = new Map<SourceKey, RollingAttempt>();
   private queue: ExpiryQueue<RollingAttempt>;
+  /** The last refusal's use and its text: a replayed sequence is usually replayed many times. */
+  private lastReplay: { use: Use; detail: string } | null = null;
 
   constructor(
     config: DoorConfig,
@@ -162,9 +164,14 @@ export class RollingDoor implements RangeDoor {
         this.context.emit({ type: 'open', time, door: this.config, ip, period });
         return;
       }
-      refusal ??= { reason: 'replay', detail: `the sequence of period ${period} was used already at ${new Date(earlier.at).toISOString()} by ${earlier.by}` };
+      refusal ??= { reason: 'replay', detail: this.replayDetail(period, earlier) };
     }
     this.context.emit({ type: 'refused', time, door: this.config, ip, ...refusal! });
+  }
+
+  private replayDetail(period: number, use: Use): string {
+    if (this.lastReplay?.use !== use) this.lastReplay = { use, detail: `the sequence of period ${period} was used already at ${new Date(use.at).toISOString()} by ${use.by}` };
+    return this.lastReplay.detail;
   }
 
   /** Beyond MaxSources: the oldest attempt still at its first knock goes, else the oldest one further on. */
