@@ -14,6 +14,7 @@ import { knockLine } from '../daemon/harness.js';
 import { type ReplayEvent, replayEvents, runCli, tempDir } from '../helpers.js';
 import { writeSecretFile } from '../knocks/support.js';
 import { message, type MessageOptions } from '../knocks/message-support.js';
+import { buildPacket, writePcap } from '../packet/gen.js';
 
 /** A period start for 30 s periods and a slot start for messages. */
 const T = Date.parse('2026-11-21T05:00:00Z');
@@ -77,6 +78,33 @@ describe('replay: a rolling door', () => {
     assert.match(table.stdout, new RegExp(`refused {2}ssh {2}${SNIFFER.replaceAll('.', '\\.')} {2}replay: the sequence of period ${period} was used already at .* by ${OWNER.replaceAll('.', '\\.')}\\n`));
     assert.match(table.stdout, /\ndoor ssh refused 3 one-time knocks: 3 replay\n/);
     assert.match(table.stdout, new RegExp(`\\ndoor ssh opened 2 times for ${OWNER.replaceAll('.', '\\.')} \\(2x\\)\\n`));
+  });
+});
+
+describe('replay: a capture file', () => {
+  it('rolling and encrypted knocks in a pcap open as from a log: the reader lets the ranges through', async () => {
+    const dir = tempDir('knocktail-replay-capture-');
+    const config = join(dir, 'knocktail.conf');
+    writeFileSync(
+      config,
+      `[rolling]\n  Sequence_Secret = ${writeSecretFile(dir)}\n  Sequence_Ports = 40000-40999:udp\n  Start_Command = open %IP%\n` +
+        `[encrypted]\n  Knock_Key = ${writeSecretFile(dir, undefined, 'e.key')}\n  Port_Span = 50000-50255\n  Allowed_Ports = 22\n  Start_Command = open %IP% %PORT%\n`,
+    );
+    const [rollingDoor, encryptedDoor] = loadConfig(config).doors;
+    const rolling = new RollingSequences('rolling', rollingDoor!.rolling!);
+    const spec = encryptedDoorSpec(encryptedDoor!);
+    const knocks = [
+      ...rolling.sequence(rolling.periodAt(T)).map((step) => ({ src: OWNER, proto: 'udp' as const, dport: step.port })),
+      ...message(spec, { time: T, source: SNIFFER }).map((value) => ({ src: SNIFFER, proto: 'tcp' as const, dport: spec.span.portOf(value).port })),
+    ];
+    const capture = join(dir, 'knocks.pcap');
+    const packets = knocks.map((knock, i) => ({ time: T + 1000 + i * 10, data: buildPacket({ link: 'ethernet', dst: '192.0.2.1', flags: 0x02, ...knock }).bytes }));
+    writeFileSync(capture, writePcap({ linkType: 1, packets }));
+    const events = await replayEvents(['-c', config, capture]);
+    assert.deepEqual(
+      events.filter((e) => e.event === 'start').map((e) => `${e.door} ${e.command}`),
+      [`rolling open ${OWNER}`, `encrypted open ${SNIFFER} 22`],
+    );
   });
 });
 
