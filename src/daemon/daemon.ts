@@ -20,14 +20,14 @@ import { type DecoderCounters, resolveFormats } from '../formats/registry.js';
 import { captureInterfaces, createInputs } from '../inputs/factory.js';
 import type { HitSink, Input } from '../inputs/input.js';
 import { Logger, type LoggerOptions } from '../logging.js';
-import { FileUsedKnocks } from '../knocks/used.js';
+import { FileUsedKnocks, USED_KNOCKS_FILE } from '../knocks/used.js';
 import { DiskOneTimeFiles } from '../matcher/one-time-files.js';
 import { VERSION } from '../version.js';
 import type { Watch } from '../watch.js';
 import { ControlServer, type DaemonStatus } from './control.js';
 import { countEvent, emptyEventCounters } from './counters.js';
 import { preflight } from './preflight.js';
-import { prepareStateDirectory, UNMARKED_FILE, USED_KNOCKS_FILE } from './state-dir.js';
+import { prepareStateDirectory, UNMARKED_FILE } from './state-dir.js';
 
 /** Command-line settings (knockd's flags and ours). */
 export interface DaemonFlags {

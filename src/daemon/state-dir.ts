@@ -6,8 +6,6 @@ import { checkStateDirectory } from './preflight.js';
 
 /** Used one-time sequences whose mark could not be written to their file, in the state directory. */
 export const UNMARKED_FILE = 'one-time-unmarked.json';
-/** Spent rolling sequences and used encrypted messages (src/knocks/used.ts). */
-export const USED_KNOCKS_FILE = 'used-knocks.json';
 
 /**
  * Creates the state directory (0700) when missing, with its cursors directory. Throws ConfigError (naming

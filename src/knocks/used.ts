@@ -7,6 +7,8 @@
 import { renameSync, statSync } from 'node:fs';
 import { JsonStateFile } from '../durable.js';
 
+/** The daemon's table, in its state directory. */
+export const USED_KNOCKS_FILE = 'used-knocks.json';
 /** Only opens are stored, so this many at once means something is wrong: refuse rather than forget. */
 export const MAX_USED = 10_000;
 
@@ -100,7 +102,8 @@ export class FileUsedKnocks extends MemoryUsedKnocks {
   ) {
     super();
     this.state = new JsonStateFile(file, 'table of used one-time knocks');
-    checkOwnership(file);
+    const problem = usedKnocksFileProblem(file);
+    if (problem !== null) throw new Error(`${problem.message}: ${problem.fix}`);
     let saved: unknown;
     try {
       saved = this.state.load();
@@ -134,19 +137,26 @@ export class FileUsedKnocks extends MemoryUsedKnocks {
   }
 }
 
-/** Whoever can write the table can make used knocks work again: only knocktail's own user may. */
-function checkOwnership(file: string): void {
+/**
+ * Why the table may not be trusted, with the fix, or null (also when it does not exist yet). Whoever can write it
+ * can make used knocks work again: only knocktail's own user may. The daemon refuses to start on it, and
+ * check-config reports it (src/daemon/preflight.ts).
+ */
+export function usedKnocksFileProblem(file: string): { message: string; fix: string } | null {
   let stats;
   try {
     stats = statSync(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new Error(`cannot use ${file}: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    return { message: `cannot use ${file}: ${(error as Error).message}`, fix: `make ${file} readable for knocktail's user` };
   }
   const uid = process.geteuid?.();
-  if (!stats.isFile()) throw new Error(`${file} is not a regular file; move it away, knocktail keeps its table of used one-time knocks there`);
-  if (uid !== undefined && stats.uid !== uid) throw new Error(`${file} belongs to uid ${stats.uid}, not to uid ${uid} that knocktail runs as: chown ${uid} ${file}`);
-  if ((stats.mode & 0o022) !== 0) throw new Error(`${file} can be written by other users (mode ${(stats.mode & 0o777).toString(8)}), who could make used knocks open again: chmod 600 ${file}`);
+  if (!stats.isFile()) return { message: `${file} is not a regular file`, fix: `move it away; knocktail keeps its table of used one-time knocks there` };
+  if (uid !== undefined && stats.uid !== uid) return { message: `${file} belongs to uid ${stats.uid}, not to uid ${uid} that knocktail runs as`, fix: `chown ${uid} ${file}` };
+  if ((stats.mode & 0o022) !== 0) {
+    return { message: `${file} can be written by other users (mode ${(stats.mode & 0o777).toString(8)}), who could make used knocks open again`, fix: `chmod 600 ${file}` };
+  }
+  return null;
 }
 
 function isUsedFile(value: unknown): value is UsedFile {

@@ -1,10 +1,11 @@
 /**
  * The real daemon with a rolling door and an encrypted door, following a log that gets kernel-like lines: a genuine
  * knock opens, its replays are refused and logged (rate-limited), and the table of used knocks in the state
- * directory keeps them refused across a restart; a table others could edit keeps the daemon from starting.
+ * directory keeps them refused across a restart. (A table others could edit keeps the daemon from starting:
+ * test/commands/check-config.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/parse.js';
@@ -12,7 +13,7 @@ import { encryptedDoorSpec } from '../../src/knocks/decoder.js';
 import { RollingSequences } from '../../src/knocks/rolling.js';
 import { message } from '../knocks/message-support.js';
 import { writeSecretFile } from '../knocks/support.js';
-import { DaemonProcess, knockLine, linesOf, type Scratch, scratch, startDaemon, statusOf, waitFor } from './harness.js';
+import { knockLine, linesOf, type Scratch, scratch, startDaemon, statusOf, waitFor } from './harness.js';
 
 const [OWNER, SNIFFER, OTHER] = ['198.51.100.7', '203.0.113.66', '192.0.2.44'];
 
@@ -99,22 +100,5 @@ describe('daemon: an encrypted door', () => {
       await daemon.stop();
     }
     assert.equal(linesOf(s.commands).length, 2, 'nothing opened again');
-  });
-
-  it('refuses to start when others could edit the table of used knocks', async () => {
-    const s = scratch('');
-    writeFileSync(s.config, readFileSync(s.config, 'utf8') + door(s));
-    mkdirSync(s.stateDir, { mode: 0o700 });
-    const table = join(s.stateDir, 'used-knocks.json');
-    writeFileSync(table, '{"version":1,"entries":[]}');
-    chmodSync(table, 0o666);
-    const daemon = new DaemonProcess(['-c', s.config]);
-    try {
-      await waitFor('the daemon to refuse to start', () => !daemon.running, () => daemon.output);
-    } finally {
-      await daemon.stop();
-    }
-    assert.equal((await daemon.exited).code, 1, daemon.output);
-    assert.match(daemon.output, /used-knocks\.json can be written by other users \(mode 666\), who could make used knocks open again: chmod 600 /);
   });
 });
