@@ -5,6 +5,7 @@
  * checked: the opens it must give are counted, so a figure counts only if the matcher still does its job.
  */
 import { createSecretKey, randomBytes } from 'node:crypto';
+import { defaultDoor } from '../src/config/parse.js';
 import type { DoorConfig, PortRange } from '../src/config/types.js';
 import type { KnockHit } from '../src/hit.js';
 import { encryptedDoorSpec } from '../src/knocks/decoder.js';
@@ -40,27 +41,7 @@ const SPACING_MS = 1;
 const LOCAL = '192.0.2.1';
 
 function door(name: string, settings: Partial<DoorConfig>): DoorConfig {
-  return {
-    name,
-    at: { file: 'bench.conf', line: 1 },
-    sequence: [],
-    oneTimeSequences: null,
-    rolling: null,
-    seqTimeout: 5,
-    tcpFlags: { set: 0, clear: 0 },
-    startCommand: 'true',
-    startCommand6: null,
-    stopCommand: null,
-    stopCommand6: null,
-    cmdTimeout: 10,
-    target: null,
-    allowFrom: [],
-    ignoreRepeats: false,
-    onReopen: 'extend',
-    commandLimit: null,
-    encrypted: null,
-    ...settings,
-  };
+  return { ...defaultDoor(name, { file: 'bench.conf', line: 1 }), seqTimeout: 5, startCommand: 'true', ...settings };
 }
 
 const secret = (bytes: Buffer) => ({ path: 'bench.key', key: createSecretKey(bytes), size: bytes.length, uid: 0, mode: 0o600 });

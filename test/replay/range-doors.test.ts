@@ -26,6 +26,14 @@ function lines(src: string, ports: readonly number[], time: number): string[] {
   return ports.map((port, i) => knockLine(src, port, { time: new Date(time + i * 10) }));
 }
 
+/** A directory of its own with a config, whose text `doors` makes (writing secret files into the directory). */
+function scratch(name: string, doors: (dir: string) => string): { dir: string; config: string } {
+  const dir = tempDir(`knocktail-replay-${name}-`);
+  const config = join(dir, 'knocktail.conf');
+  writeFileSync(config, doors(dir));
+  return { dir, config };
+}
+
 const trace = (events: ReplayEvent[]): string[] =>
   events
     .filter((e) => e.event === 'open' || e.event === 'refused')
@@ -33,11 +41,8 @@ const trace = (events: ReplayEvent[]): string[] =>
 
 describe('replay: a rolling door', () => {
   it('tells the genuine opens from the refused replays of a sniffer and of the owner, and a scan of the range opens nothing', async () => {
-    const dir = tempDir('knocktail-replay-rolling-');
-    const config = join(dir, 'knocktail.conf');
-    writeFileSync(
-      config,
-      `[options]\n  LogFormat = iptables\n[ssh]\n  Sequence_Secret = ${writeSecretFile(dir)}\n  Sequence_Ports = 40000-40999\n  Seq_Timeout = 10\n` +
+    const { dir, config } = scratch('rolling', (home) =>
+      `[options]\n  LogFormat = iptables\n[ssh]\n  Sequence_Secret = ${writeSecretFile(home)}\n  Sequence_Ports = 40000-40999\n  Seq_Timeout = 10\n` +
         '  Start_Command = open %IP%\n  Cmd_Timeout = 30\n  Stop_Command = close %IP%\n',
     );
     const rolling = new RollingSequences('ssh', loadConfig(config).doors[0]!.rolling!);
@@ -83,12 +88,9 @@ describe('replay: a rolling door', () => {
 
 describe('replay: a capture file', () => {
   it('rolling and encrypted knocks in a pcap open as from a log: the reader lets the ranges through', async () => {
-    const dir = tempDir('knocktail-replay-capture-');
-    const config = join(dir, 'knocktail.conf');
-    writeFileSync(
-      config,
-      `[rolling]\n  Sequence_Secret = ${writeSecretFile(dir)}\n  Sequence_Ports = 40000-40999:udp\n  Start_Command = open %IP%\n` +
-        `[encrypted]\n  Knock_Key = ${writeSecretFile(dir, undefined, 'e.key')}\n  Port_Span = 50000-50255\n  Allowed_Ports = 22\n  Start_Command = open %IP% %PORT%\n`,
+    const { dir, config } = scratch('capture', (home) =>
+      `[rolling]\n  Sequence_Secret = ${writeSecretFile(home)}\n  Sequence_Ports = 40000-40999:udp\n  Start_Command = open %IP%\n` +
+        `[encrypted]\n  Knock_Key = ${writeSecretFile(home, undefined, 'e.key')}\n  Port_Span = 50000-50255\n  Allowed_Ports = 22\n  Start_Command = open %IP% %PORT%\n`,
     );
     const [rollingDoor, encryptedDoor] = loadConfig(config).doors;
     const rolling = new RollingSequences('rolling', rollingDoor!.rolling!);
@@ -110,11 +112,8 @@ describe('replay: a capture file', () => {
 
 describe('replay: an encrypted door', () => {
   it('runs the request\'s commands and stops after its duration; replays, forged, tampered and refused requests are reported with their reason', async () => {
-    const dir = tempDir('knocktail-replay-encrypted-');
-    const config = join(dir, 'knocktail.conf');
-    writeFileSync(
-      config,
-      `[options]\n  LogFormat = iptables\n[ssh]\n  Knock_Key = ${writeSecretFile(dir, Buffer.from('the key of the replay tests, 32+ bytes'), 'ssh.key')}\n  Port_Span = 40000-41023\n  Allowed_Ports = 22\n` +
+    const { dir, config } = scratch('encrypted', (home) =>
+      `[options]\n  LogFormat = iptables\n[ssh]\n  Knock_Key = ${writeSecretFile(home, Buffer.from('the key of the replay tests, 32+ bytes'), 'ssh.key')}\n  Port_Span = 40000-41023\n  Allowed_Ports = 22\n` +
         '  Max_Duration = 600\n  Seq_Timeout = 10\n  Start_Command = open %IP% %PORT% %DURATION% %KNOCK_IP%\n  Stop_Command = close %IP% %PORT%\n',
     );
     const spec = encryptedDoorSpec(loadConfig(config).doors[0]!);
