@@ -93,7 +93,7 @@ export function checkStateDirectory(dir: string, at: SourceRef): Preflight {
   } else if ((stats.mode & 0o077) !== 0) {
     result.warnings.push({ at, message: `StateDir ${dir} can be read by other users (mode ${mode}); it holds the addresses and commands of open doors`, hint: `chmod 700 ${dir}` });
   }
-  const used = usedKnocksFileProblem(join(dir, USED_KNOCKS_FILE));
+  const used = result.errors.length === 0 ? usedKnocksFileProblem(join(dir, USED_KNOCKS_FILE)) : null;
   if (used !== null) result.errors.push({ at, message: used.message, hint: used.fix });
   return result;
 }
