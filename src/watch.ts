@@ -33,7 +33,7 @@ const TCP_BIT = 1;
 const UDP_BIT = 2;
 
 export class Watch implements PortWatch {
-  /** Per port: TCP_BIT when some sequence uses it over TCP, UDP_BIT over UDP. */
+  /** Per port: TCP_BIT when some sequence or range uses it over TCP, UDP_BIT over UDP. */
   private readonly ports = new Uint8Array(65536);
 
   constructor(
