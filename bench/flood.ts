@@ -20,6 +20,7 @@ import { Matcher } from '../src/matcher/matcher.js';
 import { cpuMs, median, percentile, procStatusKb, sleep, waitFor, wallClockMs } from './harness.js';
 import { floodSource, kernelPrefix, knockBody, startDaemon } from './live.js';
 import { MemoryOneTimeFiles } from '../src/matcher/one-time-files.js';
+import { MemoryUsedKnocks } from '../src/knocks/used.js';
 
 const FIRST_PORT = 7500;
 const LEGIT_EVERY_MS = 100;
@@ -162,7 +163,7 @@ function matcherCost(sources: number): { admissionUsPerHit: number; evictionUsPe
 
 function runMatcher(sources: number): { admissionUsPerHit: number; evictionUsPerHit: number } {
   const door = { ...defaultDoor('door', { file: 'bench', line: 1 }), sequence: [FIRST_PORT, 8000, 9000].map((port) => ({ port, proto: 'tcp' as const })), seqTimeout: 5 };
-  const matcher = new Matcher([door], { maxSources: 100_000, isLocal: null, oneTimeFiles: new MemoryOneTimeFiles() }, () => undefined);
+  const matcher = new Matcher([door], { maxSources: 100_000, isLocal: null, oneTimeFiles: new MemoryOneTimeFiles(), usedKnocks: new MemoryUsedKnocks() }, () => undefined);
   const addresses = Array.from({ length: sources }, (_, i) => floodSource(i));
   const hit: KnockHit = { time: 0, src: '', dst: '203.0.113.1', proto: 'tcp', dport: FIRST_PORT, sport: 40000, flags: 2, input: 'bench', iface: null };
   const admitted = Math.min(100_000, sources);

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { type EncryptedDoorSpec, KnockDecoder } from '../src/knocks/decoder.js';
 import { deriveDoorKeys, encodeMessage, slotOf, slotPattern } from '../src/knocks/format.js';
-import { MemorySeenNonces } from '../src/knocks/nonces.js';
+import { MemoryUsedKnocks } from '../src/knocks/used.js';
 import { PortSpan } from '../src/knocks/span.js';
 import { random } from '../test/random.js';
 import { median } from './harness.js';
@@ -99,13 +99,13 @@ export function knockFlood(knocks: number, runs: number): KnockFloodResult {
   const syncedRuns: number[] = [];
   let last: KnockDecoder | null = null;
   for (let run = 0; run < runs; run++) {
-    const decoder = new KnockDecoder(spec, new MemorySeenNonces(), 100_000);
+    const decoder = new KnockDecoder(spec, new MemoryUsedKnocks(), 100_000);
     floods.push(nsPerKnock(input, (knock) => void decoder.knock(knock.source, knock.value, knock.time)));
     last = decoder;
     let sink = 0;
     lookups.push(nsPerKnock(input, (knock) => void (sink += spec.span.valueOf('tcp', 30000 + knock.value))));
     if (sink < 0) throw new Error('unreachable');
-    const observed = new KnockDecoder(spec, new MemorySeenNonces(), 100_000);
+    const observed = new KnockDecoder(spec, new MemoryUsedKnocks(), 100_000);
     syncedRuns.push(nsPerKnock(observer, (knock) => void observed.knock(knock.source, knock.value, knock.time)));
   }
   const counters = last!.counters;

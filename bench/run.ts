@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark of issue 6 on inputs generated on the fly, a table with the targets and
  * whether each holds, and bench/results.json. Not part of `npm test`.
  *
- *   node dist/bench/run.js [--only replay,pcap,live,memory,startup,knocks] [--quick]
+ *   node dist/bench/run.js [--only replay,pcap,live,memory,startup,knocks,matcher] [--quick]
  *
  * --quick shrinks every input tenfold and runs once (a smoke test of the benchmark itself). Only a full run
  * (every benchmark, full size) replaces results.json, so it always holds one complete, comparable set.
@@ -15,10 +15,11 @@ import { repoRoot, withScratch } from './harness.js';
 import { knockFlood, type KnockFloodResult } from './knocks.js';
 import { type FloodResult, floodBeyondMaxSources } from './flood.js';
 import { type LatencyResult, liveLatency, memory, type MemoryResult } from './live.js';
+import { matcherCost, type MatcherResult } from './matcher.js';
 import { type StartupResult, startup } from './startup.js';
 import { type PcapResult, pcapThroughput, replayThroughput, type ReplayResult } from './throughput.js';
 
-const BENCHMARKS = ['replay', 'pcap', 'live', 'memory', 'flood', 'startup', 'knocks'] as const;
+const BENCHMARKS = ['replay', 'pcap', 'live', 'memory', 'flood', 'startup', 'knocks', 'matcher'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 interface Sizes {
@@ -34,10 +35,11 @@ interface Sizes {
   pacedFloodRate: number;
   startups: number;
   encryptedKnocks: number;
+  matcherHits: number;
 }
 
-const FULL: Sizes = { lines: 1_000_000, fail2banLines: 1_000_000, packets: 1_000_000, runs: 3, knocks: 1000, noisePerSecond: 50_000, floodSources: 1_000_000, pacedFloodSources: 1_000_000, pacedFloodRate: 100_000, startups: 10, encryptedKnocks: 1_000_000 };
-const QUICK: Sizes = { lines: 100_000, fail2banLines: 20_000, packets: 100_000, runs: 1, knocks: 100, noisePerSecond: 50_000, floodSources: 100_000, pacedFloodSources: 200_000, pacedFloodRate: 100_000, startups: 3, encryptedKnocks: 100_000 };
+const FULL: Sizes = { lines: 1_000_000, fail2banLines: 1_000_000, packets: 1_000_000, runs: 3, knocks: 1000, noisePerSecond: 50_000, floodSources: 1_000_000, pacedFloodSources: 1_000_000, pacedFloodRate: 100_000, startups: 10, encryptedKnocks: 1_000_000, matcherHits: 1_000_000 };
+const QUICK: Sizes = { lines: 100_000, fail2banLines: 20_000, packets: 100_000, runs: 1, knocks: 100, noisePerSecond: 50_000, floodSources: 100_000, pacedFloodSources: 200_000, pacedFloodRate: 100_000, startups: 3, encryptedKnocks: 100_000, matcherHits: 100_000 };
 
 /** The targets of issue 6 (2-core machine). */
 const TARGETS = {
@@ -50,6 +52,8 @@ const TARGETS = {
   startupMs: 300,
   /** Issue 16: legitimate sequences under a flood beyond MaxSources all open, with no growing lag. */
   floodP99Ms: 100,
+  /** Issue 12: a rolling door's per-hit cost within a small factor of a fixed door's. */
+  rollingVsFixed: 3,
 };
 
 interface Results {
@@ -60,6 +64,7 @@ interface Results {
   flood?: FloodResult;
   startup?: StartupResult;
   knocks?: KnockFloodResult;
+  matcher?: MatcherResult;
 }
 
 interface Check {
@@ -143,6 +148,18 @@ function checks(r: Results): Check[] {
     rows.push({ what: '  baseline: span lookup alone', result: `${x.lookupNsPerKnock.toFixed(0)} ns/knock`, target: '', holds: null });
     rows.push({ what: '  every source knocks a sync value first', result: `${x.syncedNsPerKnock.toFixed(0)} ns/knock (the search runs at every knock)`, target: '', holds: null });
   }
+  if (r.matcher) {
+    const x = r.matcher;
+    rows.push({ what: `matcher, ${count(x.hits)} hits: fixed door`, result: `${x.fixedNsPerHit.toFixed(0)} ns/hit (4-knock sequences, ${count(x.opens.fixed)} opens)`, target: '', holds: null });
+    rows.push({
+      what: '  rolling door, the same sequences',
+      result: `${x.rollingNsPerHit.toFixed(0)} ns/hit = ${x.rollingVsFixed.toFixed(2)}x fixed (${x.opens.rolling} opens, the rest refused replays)`,
+      target: `<= ${TARGETS.rollingVsFixed}x fixed`,
+      holds: x.rollingVsFixed <= TARGETS.rollingVsFixed,
+    });
+    rows.push({ what: '  rolling door, random knocks on its range', result: `${x.rollingScanNsPerHit.toFixed(0)} ns/hit`, target: '', holds: null });
+    rows.push({ what: '  encrypted door, random knocks on a 2^15 span', result: `${x.encryptedNsPerHit.toFixed(0)} ns/hit (${x.opens.encrypted} genuine messages among them opened)`, target: '', holds: null });
+  }
   return rows;
 }
 
@@ -192,6 +209,7 @@ async function main(): Promise<number> {
     flood: async (dir) => void (results.flood = await floodBeyondMaxSources(dir, sizes.pacedFloodSources, sizes.pacedFloodRate)),
     startup: async (dir) => void (results.startup = await startup(dir, sizes.startups)),
     knocks: async () => void (results.knocks = knockFlood(sizes.encryptedKnocks, sizes.runs)),
+    matcher: async () => void (results.matcher = matcherCost(sizes.matcherHits, sizes.runs)),
   };
   for (const name of BENCHMARKS.filter((b) => selected.includes(b))) {
     const t0 = performance.now();

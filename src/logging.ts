@@ -260,9 +260,19 @@ export class Logger {
         this.log(`${this.who(event.ip)}: ${event.door.name}: Stage ${event.stage}`);
         return;
       case 'open':
-        this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME`);
+        this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME${openDetail(event)}`);
         // In the log before its commands run: a crash right after them still leaves the open on record.
         this.flush();
+        return;
+      case 'refused':
+        // Per message or per replayed sequence, and a flood of forged or scanned knocks can make many: rate-limited.
+        this.burst(
+          `refused ${event.door.name} ${event.reason}`,
+          1,
+          () => `${this.who(event.ip)}: ${event.door.name}: refused (${event.reason}): ${event.detail}`,
+          (n) => `${event.door.name}: refused ${n} more (${event.reason})`,
+          (message) => this.log(message),
+        );
         return;
       case 'timeout':
         this.log(`${this.who(event.ip)}: ${event.door.name}: sequence timeout (stage ${event.stage})`);
@@ -346,6 +356,15 @@ export class Logger {
       for (const line of lines.slice(-OUTPUT_LINES)) this.log(`${label}: command output: ${line}`);
     }
   }
+}
+
+/** What a rolling or encrypted door's open adds to knockd's OPEN SESAME (knockd's doors have neither, so its log watchers see the line unchanged). */
+function openDetail(event: Extract<KnockEvent, { type: 'open' }>): string {
+  if (event.request !== undefined) {
+    const { port, duration, knockIp } = event.request;
+    return ` (port ${port} for ${duration} s${knockIp === event.ip ? '' : `, knocked from ${knockIp}`})`;
+  }
+  return event.period === undefined ? '' : ` (sequence of period ${event.period})`;
 }
 
 function pad(n: number, width = 2): string {

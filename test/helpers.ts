@@ -171,6 +171,14 @@ export interface ReplayEvent {
   ip?: string;
   command?: string;
   stage?: number;
+  /** Refusals of one-time knocks (rolling, encrypted doors). */
+  reason?: string;
+  detail?: string;
+  /** Opens of encrypted doors: the request; of rolling doors: the period. */
+  port?: number;
+  duration?: number;
+  knockIp?: string;
+  period?: number;
 }
 
 /** One input in the summary of `knocktail replay --json` (README, "Replay: what would have opened"). */

@@ -57,6 +57,24 @@ describe('Logger', () => {
     assert.equal(out(), '', 'nothing on stdout without -v');
   });
 
+  it('names what a rolling or encrypted open was for, and logs refusals of one-time knocks once per door and reason, then a count', () => {
+    const { logger, file } = capture();
+    logger.event({ type: 'open', time: 0, door, ip: '10.66.0.2', period: 58907520 });
+    logger.event({ type: 'open', time: 0, door, ip: '10.66.0.2', request: { port: 22, duration: 300, knockIp: '10.66.0.2' } });
+    logger.event({ type: 'open', time: 0, door, ip: '203.0.113.9', request: { port: 443, duration: 60, knockIp: '10.66.0.2' } });
+    for (const ip of ['10.66.0.7', '10.66.0.8', '10.66.0.9']) logger.event({ type: 'refused', time: 0, door, ip, reason: 'replay', detail: `used already (${ip})` });
+    logger.event({ type: 'refused', time: 0, door, ip: '10.66.0.7', reason: 'auth', detail: 'failed authentication' });
+    logger.close();
+    assert.deepEqual(file().trimEnd().split('\n').map((line) => line.slice(19)), [
+      '10.66.0.2: openSSH: OPEN SESAME (sequence of period 58907520)',
+      '10.66.0.2: openSSH: OPEN SESAME (port 22 for 300 s)',
+      '203.0.113.9: openSSH: OPEN SESAME (port 443 for 60 s, knocked from 10.66.0.2)',
+      '10.66.0.7: openSSH: refused (replay): used already (10.66.0.7)',
+      '10.66.0.7: openSSH: refused (auth): failed authentication',
+      'openSSH: refused 2 more (replay) in the last 10 s',
+    ]);
+  });
+
   it('prints the same messages on stdout with -v', () => {
     const { logger, out } = capture({ verbose: true });
     logger.event({ type: 'stage', time: 0, door, ip: 'fd66::2', stage: 3 });

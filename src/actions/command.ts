@@ -6,15 +6,7 @@
  * below, a door name checked at config load, a number. Nothing a log line carries can add shell syntax.
  * The values are also passed as environment variables, for commands that prefer "$KNOCK_IP".
  */
-
-/** What an accepted encrypted message asked for (docs/encrypted-knocks.md): only doors with Knock_Key have one. */
-export interface OpenRequest {
-  port: number;
-  /** Seconds; the stop runs this long after the start instead of Cmd_Timeout. */
-  duration: number;
-  /** Canonical address the knocks came from (the door opens for %IP%, which Trust_Knock_IP may make another). */
-  knockIp: string;
-}
+import type { OpenRequest } from '../config/types.js';
 
 export interface CommandValues {
   /** Canonical IPv4/IPv6 text. */

@@ -6,10 +6,10 @@
  * issues #14, #70), unless the door says `On_Reopen = rerun`.
  */
 import { randomUUID } from 'node:crypto';
-import type { DoorConfig } from '../config/types.js';
+import type { DoorConfig, OpenRequest } from '../config/types.js';
 import type { ActionEvent } from './events.js';
 import type { Clock, Timer } from './clock.js';
-import { CommandTemplate, commandEnvironment, type OpenRequest } from './command.js';
+import { CommandTemplate, commandEnvironment } from './command.js';
 import type { CommandResult, CommandRunner } from './runner.js';
 import type { PendingStop, StopStore } from './stop-store.js';
 

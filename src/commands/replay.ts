@@ -15,13 +15,14 @@ export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--
 
 Reads archived firewall logs (plain or .gz; rotated sets such as kern.log.2.gz kern.log.1 kern.log
 are read oldest first) and packet captures (pcap, pcapng), and reports, in the order it happened,
-which doors opened for whom, which knocks timed out, and the start/stop commands with %IP% filled
-in. Time comes from the log lines and the packet headers. FILE - reads standard input (plain or
-gzip, e.g. ssh gw cat /var/log/kern.log | knocktail replay -). A file cut short (a truncated .gz)
-is read as far as it goes; the others are still read.
+which doors opened for whom, which knocks timed out, which one-time knocks (spent rolling sequences,
+encrypted messages) were refused and why, and the start/stop commands with %IP% filled in. Time
+comes from the log lines and the packet headers. FILE - reads standard input (plain or gzip, e.g.
+ssh gw cat /var/log/kern.log | knocktail replay -). A file cut short (a truncated .gz) is read as
+far as it goes; the others are still read.
 
   -c, --config FILE   config (default ${DEFAULT_CONFIG})
-      --json          one JSON object per event: time, event (stage|open|timeout|start|stop|…), door, ip,
+      --json          one JSON object per event: time, event (stage|open|refused|timeout|start|stop|…), door, ip,
                       command; the last object is {"summary": …}
       --execute       run the commands for real (default: dry run, nothing is executed); each command's
                       exit status and output are shown

@@ -137,11 +137,6 @@ export function checkEncryptedDoors(doors: readonly DoorLines[], report: Report)
       if (lines.has(name)) report.warn(lines.get(name)!, `${name} has no effect in door [${door.name}] with Knock_Key: ${why}`, `remove ${name}`);
     }
     spanOverlaps(door, doors, lines, report);
-    report.warn(
-      door.at.line,
-      `door [${door.name}]: this build checks encrypted-knock doors but does not decode their knocks yet, so the door never opens`,
-      'see docs/encrypted-knocks.md',
-    );
   }
 }
 

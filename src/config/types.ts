@@ -62,6 +62,15 @@ export interface EncryptedKnocks {
   trustKnockIp: boolean;
 }
 
+/** What an accepted encrypted message asks a door for (docs/encrypted-knocks.md): only doors with Knock_Key have one. */
+export interface OpenRequest {
+  port: number;
+  /** Seconds; the stop runs this long after the start instead of Cmd_Timeout. */
+  duration: number;
+  /** Canonical address the knocks came from (the door opens for %IP%, which Trust_Knock_IP may make another). */
+  knockIp: string;
+}
+
 export interface DoorConfig {
   /** Section name exactly as written (knockd does not trim it). */
   name: string;

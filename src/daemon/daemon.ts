@@ -20,6 +20,7 @@ import { type DecoderCounters, resolveFormats } from '../formats/registry.js';
 import { captureInterfaces, createInputs } from '../inputs/factory.js';
 import type { HitSink, Input } from '../inputs/input.js';
 import { Logger, type LoggerOptions } from '../logging.js';
+import { FileUsedKnocks, USED_KNOCKS_FILE } from '../knocks/used.js';
 import { DiskOneTimeFiles } from '../matcher/one-time-files.js';
 import { VERSION } from '../version.js';
 import type { Watch } from '../watch.js';
@@ -102,6 +103,7 @@ export class Daemon {
     usable: Usable,
     private readonly logger: Logger,
     private readonly store: FileStopStore,
+    usedKnocks: FileUsedKnocks,
     private readonly control: ControlServer,
     services: DaemonServices,
   ) {
@@ -117,6 +119,7 @@ export class Daemon {
       runner: this.runner,
       store,
       oneTimeFiles: new DiskOneTimeFiles(join(options.stateDir, UNMARKED_FILE), (message) => this.warn(message)),
+      usedKnocks,
       // File mode: the firewall's LOG rule already decided which packets are for this host.
       isLocal: options.mode === 'pcap' ? (dst) => this.localAddresses.has(dst) : null,
       sinks: [(event) => this.logger.event(event), (event) => countEvent(this.counters, event)],
@@ -136,11 +139,14 @@ export class Daemon {
     const logger = new Logger(loggerOptions(flags, usable.config, services));
     let control: ControlServer | null = null;
     let store: FileStopStore;
+    let usedKnocks: FileUsedKnocks;
     try {
       const { config } = usable;
       const stateDir = config.options.stateDir;
       prepareStateDirectory(stateDir, config.optionsAt.stateDir ?? { file: config.path, line: 0 });
       control = await ControlServer.listen(stateDir);
+      // A table others could edit would let used rolling sequences and encrypted messages open again: refuse to start.
+      usedKnocks = new FileUsedKnocks(join(stateDir, USED_KNOCKS_FILE), (services.clock ?? new SystemClock()).now(), (message) => logger.error(`warning: ${message}`));
       store = new FileStopStore(stateDir, (message) => logger.error(`warning: ${message}`));
     } catch (error) {
       control?.close();
@@ -148,7 +154,7 @@ export class Daemon {
       logger.close();
       throw error;
     }
-    const daemon = new Daemon(flags, usable, logger, store, control, services);
+    const daemon = new Daemon(flags, usable, logger, store, usedKnocks, control, services);
     control.serve(() => daemon.status());
     try {
       await daemon.startUp();

@@ -12,9 +12,10 @@
  *   rewrite) that knocktail can rewrite.
  */
 import { accessSync, constants, readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Config, Diagnostic, SourceRef } from '../config/types.js';
 import { uncertainLogWarnings, untrustedLogProblems } from '../inputs/trust.js';
+import { USED_KNOCKS_FILE, usedKnocksFileProblem } from '../knocks/used.js';
 import { binaryLine } from '../safe-text.js';
 
 export interface PreflightOptions {
@@ -92,6 +93,8 @@ export function checkStateDirectory(dir: string, at: SourceRef): Preflight {
   } else if ((stats.mode & 0o077) !== 0) {
     result.warnings.push({ at, message: `StateDir ${dir} can be read by other users (mode ${mode}); it holds the addresses and commands of open doors`, hint: `chmod 700 ${dir}` });
   }
+  const used = result.errors.length === 0 ? usedKnocksFileProblem(join(dir, USED_KNOCKS_FILE)) : null;
+  if (used !== null) result.errors.push({ at, message: used.message, hint: used.fix });
   return result;
 }
 

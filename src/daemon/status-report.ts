@@ -30,6 +30,7 @@ export const COUNTERS: { readonly [K in keyof StatusCounters]: CounterName } = {
   opens: { name: 'opens', label: 'doors opened' },
   timeouts: { name: 'sequenceTimeouts', label: 'sequence timeouts' },
   evicted: { name: 'sourcesDropped', label: 'sources dropped by MaxSources' },
+  refused: { name: 'knocksRefused', label: 'one-time knocks refused (a spent rolling sequence; an encrypted message: replay, auth, window…)' },
   commandsRun: { name: 'commandsRun', label: 'commands run' },
   commandsFailed: { name: 'commandsFailed', label: 'commands failed' },
   stopsRun: { name: 'stopsRun', label: 'stops run' },

@@ -10,6 +10,7 @@ import type { CommandRunner } from '../actions/runner.js';
 import type { PendingStop, StopStore } from '../actions/stop-store.js';
 import type { Config } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
+import type { UsedKnocks } from '../knocks/used.js';
 import { type MatchEvent, Matcher, type MatcherSummary } from '../matcher/matcher.js';
 import type { OneTimeFiles } from '../matcher/one-time-files.js';
 import type { Watch } from '../watch.js';
@@ -30,6 +31,8 @@ export interface EngineOptions {
   runner: CommandRunner;
   store: StopStore;
   oneTimeFiles: OneTimeFiles;
+  /** Which rolling sequences and encrypted messages were used (the daemon: in StateDir; replay: in memory). */
+  usedKnocks: UsedKnocks;
   /** Destination check for doors without Target; null = any destination (file mode, replay of logs). */
   isLocal: ((dst: string) => boolean) | null;
   sinks: EventSink[];
@@ -110,7 +113,7 @@ export class Engine {
     });
     this.matcher = new Matcher(
       config.doors,
-      { maxSources: config.options.maxSources, isLocal: options.isLocal, onWarning: options.onWarning, oneTimeFiles: options.oneTimeFiles },
+      { maxSources: config.options.maxSources, isLocal: options.isLocal, onWarning: options.onWarning, oneTimeFiles: options.oneTimeFiles, usedKnocks: options.usedKnocks },
       (event) => this.matched(event, emit),
     );
     this.watchValue = this.matcher.watch();
@@ -183,7 +186,7 @@ export class Engine {
     emit(event);
     if (event.type === 'open') {
       if (this.current !== null) this.options.beforeCommands?.(this.current.input);
-      this.actions.open(event.door, event.ip);
+      this.actions.open(event.door, event.ip, event.request ?? null);
     } else if (event.type === 'sequence' && !this.watchValue.covers(event.sequence)) {
       this.watchValue = this.watchValue.with({ door: event.door, sequence: event.sequence });
       this.options.onWatchChanged?.(this.watchValue);

@@ -275,7 +275,7 @@ export class PcapLiveInput implements Input {
   }
 
   private buildFilter(): string {
-    return buildCaptureFilter(this.watch.sequences, this.local, { ipv4Only: this.options.ipv4Only });
+    return buildCaptureFilter([...this.watch.sequences, ...this.watch.ranges], this.local, { ipv4Only: this.options.ipv4Only });
   }
 
   /** Packets the kernel or the interface dropped before libpcap read them, and hits knocktail had to discard. */

@@ -7,11 +7,12 @@
  */
 import type { DoorConfig } from '../config/types.js';
 import type { Protocol } from '../hit.js';
-import { ADDRESS_KINDS, CHECK_BITS, checkOf, firstCheckState, nextCheckState, dataKnocks, deriveDoorKeys, type DoorKeys, type KnockRequest, openMessage, type OpenedMessage, SLOT_SECONDS, slotPattern, type SlotPattern } from './format.js';
-import { NonceStoreError, type SeenNonces } from './nonces.js';
+import { detachedCopy } from '../address.js';
+import { ADDRESS_KINDS, CHECK_BITS, checkOf, firstCheckState, nextCheckState, dataKnocks, deriveDoorKeys, type DoorKeys, type KnockRequest, MAX_WINDOW_SECONDS, openMessage, type OpenedMessage, SLOT_SECONDS, slotPattern, type SlotPattern } from './format.js';
+import { UnrecordedUseError, type UsedKnocks } from './used.js';
 import { PortSpan } from './span.js';
 
-/** Messages in progress per source; a new sync knock beyond them replaces the newest (an older one has come further). */
+/** Sync knocks with messages in progress per source; a new sync knock beyond them replaces the newest (an older one has come further). */
 const MAX_MESSAGES_PER_SOURCE = 4;
 /** Authentication attempts one knock may cause (over all messages in progress of its source), and one message in progress in all. */
 export const ATTEMPTS_PER_KNOCK = 4;
@@ -21,6 +22,8 @@ const SEARCH_STEPS_PER_KNOCK = 4096;
 /** Knocks kept beyond the longest message: that many strays can be interleaved. */
 const SPARE_KNOCKS = 32;
 const SLOT_MS = SLOT_SECONDS * 1000;
+/** A message is remembered as used for this long either side of its timestamp: no door's Knock_Window reaches further. */
+const USE_WINDOW_MS = MAX_WINDOW_SECONDS * 1000;
 const CHECK_MASK = (1 << CHECK_BITS) - 1;
 
 export type RefusalReason =
@@ -37,7 +40,7 @@ export type RefusalReason =
   /** The message was used before. */
   | 'replay'
   /** The message could not be recorded as used (so it may not open). */
-  | 'nonce-store'
+  | 'unrecorded'
   /** Authentic but not well-formed (a client bug). */
   | 'malformed'
   /** Dropped to keep the number of sources with messages in progress within the cap. */
@@ -141,6 +144,13 @@ interface SearchBudget {
 
 const NO_OUTCOMES: readonly KnockOutcome[] = Object.freeze([]);
 
+/** How many sync knocks started the messages in progress (`pending` is in start order). */
+function startsOf(pending: readonly Pending[]): number {
+  let starts = 0;
+  for (let i = 0; i < pending.length; i++) if (i === 0 || pending[i]!.from !== pending[i - 1]!.from) starts++;
+  return starts;
+}
+
 export class KnockDecoder {
   readonly counters: DecoderCounters = { knocks: 0, syncs: 0, attempts: 0, opened: 0, refused: 0, duplicates: 0 };
 
@@ -163,7 +173,7 @@ export class KnockDecoder {
 
   constructor(
     readonly door: EncryptedDoorSpec,
-    private readonly seen: SeenNonces,
+    private readonly used: UsedKnocks,
     private readonly maxSources: number,
   ) {
     this.longest = Math.max(...ADDRESS_KINDS.map((kind) => dataKnocks(kind, door.span.bits)));
@@ -192,6 +202,8 @@ export class KnockDecoder {
     let state = this.sources.get(source);
     // The path of nearly every knock of a flood: nothing in progress, not a sync value.
     if (state === undefined && !this.syncTable.has(value)) return NO_OUTCOMES;
+    // Kept from here on: not a slice of the log line it may come from.
+    source = detachedCopy(source);
     let outcomes = NO_OUTCOMES as KnockOutcome[];
     const emit = (outcome: KnockOutcome): void => {
       if (outcomes === NO_OUTCOMES) outcomes = [];
@@ -262,7 +274,13 @@ export class KnockDecoder {
 
   private start(source: string, state: SourceState, pattern: SlotPattern, time: number, emit: (outcome: KnockOutcome) => void): void {
     this.counters.syncs++;
-    if (state.pending.length >= MAX_MESSAGES_PER_SOURCE) this.end(state.pending.at(-1)!, this.timedOut(state.pending.at(-1)!, time, 'a newer message started'), emit);
+    // Readings of one sync knock (a value several slots or kinds share) count as one message: only one can be real.
+    const list = state.pending;
+    if (list.at(-1)?.from !== state.count && startsOf(list) >= MAX_MESSAGES_PER_SOURCE) {
+      // The newest goes, with its other readings: an older one has come further.
+      const newest = list.at(-1)!.from;
+      for (const other of list.filter((candidate) => candidate.from === newest)) this.end(other, this.timedOut(other, time, 'a newer message started'), emit);
+    }
     const pending: Pending = { pattern, source, state, from: state.count, deadline: time + this.door.timeoutMs, attempts: 0, live: true, openedMeanwhile: null };
     state.pending.push(pending);
     this.queue.push(pending);
@@ -317,9 +335,10 @@ export class KnockDecoder {
       const outcome = this.judge(opened, pending, time);
       this.end(pending, outcome, emit);
       if (outcome?.type === 'open') for (const other of state.pending) (other.openedMeanwhile ??= []).push(outcome.id);
-      // A data knock of this message that happened to equal a sync value started nothing real.
+      // Its sync knock's other readings (a sync value several slots or kinds share), and messages started by a data
+      // knock of this message that happened to equal a sync value, were nothing real.
       for (const other of [...state.pending]) {
-        if (other.from - 1 >= pending.from && state.ring[(other.from - 1) % this.capacity] === -1) this.end(other, null, emit);
+        if (other.from === pending.from || (other.from - 1 >= pending.from && state.ring[(other.from - 1) % this.capacity] === -1)) this.end(other, null, emit);
       }
       return true;
     }
@@ -371,16 +390,18 @@ export class KnockDecoder {
       return refuse('address', `it names ${request.address}, but the knocks came from ${source} (Trust_Knock_IP is no)`);
     }
     try {
-      if (this.seen.claim(door.name, id, stamped * 1000, time) === 'replayed') {
+      const stampedMs = stamped * 1000;
+      const earlier = this.used.claim({ scope: door.name, id, usableFrom: stampedMs - USE_WINDOW_MS, keepUntil: stampedMs + USE_WINDOW_MS, use: { at: time, by: source } }, time);
+      if (earlier !== null) {
         if (pending.openedMeanwhile?.includes(id)) {
           this.counters.duplicates++;
           return null;
         }
-        return refuse('replay', `message ${id} was used before`);
+        return refuse('replay', `message ${id} was used already at ${new Date(earlier.at).toISOString()} from ${earlier.by}`);
       }
     } catch (error) {
-      if (!(error instanceof NonceStoreError)) throw error;
-      return refuse('nonce-store', error.message);
+      if (!(error instanceof UnrecordedUseError)) throw error;
+      return refuse('unrecorded', error.message);
     }
     return { type: 'open', time, source, openFor: request.address !== null && door.trustKnockIp ? request.address : source, request, messageTime: stamped * 1000, id };
   }

@@ -14,20 +14,27 @@
  * - a reload keeps attempts on doors whose matching settings did not change;
  * - extras knockd lacks: Allow_From, Ignore_Repeats, and a cap on sources with knocks in progress.
  *
+ * Doors that watch ranges of ports (rolling and encrypted doors) plug in through RangeDoor (range-door.ts): a hit
+ * on a port no fixed door watches costs one more array read, and a hit on a range costs that lookup plus the
+ * door's own work.
+ *
  * `emit` runs synchronously inside `handle`/`expire`/`reload` and must not call back into the matcher.
  */
 import { detachedCopy } from '../address.js';
 import { formatSequence } from '../config/sequence.js';
-import type { DoorConfig, KnockStep } from '../config/types.js';
+import type { DoorConfig, KnockStep, OpenRequest } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
+import type { RefusalReason } from '../knocks/decoder.js';
+import type { UsedKnocks } from '../knocks/used.js';
 import { capRepeats, messageKind, moreLikeThis } from '../safe-text.js';
 import { type SourceKey, sourceKey, storedSourceKey } from './address-map.js';
 import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
 import { ExpiryQueue } from './expiry.js';
-import { type DoorSequence, Watch } from '../watch.js';
+import { type DoorRange, type DoorSequence, Watch } from '../watch.js';
 import type { OneTimeScan } from './one-time.js';
 import type { OneTimeFiles } from './one-time-files.js';
+import { isRangeDoor, RangeDoors } from './range-doors.js';
 
 /** Most ended attempts kept for reuse (see Matcher.spare). */
 const SPARE_ATTEMPTS = 4096;
@@ -45,11 +52,19 @@ export interface MatcherOptions {
   onWarning?: (message: string) => void;
   /** Where one-time sequence files are read and marked (the daemon: on disk; replay: in memory). */
   oneTimeFiles: OneTimeFiles;
+  /** Which rolling sequences and encrypted messages were used (the daemon: in StateDir; replay: in memory). */
+  usedKnocks: UsedKnocks;
 }
 
 export type MatchEvent =
   | { type: 'stage'; time: number; door: DoorConfig; ip: string; stage: number }
-  | { type: 'open'; time: number; door: DoorConfig; ip: string }
+  /**
+   * `request`: what an encrypted message asked for (the door opens for `ip`, which Trust_Knock_IP may make another
+   * address than the knocks'); `period`: the rolling sequence that opened.
+   */
+  | { type: 'open'; time: number; door: DoorConfig; ip: string; request?: OpenRequest; period?: number }
+  /** A one-time knock that opens nothing: a spent rolling sequence, or an encrypted message refused (docs/encrypted-knocks.md). */
+  | { type: 'refused'; time: number; door: DoorConfig; ip: string; reason: Exclude<RefusalReason, 'evicted'>; detail: string }
   | { type: 'timeout'; time: number; door: DoorConfig; ip: string; stage: number }
   | { type: 'sequence'; time: number; door: DoorConfig; sequence: KnockStep[] }
   /** `error` is set when the door was disabled because its file could not be rewritten (fail closed), not used up. */
@@ -66,6 +81,8 @@ export interface MatcherCounters {
   timeouts: number;
   /** Sources dropped by the MaxSources cap. */
   evicted: number;
+  /** Spent rolling sequences and refused encrypted messages. */
+  refused: number;
 }
 
 export interface AttemptSnapshot {
@@ -103,7 +120,11 @@ export class Matcher {
   private readonly queues = new Map<number, ExpiryQueue<Attempt>>();
   /** No pending deadline is earlier (exact after `expire`): a hit before it costs one comparison. */
   private earliestDeadline = Infinity;
-  private readonly counters: MatcherCounters = { hits: 0, visible: 0, stages: 0, opens: 0, timeouts: 0, evicted: 0 };
+  private readonly counters: MatcherCounters = { hits: 0, visible: 0, stages: 0, opens: 0, timeouts: 0, evicted: 0, refused: 0 };
+  /** Rolling and encrypted doors. */
+  private readonly ranges: RangeDoors;
+  /** stepKeys that fixed doors and range doors both watch; null (the usual case) when there is none. */
+  private sharedKeys: Set<number> | null = null;
   /** One-time file problems already reported (by message, which names file and line). */
   private readonly reported = new Set<string>();
   private readonly warn: (message: string) => void;
@@ -114,6 +135,7 @@ export class Matcher {
     private readonly emit: (event: MatchEvent) => void,
   ) {
     this.warn = options.onWarning ?? ((message) => process.emitWarning(message, 'KnocktailWarning'));
+    this.ranges = new RangeDoors({ emit: this.rangeEvent, maxSources: options.maxSources, used: options.usedKnocks, isLocal: options.isLocal });
     this.reload(doors);
   }
 
@@ -126,35 +148,53 @@ export class Matcher {
     if (hit.time >= this.earliestDeadline) this.expire(hit.time);
     const key = stepKey(hit.proto, hit.dport);
     const watchers = this.watchers.get(key);
-    if (watchers === undefined || !anyAdmits(watchers, hit)) return;
+    if (watchers === undefined) {
+      if (this.rangeKnock(hit, key)) this.counters.visible++;
+      return;
+    }
+    const rangeSaw = this.sharedKeys !== null && this.sharedKeys.has(key) && this.rangeKnock(hit, key);
+    if (!anyAdmits(watchers, hit)) {
+      if (rangeSaw) this.counters.visible++;
+      return;
+    }
     this.counters.visible++;
     const source = sourceKey(hit.src);
     const first = this.sources.first(source);
     if (first === undefined || !this.continueKnocks(first, hit, key)) this.startKnocks(first !== undefined, hit, key, source);
   }
 
-  /** Expires attempts due by `now` (ms), emitting timeouts in deadline order. */
+  /** Expires attempts due by `now` (ms), fixed and range doors', emitting timeouts in deadline order. */
   expire(now: number): void {
-    for (let queue = this.earliestQueue(); queue !== undefined; queue = this.earliestQueue()) {
-      const attempt = queue.peek()!;
-      if (attempt.deadline > now) {
-        this.earliestDeadline = attempt.deadline;
+    for (;;) {
+      const queue = this.earliestQueue();
+      const attempt = queue === undefined ? undefined : queue.peek()!;
+      const fixedDue = attempt === undefined ? Infinity : attempt.deadline;
+      const rangeDue = this.ranges.earliestDeadline();
+      if (rangeDue < fixedDue) {
+        if (rangeDue > now) {
+          this.earliestDeadline = rangeDue;
+          return;
+        }
+        this.ranges.expireEarliest(rangeDue);
+        continue;
+      }
+      if (fixedDue > now || attempt === undefined) {
+        this.earliestDeadline = fixedDue;
         return;
       }
-      queue.shift();
+      queue!.shift();
       this.end(attempt);
       this.counters.timeouts++;
       this.emit({ type: 'timeout', time: attempt.deadline, door: attempt.door.config, ip: attempt.ip, stage: attempt.stage });
       this.recycle(attempt);
     }
-    this.earliestDeadline = Infinity;
   }
 
   /** Earliest pending deadline (ms), or null. */
   nextDeadline(): number | null {
-    const deadline = this.earliestQueue()?.peek()!.deadline ?? null;
-    this.earliestDeadline = deadline ?? Infinity;
-    return deadline;
+    const deadline = Math.min(this.earliestQueue()?.peek()!.deadline ?? Infinity, this.ranges.earliestDeadline());
+    this.earliestDeadline = deadline;
+    return deadline === Infinity ? null : deadline;
   }
 
   /**
@@ -165,7 +205,8 @@ export class Matcher {
   reload(configs: readonly DoorConfig[]): void {
     const reusable = new Map<string, Door[]>();
     for (const door of this.doors) pushTo(reusable, doorIdentity(door.config, door.sequence), door);
-    this.doors = configs.map((config) => {
+    this.ranges.reload(configs);
+    this.doors = configs.filter((config) => !isRangeDoor(config)).map((config) => {
       const sequences = this.loadSequences(config);
       const reused = reusable.get(doorIdentity(config, sequences[0] ?? []))?.shift();
       if (reused === undefined) return new Door(config, sequences, this.options.isLocal, this.queueFor(config.seqTimeout * 1000));
@@ -190,7 +231,8 @@ export class Matcher {
     for (const door of this.doors) {
       if (door.enabled) for (const sequence of door.upcoming) sequences.push({ door: door.config, sequence });
     }
-    return new Watch(sequences);
+    const ranges: DoorRange[] = this.ranges.all.map((door) => ({ door: door.config, ranges: door.ranges }));
+    return new Watch(sequences, ranges);
   }
 
   /**
@@ -199,15 +241,48 @@ export class Matcher {
    */
   summary(listed = 1): MatcherSummary {
     let count = 0;
-    const oldest: Attempt[] = [];
+    const oldest: AttemptSnapshot[] = [];
     for (const first of this.sources) {
       for (let attempt: Attempt | null = first; attempt !== null; attempt = attempt.next) {
         count++;
-        if (oldest.length < listed || attempt.started < oldest[oldest.length - 1]!.started) keepOldest(oldest, attempt, listed);
+        if (oldest.length < listed || attempt.started < oldest[oldest.length - 1]!.started) keepOldest(oldest, describeAttempt(attempt), listed);
       }
     }
-    return { attempts: count, sources: this.sources.size, inProgress: oldest.map(describeAttempt), counters: { ...this.counters } };
+    // A source knocking on several range doors counts once per door.
+    let sources = this.sources.size;
+    for (const door of this.ranges.all) {
+      const progress = door.progress();
+      count += progress.attempts;
+      sources += progress.sources;
+      if (progress.oldest !== null) keepOldest(oldest, progress.oldest, listed);
+    }
+    return { attempts: count, sources, inProgress: oldest, counters: { ...this.counters } };
   }
+
+  /** A hit on a port some range door may watch: each door that admits it gets it. Returns whether one did. */
+  private rangeKnock(hit: KnockHit, key: number): boolean {
+    const doors = this.ranges.at(key);
+    if (doors === undefined) return false;
+    let seen = false;
+    for (const door of doors) {
+      if (!door.admits(hit)) continue;
+      seen = true;
+      door.knock(hit);
+      const deadline = door.nextDeadline();
+      if (deadline !== null && deadline < this.earliestDeadline) this.earliestDeadline = deadline;
+    }
+    return seen;
+  }
+
+  /** What range doors report, counted as the matcher's own events are. */
+  private readonly rangeEvent = (event: MatchEvent): void => {
+    if (event.type === 'stage') this.counters.stages++;
+    else if (event.type === 'open') this.counters.opens++;
+    else if (event.type === 'timeout') this.counters.timeouts++;
+    else if (event.type === 'evicted') this.counters.evicted += event.count;
+    else if (event.type === 'refused') this.counters.refused++;
+    this.emit(event);
+  };
 
   /**
    * Matching step 2 (docs/design.md): the hit continues, ignores or fails each of the source's attempts whose door accepts
@@ -323,6 +398,7 @@ export class Matcher {
       count++;
       return true;
     });
+    for (const door of this.ranges.all) count += door.abandonAll();
     this.earliestDeadline = Infinity;
     return count;
   }
@@ -385,12 +461,6 @@ export class Matcher {
    * being the current one ([] = disabled).
    */
   private loadSequences(config: DoorConfig): ReadonlyArray<readonly KnockStep[]> {
-    // Rolling doors are parsed, and the client knocks them, but matching them (periods T±1, single use, any other
-    // knock on the range ends the attempt: docs/rolling-sequences.md §5) is not built yet: the door stays inert.
-    if (config.rolling !== null) {
-      this.warn(`door [${config.name}] is a rolling door, which this version cannot open yet; it is ignored`);
-      return [];
-    }
     const path = config.oneTimeSequences;
     if (path === null) return [config.sequence];
     let scan: OneTimeScan;
@@ -451,6 +521,8 @@ export class Matcher {
       for (const key of new Set(door.stepKeys)) pushTo(this.watchers, key, door);
       pushTo(this.starters, door.stepKeys[0]!, door);
     }
+    const shared = [...this.watchers.keys()].filter((key) => this.ranges.at(key) !== undefined);
+    this.sharedKeys = shared.length === 0 ? null : new Set(shared);
   }
 }
 
@@ -460,7 +532,7 @@ function describeAttempt(attempt: Attempt): AttemptSnapshot {
 }
 
 /** Inserts `attempt` into `oldest` (sorted by start, oldest first), keeping at most `limit`. */
-function keepOldest(oldest: Attempt[], attempt: Attempt, limit: number): void {
+function keepOldest(oldest: AttemptSnapshot[], attempt: AttemptSnapshot, limit: number): void {
   let at = oldest.length;
   while (at > 0 && oldest[at - 1]!.started > attempt.started) at--;
   oldest.splice(at, 0, attempt);

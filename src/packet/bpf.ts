@@ -1,5 +1,6 @@
 /**
- * The kernel capture filter for pcap mode, generated from the watch: every sequence a door may use (docs/design.md).
+ * The kernel capture filter for pcap mode, generated from the watch: every sequence a door may use, and the ranges a
+ * rolling or encrypted door watches, as `portrange`s (docs/design.md).
  *
  * It lets through exactly the packets that can affect a door (knockd's visibility rule, docs/design.md "Matching"): TCP/UDP to a
  * door's destination (its Target, else a local address) on a port of its sequence, and for IPv4 TCP only with
@@ -11,7 +12,7 @@
 import { isIpv6 } from '../address.js';
 import type { DoorConfig } from '../config/types.js';
 import type { Protocol } from '../hit.js';
-import type { DoorSequence } from '../watch.js';
+import type { DoorRange, DoorSequence } from '../watch.js';
 
 /** The host's (or the captured interfaces') addresses, canonical text. */
 export interface LocalAddresses {
@@ -46,7 +47,8 @@ interface PortRule {
   /** TCPFlags masks (IPv4 TCP only; 0/0 = any flags). */
   set: number;
   clear: number;
-  ports: Set<number>;
+  /** Ports first-last, inclusive, in no order, possibly overlapping. */
+  spans: Array<[number, number]>;
 }
 
 interface DestinationGroup {
@@ -61,14 +63,16 @@ interface DestinationGroup {
  * left out when `ipv4Only`. Returns a libpcap filter expression (pcap-filter(7)).
  */
 export function buildCaptureFilter(
-  doors: ReadonlyArray<DoorSequence>,
+  doors: ReadonlyArray<DoorSequence | DoorRange>,
   local: LocalAddresses | null,
   options: { ipv4Only: boolean },
 ): string {
   const groups = new Map<string, DestinationGroup>();
   const families: Array<4 | 6> = options.ipv4Only ? [4] : [4, 6];
-  for (const { door, sequence } of doors) {
-    if (sequence.length === 0) continue;
+  for (const watched of doors) {
+    const { door } = watched;
+    const spans = 'ranges' in watched ? watched.ranges : watched.sequence.map((step) => ({ proto: step.proto, first: step.port, last: step.port }));
+    if (spans.length === 0) continue;
     for (const family of families) {
       const destinations = doorDestinations(door, local, family);
       if (destinations !== null && destinations.length === 0) continue;
@@ -78,18 +82,18 @@ export function buildCaptureFilter(
         group = { family, destinations, rules: new Map() };
         groups.set(groupKey, group);
       }
-      for (const step of sequence) {
+      for (const span of spans) {
         // Flags are checked only where BPF can reach the TCP header reliably (IPv4).
-        const checksFlags = step.proto === 'tcp' && family === 4;
+        const checksFlags = span.proto === 'tcp' && family === 4;
         const set = checksFlags ? door.tcpFlags.set : 0;
         const clear = checksFlags ? door.tcpFlags.clear : 0;
-        const ruleKey = `${step.proto} ${set} ${clear}`;
+        const ruleKey = `${span.proto} ${set} ${clear}`;
         let rule = group.rules.get(ruleKey);
         if (rule === undefined) {
-          rule = { proto: step.proto, set, clear, ports: new Set() };
+          rule = { proto: span.proto, set, clear, spans: [] };
           group.rules.set(ruleKey, rule);
         }
-        rule.ports.add(step.port);
+        rule.spans.push([span.first, span.last]);
       }
     }
   }
@@ -117,23 +121,27 @@ function groupExpression(group: DestinationGroup): string {
 }
 
 function ruleExpression(rule: PortRule): string {
-  const ports = portsExpression(rule.proto, rule.ports);
+  const ports = portsExpression(rule.proto, rule.spans);
   const mask = rule.set | rule.clear;
   if (mask === 0) return ports;
   return `(${ports} and tcp[tcpflags] & ${hex(mask)} == ${hex(rule.set)})`;
 }
 
-/** `tcp dst port (7000 or 8000)`, with runs of three or more ports written as a portrange. */
-function portsExpression(proto: Protocol, portSet: ReadonlySet<number>): string {
-  const ports = [...portSet].sort((a, b) => a - b);
+/** `tcp dst port (7000 or 8000)`, with runs of three or more ports (a door's range among them) written as a portrange. */
+function portsExpression(proto: Protocol, spans: ReadonlyArray<readonly [number, number]>): string {
+  const sorted = [...spans].sort((a, b) => a[0] - b[0]);
+  // Overlapping and adjacent spans merged: each run once, however many doors and ranges make it up.
+  const runs: Array<[number, number]> = [];
+  for (const [first, last] of sorted) {
+    const previous = runs.at(-1);
+    if (previous !== undefined && first <= previous[1] + 1) previous[1] = Math.max(previous[1], last);
+    else runs.push([first, last]);
+  }
   const singles: number[] = [];
   const parts: string[] = [];
-  for (let i = 0; i < ports.length; ) {
-    let j = i;
-    while (j + 1 < ports.length && ports[j + 1] === ports[j] + 1) j++;
-    if (j - i >= 2) parts.push(`${proto} dst portrange ${ports[i]}-${ports[j]}`);
-    else for (let k = i; k <= j; k++) singles.push(ports[k]);
-    i = j + 1;
+  for (const [first, last] of runs) {
+    if (last - first >= 2) parts.push(`${proto} dst portrange ${first}-${last}`);
+    else for (let port = first; port <= last; port++) singles.push(port);
   }
   if (singles.length > 0) parts.unshift(`${proto} dst port ${singles.length === 1 ? singles[0] : `(${singles.join(' or ')})`}`);
   return parenthesise(parts);

@@ -2,7 +2,8 @@
  * `knocktail replay`: a driver of the same engine as the daemon (docs/design.md), fed from archived logs and
  * captures in event time: the stamps are the clock, so it tells what would have happened (commands run only with
  * --execute). Events come out in event-time order; a stop appears Cmd_Timeout after its start. One-time sequence
- * files are marked in memory only: replay never changes a file of the user's.
+ * files are marked in memory only, and so are spent rolling sequences and used encrypted messages: replay never
+ * changes a file of the user's or the daemon's.
  */
 import { VirtualClock } from '../actions/clock.js';
 import { commandFailed, DryRunner, ShellRunner } from '../actions/runner.js';
@@ -14,6 +15,7 @@ import { LineDecoder, resolveFormats } from '../formats/registry.js';
 import type { BootTime } from '../formats/timestamp.js';
 import { type FileRead, readArchives, type RepeatedPackets } from '../inputs/archive.js';
 import type { ArchiveSource } from '../inputs/archive-source.js';
+import { MemoryUsedKnocks } from '../knocks/used.js';
 import { MemoryOneTimeFiles } from '../matcher/one-time-files.js';
 import type { ProgressLine, TextOut } from './progress.js';
 import { eventRecord, LineBuffer, type ReplaySummary, tableLine } from './report.js';
@@ -47,7 +49,7 @@ export interface ReplayOptions {
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { config } = options;
   const formats = resolveFormats(config, options.formats ?? undefined);
-  const summary: ReplaySummary = { inputs: [], packets: 0, opens: new Map(), timeouts: 0, events: 0, commands: { run: 0, failed: 0 } };
+  const summary: ReplaySummary = { inputs: [], packets: 0, opens: new Map(), refused: new Map(), timeouts: 0, events: 0, commands: { run: 0, failed: 0 } };
   const output = new LineBuffer(options.out);
   const report = (event: KnockEvent): void => {
     // A dry run's "exit" would only echo the dry runner.
@@ -63,6 +65,11 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       if (byIp === undefined) summary.opens.set(event.door.name, (byIp = new Map()));
       byIp.set(event.ip, (byIp.get(event.ip) ?? 0) + 1);
     }
+    if (event.type === 'refused') {
+      let byReason = summary.refused.get(event.door.name);
+      if (byReason === undefined) summary.refused.set(event.door.name, (byReason = new Map()));
+      byReason.set(event.reason, (byReason.get(event.reason) ?? 0) + 1);
+    }
     const line = options.json ? JSON.stringify(eventRecord(event)) : tableLine(event, options.verbose);
     if (line !== null) output.write(line);
   };
@@ -73,6 +80,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     runner: options.execute ? new ShellRunner() : new DryRunner(),
     store: new MemoryStopStore(),
     oneTimeFiles: new MemoryOneTimeFiles(),
+    usedKnocks: new MemoryUsedKnocks(),
     isLocal: local === null ? null : (dst) => local.has(dst),
     sinks: [report],
     onWarning: warn,

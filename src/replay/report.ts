@@ -3,6 +3,7 @@
  * doors opened for whom, and what the time rules had to do).
  */
 import { describeOutcome } from '../actions/runner.js';
+import type { DoorConfig } from '../config/types.js';
 import { COUNTERS, linesJson, linesText } from '../daemon/status-report.js';
 import type { KnockEvent } from '../engine/events.js';
 import type { InputTime } from '../engine/time-gate.js';
@@ -26,6 +27,8 @@ export interface ReplaySummary {
   packets: number;
   /** door name → ip → number of opens. */
   opens: Map<string, Map<string, number>>;
+  /** door name → reason → number of refused one-time knocks (spent rolling sequences, refused encrypted messages). */
+  refused: Map<string, Map<string, number>>;
   /** Knocks that gave up before the door's last step (Seq_Timeout passed). */
   timeouts: number;
   events: number;
@@ -43,9 +46,18 @@ export function eventRecord(event: KnockEvent): Record<string, unknown> {
   const time = new Date(event.time).toISOString();
   switch (event.type) {
     case 'stage':
-      return { time, event: 'stage', door: event.door.name, ip: event.ip, stage: event.stage, of: event.door.sequence.length };
+      return { time, event: 'stage', door: event.door.name, ip: event.ip, stage: event.stage, of: stepsOf(event.door) };
     case 'open':
-      return { time, event: 'open', door: event.door.name, ip: event.ip };
+      return {
+        time,
+        event: 'open',
+        door: event.door.name,
+        ip: event.ip,
+        ...(event.request === undefined ? {} : { port: event.request.port, duration: event.request.duration, knockIp: event.request.knockIp }),
+        ...(event.period === undefined ? {} : { period: event.period }),
+      };
+    case 'refused':
+      return { time, event: 'refused', door: event.door.name, ip: event.ip, reason: event.reason, detail: event.detail };
     case 'timeout':
       return { time, event: 'timeout', door: event.door.name, ip: event.ip, stage: event.stage };
     case 'sequence':
@@ -86,15 +98,19 @@ export function eventRecord(event: KnockEvent): Record<string, unknown> {
 
 /** One line of the human report, or null for events it leaves out. */
 export function tableLine(event: KnockEvent, verbose: boolean): string | null {
-  // Scanners leave thousands of knocks that time out at stage 1: the table lists them with -v only (and counts them).
+  // Scanners leave thousands of knocks that time out at stage 1 (or, on an encrypted door's span, messages that never
+  // complete): the table lists them with -v only (and counts them).
   if (!verbose && (event.type === 'stage' || event.type === 'sequence' || event.type === 'timeout' || event.type === 'reordered' || event.type === 'stale')) return null;
+  if (!verbose && event.type === 'refused' && event.reason === 'incomplete') return null;
   const record = eventRecord(event);
   const head = `${record.time}  ${String(record.event).padEnd(7)}`;
   switch (event.type) {
     case 'stage':
-      return verbose ? `${head}  ${event.door.name}  ${event.ip}  stage ${event.stage}/${event.door.sequence.length}` : null;
+      return verbose ? `${head}  ${event.door.name}  ${event.ip}  stage ${event.stage}/${stepsOf(event.door)}` : null;
     case 'open':
-      return `${head}  ${event.door.name}  ${event.ip}`;
+      return `${head}  ${event.door.name}  ${event.ip}${openNote(event)}`;
+    case 'refused':
+      return `${head}  ${event.door.name}  ${event.ip}  ${event.reason}: ${event.detail}`;
     case 'timeout':
       return `${head}  ${event.door.name}  ${event.ip}  gave up at stage ${event.stage}`;
     case 'start':
@@ -127,6 +143,20 @@ export function tableLine(event: KnockEvent, verbose: boolean): string | null {
 function commandOutput(output: string): string {
   const text = output.replace(/\n$/, '');
   return text === '' ? '' : text.split('\n').map((line) => `\n    | ${safeText(line)}`).join('');
+}
+
+/** Knocks of the door's sequence: a rolling door's Sequence_Length, else its (current) sequence's. */
+function stepsOf(door: DoorConfig): number {
+  return door.rolling?.length ?? door.sequence.length;
+}
+
+/** What the table adds to an open: the request of an encrypted message, the period of a rolling sequence. */
+function openNote(event: Extract<KnockEvent, { type: 'open' }>): string {
+  if (event.request !== undefined) {
+    const { port, duration, knockIp } = event.request;
+    return `  port ${port} for ${duration} s${knockIp === event.ip ? '' : ` (knocked from ${knockIp})`}`;
+  }
+  return event.period === undefined ? '' : `  sequence of period ${event.period}`;
 }
 
 /** Collects output lines and writes them in large pieces: one write per event would cost more than the replay. */
@@ -176,6 +206,7 @@ export function summaryRecord(summary: ReplaySummary): Record<string, unknown> {
     })),
     packets: summary.packets,
     opens: [...summary.opens].flatMap(([door, byIp]) => [...byIp].map(([ip, count]) => ({ door, ip, count }))),
+    refused: [...summary.refused].flatMap(([door, byReason]) => [...byReason].map(([reason, count]) => ({ door, reason, count }))),
     timeouts: summary.timeouts,
     events: summary.events,
     commands: summary.commands,
@@ -200,6 +231,11 @@ export function formatSummary(summary: ReplaySummary): string {
   if (summary.timeouts > 0) lines.push(`${summary.timeouts} knock${summary.timeouts === 1 ? '' : 's'} timed out before the last step (-v lists them)`);
   if (summary.commands.run > 0) {
     lines.push(`${summary.commands.run} command${summary.commands.run === 1 ? '' : 's'} run, ${summary.commands.failed} failed${summary.commands.failed > 0 ? ' (their exit lines above say how)' : ''}`);
+  }
+  for (const [door, byReason] of summary.refused) {
+    const total = [...byReason.values()].reduce((a, b) => a + b, 0);
+    const reasons = [...byReason].map(([reason, n]) => `${n} ${reason}`).join(', ');
+    lines.push(`door ${door} refused ${total} one-time knock${total === 1 ? '' : 's'}: ${reasons}${byReason.has('incomplete') ? ' (-v lists the incomplete ones)' : ''}`);
   }
   if (summary.opens.size === 0) {
     lines.push('no door opened');

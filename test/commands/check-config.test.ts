@@ -49,6 +49,14 @@ describe('check-config and the daemon refuse the same configs', () => {
     await bothRefuse(conf, /k\.conf:3: StateDir .*state is writable by other users \(mode 0777\)/);
   });
 
+  it('a table of used one-time knocks in the StateDir that others can write to: they could make used knocks open again', async () => {
+    const { conf, state } = setup(DOOR);
+    mkdirSync(state, { mode: 0o700 });
+    writeFileSync(join(state, 'used-knocks.json'), '{"version":1,"entries":[]}');
+    chmodSync(join(state, 'used-knocks.json'), 0o666);
+    await bothRefuse(conf, /k\.conf:3: .*state\/used-knocks\.json can be written by other users \(mode 666\), who could make used knocks open again\n {2}fix: chmod 600 /);
+  });
+
   it('a FirewallLog that is a directory, naming the FirewallLog line', async () => {
     const { dir, conf } = setup(DOOR);
     mkdirSync(join(dir, 'logs'));

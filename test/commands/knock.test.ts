@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/parse.js';
 import { encryptedDoorSpec, KnockDecoder, type KnockOutcome } from '../../src/knocks/decoder.js';
-import { MemorySeenNonces } from '../../src/knocks/nonces.js';
+import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { RollingSequences } from '../../src/knocks/rolling.js';
 import { canRunAsNobody, isRoot, runCli, tempDir } from '../helpers.js';
 import { rollingDoor, writeSecretFile } from '../knocks/support.js';
@@ -216,7 +216,7 @@ function hitPorts(stdout: string): number[] {
  */
 function decode(conf: string, source: string, ports: readonly number[], trust?: boolean): { opens: unknown[]; reasons: string[] } {
   const spec = encryptedDoorSpec(loadConfig(conf).doors[0]!);
-  const decoder = new KnockDecoder({ ...spec, trustKnockIp: trust ?? spec.trustKnockIp }, new MemorySeenNonces(), 10);
+  const decoder = new KnockDecoder({ ...spec, trustKnockIp: trust ?? spec.trustKnockIp }, new MemoryUsedKnocks(), 10);
   const now = Date.now();
   const outcomes: KnockOutcome[] = ports.flatMap((port, i) => decoder.knock(source, decoder.valueOf('udp', port), now + i));
   outcomes.push(...decoder.expire(now + 3_600_000));

@@ -118,7 +118,7 @@ describe('knocktail status', () => {
         },
       ],
       counters: {
-        hits: 4, visible: 4, stages: 4, opens: 2, timeouts: 0, evicted: 0, linesRead: 12, linesMatched: 4,
+        hits: 4, visible: 4, stages: 4, opens: 2, timeouts: 0, evicted: 0, refused: 0, linesRead: 12, linesMatched: 4,
         commandsRun: 3, commandsFailed: 1, stopsRun: 1, stopsLate: 0, extended: 0, knocksStale: 2, knocksFuture: 0, knocksReordered: 1, clockSteps: 0, errors: 0, reloads: 1, failedReloads: 0,
       },
       memory: { rss: 80 * 1024 * 1024, heapUsed: 12.5 * 1024 * 1024 },

@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/config/parse.js';
 import { TCP_ACK, TCP_SYN, type KnockHit } from '../../src/hit.js';
 import { PcapFileInput } from '../../src/inputs/pcap-file.js';
 import { encryptedDoorSpec, KnockDecoder, type KnockOutcome } from '../../src/knocks/decoder.js';
-import { MemorySeenNonces } from '../../src/knocks/nonces.js';
+import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { cliPath, needs, tempDir } from '../helpers.js';
 import { ip, Lab, type Link, sleep } from '../inputs/pcap-lab.js';
 import { writeSecretFile } from '../knocks/support.js';
@@ -86,7 +86,7 @@ describe('knocktail knock: an encrypted door\'s message on the wire', { skip }, 
   /** What the door in `conf` (Trust_Knock_IP as `trust`) makes of `knocks`: the opens, and the reasons of the refusals. */
   function decode(conf: string, knocks: readonly KnockHit[], trust?: boolean): { opens: unknown[]; reasons: string[] } {
     const spec = encryptedDoorSpec(loadConfig(conf).doors[0]!);
-    const decoder = new KnockDecoder({ ...spec, trustKnockIp: trust ?? spec.trustKnockIp }, new MemorySeenNonces(), 10);
+    const decoder = new KnockDecoder({ ...spec, trustKnockIp: trust ?? spec.trustKnockIp }, new MemoryUsedKnocks(), 10);
     const outcomes: KnockOutcome[] = knocks.flatMap((hit) => decoder.knock(hit.src, decoder.valueOf(hit.proto, hit.dport), hit.time));
     outcomes.push(...decoder.expire(knocks.at(-1)!.time + 3_600_000));
     return {

@@ -11,6 +11,7 @@ import { parseConfigText } from '../../src/config/parse.js';
 import { Engine, type EngineTime } from '../../src/engine/engine.js';
 import type { KnockEvent } from '../../src/engine/events.js';
 import type { KnockHit } from '../../src/hit.js';
+import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { MemoryOneTimeFiles } from '../../src/matcher/one-time-files.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -53,6 +54,7 @@ function rig(time: EngineTime, config = DOORS): Rig {
     runner: new RecordingRunner(order),
     store: new MemoryStopStore(),
     oneTimeFiles: new MemoryOneTimeFiles(),
+    usedKnocks: new MemoryUsedKnocks(),
     isLocal: null,
     sinks: [(event) => events.push(event)],
     onWarning: (message) => assert.fail(message),

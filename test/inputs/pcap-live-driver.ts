@@ -4,13 +4,15 @@
  * Does nothing without `--driver` (the test runner also loads every file under test/).
  */
 import { createInterface } from 'node:readline';
-import type { DoorConfig, KnockStep } from '../../src/config/types.js';
+import type { DoorConfig, KnockStep, PortRange } from '../../src/config/types.js';
 import { PcapLiveInput } from '../../src/inputs/pcap-live.js';
-import { type DoorSequence, Watch } from '../../src/watch.js';
+import { type DoorRange, type DoorSequence, Watch } from '../../src/watch.js';
 
 export interface DriverDoor {
-  /** `7000,8000:udp`. */
+  /** `7000,8000:udp`; with `ranges`, ignored. */
   sequence: string;
+  /** A rolling or encrypted door's ranges instead: `40000-40999,50000-50255:udp`. */
+  ranges?: string;
   set?: number;
   clear?: number;
   target?: string;
@@ -22,15 +24,21 @@ export interface DriverConfig {
   addressRefreshMs?: number;
 }
 
-function doorSequences(doors: DriverDoor[]): DoorSequence[] {
-  return doors.map((d) => {
-    const sequence: KnockStep[] = d.sequence.split(',').map((item) => {
-      const [port, proto = 'tcp'] = item.split(':');
-      return { port: Number(port), proto: proto as KnockStep['proto'] };
+function watchOf(doors: DriverDoor[]): Watch {
+  const sequences: DoorSequence[] = [];
+  const ranges: DoorRange[] = [];
+  for (const d of doors) {
+    const items = (d.ranges ?? d.sequence).split(',').map((item) => {
+      const [ports = '', proto = 'tcp'] = item.split(':');
+      const [first, last = first] = ports.split('-').map(Number);
+      return { first: first!, last: last!, proto: proto as KnockStep['proto'] };
     });
+    const sequence: KnockStep[] = d.ranges === undefined ? items.map(({ first, proto }) => ({ port: first, proto })) : [];
     const door = { sequence, target: d.target ?? null, tcpFlags: { set: d.set ?? 0, clear: d.clear ?? 0 } } as DoorConfig;
-    return { door, sequence };
-  });
+    if (d.ranges === undefined) sequences.push({ door, sequence });
+    else ranges.push({ door, ranges: items satisfies PortRange[] });
+  }
+  return new Watch(sequences, ranges);
 }
 
 function print(event: object): void {
@@ -40,7 +48,7 @@ function print(event: object): void {
 async function main(config: DriverConfig): Promise<void> {
   const input = new PcapLiveInput({
     interfaces: config.interfaces,
-    watch: new Watch(doorSequences(config.doors)),
+    watch: watchOf(config.doors),
     ipv4Only: false,
     addressRefreshMs: config.addressRefreshMs,
     onAddressesChanged: (local) => print({ event: 'addresses', local }),
@@ -61,7 +69,7 @@ async function main(config: DriverConfig): Promise<void> {
     if (command === 'status') {
       print({ event: 'status', status: input.status() });
     } else if (command === 'refilter') {
-      await input.updateWatch(new Watch(doorSequences(JSON.parse(line.slice(space + 1)) as DriverDoor[])));
+      await input.updateWatch(watchOf(JSON.parse(line.slice(space + 1)) as DriverDoor[]));
       print({ event: 'refiltered', status: input.status() });
     } else if (command === 'stop') {
       break;

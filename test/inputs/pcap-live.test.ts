@@ -127,6 +127,34 @@ describe('pcap live input', { skip: skipLive }, () => {
     assert.equal((await d.stop()).code, 0);
   });
 
+  test('a rolling or encrypted door\'s ranges: the filter takes every port of them as a portrange, and nothing beside', async () => {
+    const rangeDoor: DriverDoor = { sequence: '', ranges: '40000-40999,50000-50255:udp', set: TCP_SYN, clear: TCP_ACK };
+    const d = driver({ interfaces: [IF1], doors: [rangeDoor, doorSyn] });
+    assert.equal((await d.until((e) => e.event === 'ready' || e.event === 'start-failed', 'ready')).event, 'ready');
+    const raw = (sport: number, proto: 'tcp' | 'udp', dport: number, flags = 'S'): RawEvent => ({ src: CLIENT1, dst: SERVER1, proto, sport, dport, ...(proto === 'tcp' ? { flags } : {}) });
+    await lab.send([
+      raw(13001, 'tcp', 40000),
+      raw(13002, 'tcp', 40999),
+      raw(13003, 'tcp', 40517),
+      raw(13004, 'tcp', 39999), // below the range
+      raw(13005, 'tcp', 41000), // above it
+      raw(13006, 'tcp', 40500, 'SA'), // the door's TCPFlags: ACK must be clear
+      raw(13007, 'udp', 40500), // the TCP range, over UDP
+      raw(13008, 'udp', 50000),
+      raw(13009, 'udp', 50255),
+      raw(13010, 'tcp', 50100), // the UDP range, over TCP
+      raw(13011, 'udp', 50256),
+    ]);
+    await marker(d, 13999);
+    assert.deepEqual(
+      d.hits().map((h) => `${h.sport} ${h.proto}/${h.dport}`),
+      ['13001 tcp/40000', '13002 tcp/40999', '13003 tcp/40517', '13008 udp/50000', '13009 udp/50255', '13999 tcp/9000'],
+    );
+    // The range shares its flag rule with the fixed door: one clause for both.
+    assert.match(String((await d.status()).filter), /\(tcp dst port \(7000 or 8000 or 9000\) or tcp dst portrange 40000-40999\) and tcp\[tcpflags\] & 0x12 == 0x02\) or udp dst portrange 50000-50255\)/);
+    assert.equal((await d.stop()).code, 0);
+  });
+
   test('an address added after start counts: the hook reports it and the filter follows', async () => {
     const d = driver({ interfaces: [IF1], doors: [doorSyn], addressRefreshMs: 200 });
     await d.until((e) => e.event === 'ready', 'ready');

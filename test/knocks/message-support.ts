@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { PortRange } from '../../src/config/types.js';
 import { type EncryptedDoorSpec, KnockDecoder, type KnockOutcome } from '../../src/knocks/decoder.js';
 import { deriveDoorKeys, encodeMessage, type KnockRequest } from '../../src/knocks/format.js';
-import { MemorySeenNonces, type SeenNonces } from '../../src/knocks/nonces.js';
+import { MemoryUsedKnocks, type UsedKnocks } from '../../src/knocks/used.js';
 import { PortSpan } from '../../src/knocks/span.js';
 import { repoRoot } from '../helpers.js';
 import { random } from '../random.js';
@@ -47,7 +47,7 @@ export function spec(options: SpecOptions = {}): EncryptedDoorSpec {
   };
 }
 
-export function decoder(door = spec(), seen: SeenNonces = new MemorySeenNonces(), maxSources = 1000): KnockDecoder {
+export function decoder(door = spec(), seen: UsedKnocks = new MemoryUsedKnocks(), maxSources = 1000): KnockDecoder {
   return new KnockDecoder(door, seen, maxSources);
 }
 

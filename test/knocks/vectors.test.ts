@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { KnockDecoder } from '../../src/knocks/decoder.js';
 import { ADDRESS_KINDS, dataKnocks, deriveDoorKeys, encodeMessage, slotPattern } from '../../src/knocks/format.js';
-import { MemorySeenNonces } from '../../src/knocks/nonces.js';
+import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { PortSpan } from '../../src/knocks/span.js';
 import type { PortRange } from '../../src/config/types.js';
 import { repoRoot } from '../helpers.js';
@@ -56,7 +56,7 @@ describe('the test vectors of docs/encrypted-knocks.md', () => {
         const span = new PortSpan(ranges(vector.portSpan));
         const allowed = vector.request.port;
         const door = { name: vector.door, keys, span, allowsPort: (port: number) => port === allowed, maxDuration: 65535, windowMs: 60_000, trustKnockIp: true, timeoutMs: 25_000 };
-        const target = new KnockDecoder(door, new MemorySeenNonces(), 10);
+        const target = new KnockDecoder(door, new MemoryUsedKnocks(), 10);
         const knocks = vector.knocks.split(',').map((text) => {
           const [port, proto] = text.split(':');
           return target.valueOf(proto === 'udp' ? 'udp' : 'tcp', Number(port));

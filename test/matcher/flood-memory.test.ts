@@ -19,14 +19,16 @@ import { A, B, C, door, Rig } from './support.js';
 function heapGrowthMb(sources: number, maxSources: number, spacingMs: number): number {
   const matcherUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'matcher', 'matcher.js')).href;
   const oneTimeUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'matcher', 'one-time-files.js')).href;
+  const usedUrl = pathToFileURL(join(repoRoot, 'dist', 'src', 'knocks', 'used.js')).href;
   const script = `
     const { Matcher } = await import(${JSON.stringify(matcherUrl)});
     const { DiskOneTimeFiles } = await import(${JSON.stringify(oneTimeUrl)});
+    const { MemoryUsedKnocks } = await import(${JSON.stringify(usedUrl)});
     const step = (port) => ({ proto: 'tcp', port });
     const door = { name: 'D', at: { file: 'x', line: 1 }, sequence: [step(7000), step(8000), step(9000)], oneTimeSequences: null, rolling: null,
       seqTimeout: 5, tcpFlags: { set: 0, clear: 0 }, startCommand: 'true', startCommand6: null, stopCommand: null, stopCommand6: null,
-      cmdTimeout: 10, target: null, allowFrom: [], ignoreRepeats: false, onReopen: 'extend', commandLimit: null };
-    const matcher = new Matcher([door], { maxSources: ${maxSources}, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, () => {});
+      cmdTimeout: 10, target: null, allowFrom: [], ignoreRepeats: false, onReopen: 'extend', commandLimit: null, encrypted: null };
+    const matcher = new Matcher([door], { maxSources: ${maxSources}, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}), usedKnocks: new MemoryUsedKnocks() }, () => {});
     const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
     const before = heap();
     for (let i = 0; i < ${sources}; i++) {

@@ -3,13 +3,12 @@
  * bounded state under a flood, expiry order and out-of-order times, reload, and the query methods.
  */
 import assert from 'node:assert/strict';
-import { createSecretKey, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { KnockHit } from '../../src/hit.js';
-import { RollingSequences } from '../../src/knocks/rolling.js';
 import { Matcher, type MatchEvent } from '../../src/matcher/matcher.js';
 import { A, A6, at, B, C, door, L, Rig, T0 } from './support.js';
 import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
+import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 
 describe('visibility', () => {
   it('a hit to a destination isLocal rejects is invisible: it neither advances nor fails an attempt', () => {
@@ -118,7 +117,7 @@ describe('bounded state (MaxSources)', () => {
     let opens = 0;
     let evictedEvents = 0;
     let timeouts = 0;
-    const matcher = new Matcher([door('D', '7000,8000,9000')], { maxSources: 1000, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, (event) => {
+    const matcher = new Matcher([door('D', '7000,8000,9000')], { maxSources: 1000, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}), usedKnocks: new MemoryUsedKnocks() }, (event) => {
       if (event.type === 'open' && event.ip === legit) opens++;
       if (event.type === 'evicted') evictedEvents++;
       if (event.type === 'timeout') timeouts++;
@@ -306,10 +305,10 @@ describe('queries', () => {
       attempts: 1,
       inProgress: [{ door: 'D', ip: B, stage: 2, of: 3, started: at(1), deadline: at(11) }],
       sources: 1,
-      counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 0, evicted: 0 },
+      counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 0, evicted: 0, refused: 0 },
     });
     rig.matcher.expire(at(11));
-    assert.deepEqual(rig.matcher.summary(Infinity), { attempts: 0, inProgress: [], sources: 0, counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 1, evicted: 0 } });
+    assert.deepEqual(rig.matcher.summary(Infinity), { attempts: 0, inProgress: [], sources: 0, counters: { hits: 5, visible: 4, stages: 6, opens: 1, timeouts: 1, evicted: 0, refused: 0 } });
   });
 
   it('summary(n): counts and the n oldest attempts, without listing the others', () => {
@@ -326,24 +325,8 @@ describe('queries', () => {
 describe('events', () => {
   it('are emitted synchronously, in order, during handle()', () => {
     const seen: MatchEvent['type'][] = [];
-    const matcher = new Matcher([door('D', '7000')], { maxSources: 10, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, (event) => seen.push(event.type));
+    const matcher = new Matcher([door('D', '7000')], { maxSources: 10, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}), usedKnocks: new MemoryUsedKnocks() }, (event) => seen.push(event.type));
     matcher.handle({ time: T0, src: A, dst: L, proto: 'tcp', dport: 7000, sport: null, flags: null, input: 'x', iface: null });
     assert.deepEqual(seen, ['stage', 'open']);
-  });
-});
-
-describe('rolling doors (matching them is not built yet)', () => {
-  it('a rolling door is inert and says so; it watches no port and other doors work as before', () => {
-    const ports = { first: 40000, last: 40999, proto: 'tcp' as const };
-    const secret = { path: '/s', key: createSecretKey(randomBytes(16)), size: 16, uid: 0, mode: 0o600 };
-    const rolling = door('R', '', { rolling: { secret, ports, length: 2, period: 30 } });
-    const rig = new Rig([rolling, door('F', '1000,2000')]);
-    assert.deepEqual(rig.warnings, ['door [R] is a rolling door, which this version cannot open yet; it is ignored']);
-    const window = new RollingSequences('R', rolling.rolling!).window(at(0));
-    for (const { steps } of window.accepted) rig.sequence(A, steps.map((step) => `tcp/${step.port}`));
-    rig.sequence(B, ['tcp/1000', 'tcp/2000']);
-    assert.deepEqual(rig.opens(), ['F 10.88.0.3']);
-    assert.equal(rig.matcher.watch().watchesPort(window.accepted[1]!.steps[0]!.port), false);
-    assert.deepEqual(rig.matcher.watch().sequences.map((active) => active.door.name), ['F']);
   });
 });

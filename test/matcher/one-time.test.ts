@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { directoryLockUnavailable as lockProbe, lockDirectory, tempDir } from '../helpers.js';
 import { scanOneTimeSequences } from '../../src/matcher/one-time.js';
+import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
 import { A, A6, B, C, door, hit, oneTimeDoor, Rig } from './support.js';
 import { Matcher } from '../../src/matcher/matcher.js';
@@ -135,7 +136,7 @@ describe('one-time file rewrite', () => {
   it('the used line is marked before the open is reported, so its commands never run while it is still unmarked', () => {
     const path = sequencesFile(' 1001,1002\n 2001\n');
     const seenAtOpen: string[] = [];
-    const matcher = new Matcher([oneTimeDoor('ot', path)], { maxSources: 10, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}) }, (event) => {
+    const matcher = new Matcher([oneTimeDoor('ot', path)], { maxSources: 10, isLocal: null, oneTimeFiles: new DiskOneTimeFiles(null, () => {}), usedKnocks: new MemoryUsedKnocks() }, (event) => {
       if (event.type === 'open') seenAtOpen.push(text(path));
     });
     matcher.handle(hit(A, 'tcp/1001', 0));

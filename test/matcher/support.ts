@@ -2,10 +2,13 @@
  * Builders for matcher tests: doors written like knockd.conf values, hits written like spec §11
  * (`A tcp/7000 [S] @1.5`), and a rig that records every event and warning.
  */
+import { createSecretKey } from 'node:crypto';
 import { parseCidr } from '../../src/address.js';
+import type { SecretFile } from '../../src/config/secret-file.js';
 import { parseSequence, parseTcpFlags } from '../../src/config/sequence.js';
-import type { DoorConfig } from '../../src/config/types.js';
+import type { DoorConfig, EncryptedKnocks, PortRange, RollingConfig } from '../../src/config/types.js';
 import { type KnockHit, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../../src/hit.js';
+import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { Matcher, type MatchEvent, type MatcherOptions } from '../../src/matcher/matcher.js';
 import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
 
@@ -56,6 +59,31 @@ export function door(name: string, sequence: string, settings: DoorSettings = {}
   };
 }
 
+/** A secret (a rolling door's, an encrypted door's key) as the config parser would hand it on. */
+export function secretOf(bytes: Buffer): SecretFile {
+  return { path: '/etc/knocktail/test.secret', key: createSecretKey(bytes), size: bytes.length, uid: 0, mode: 0o600 };
+}
+
+/** A rolling door: `rollingDoor('R', { ports: '40000-40999', length: 3 })`, with a fixed test secret unless given. */
+export function rollingDoor(name: string, rolling: { ports: string; length?: number; period?: number; secret?: Buffer }, settings: DoorSettings = {}): DoorConfig {
+  const [, low, high, proto] = /^(\d+)-(\d+)(?::(udp|tcp))?$/.exec(rolling.ports)!;
+  const config: RollingConfig = {
+    secret: secretOf(rolling.secret ?? Buffer.from('a rolling secret for the matcher tests')),
+    ports: { first: Number(low), last: Number(high), proto: (proto ?? 'tcp') as PortRange['proto'] },
+    length: rolling.length ?? 4,
+    period: rolling.period ?? 30,
+  };
+  return door(name, '', { rolling: config, ...settings });
+}
+
+/** An encrypted door with `key` on `span` (as test/knocks/message-support.ts's spec() has it), opening `allowed` ports. */
+export function encryptedDoor(name: string, key: Buffer, span: PortRange[], encrypted: Partial<Omit<EncryptedKnocks, 'key' | 'span'>> = {}, settings: DoorSettings = {}): DoorConfig {
+  return door(name, '', {
+    encrypted: { key: secretOf(key), span, allowedPorts: [{ first: 22, last: 22 }, { first: 443, last: 443 }], maxDuration: 3600, window: 60, trustKnockIp: false, ...encrypted },
+    ...settings,
+  });
+}
+
 /** A one-time door reading `path`. */
 export function oneTimeDoor(name: string, path: string, settings: DoorSettings = {}): DoorConfig {
   return door(name, '', { oneTimeSequences: path, ...settings });
@@ -97,7 +125,9 @@ export function describeEvent(event: MatchEvent): string {
     case 'timeout':
       return `${event.type} ${event.door.name} ${event.ip} ${event.stage} ${time}`;
     case 'open':
-      return `open ${event.door.name} ${event.ip} ${time}`;
+      return `open ${event.door.name} ${event.ip}${event.request === undefined ? '' : ` port ${event.request.port} for ${event.request.duration} from ${event.request.knockIp}`}${event.period === undefined ? '' : ` period ${event.period}`} ${time}`;
+    case 'refused':
+      return `refused ${event.door.name} ${event.ip} ${event.reason} ${time}`;
     case 'sequence':
       return `sequence ${event.door.name} ${event.sequence.map((step) => `${step.port}:${step.proto}`).join(',')} ${time}`;
     case 'exhausted':
@@ -119,7 +149,7 @@ export class Rig {
     const onWarning = (message: string): void => void this.warnings.push(message);
     this.matcher = new Matcher(
       doors,
-      { maxSources: 1000, isLocal: (dst) => dst === L || dst === L6, onWarning, oneTimeFiles: new DiskOneTimeFiles(unmarkedFile ?? null, onWarning), ...rest },
+      { maxSources: 1000, isLocal: (dst) => dst === L || dst === L6, onWarning, oneTimeFiles: new DiskOneTimeFiles(unmarkedFile ?? null, onWarning), usedKnocks: new MemoryUsedKnocks(), ...rest },
       (event) => this.events.push(event),
     );
   }

@@ -4,10 +4,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isIpv6 } from '../../src/address.js';
-import type { DoorConfig, KnockStep } from '../../src/config/types.js';
+import type { DoorConfig, KnockStep, PortRange } from '../../src/config/types.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../src/hit.js';
 import { buildCaptureFilter, type LocalAddresses, MATCH_NOTHING_FILTER, sessionFilter } from '../../src/packet/bpf.js';
-import type { DoorSequence } from '../../src/watch.js';
+import type { DoorRange, DoorSequence } from '../../src/watch.js';
 import { CaptureFileReader } from '../../src/packet/pcap-file.js';
 import { emptyPacketFields, type PacketFields, packetParser } from '../../src/packet/parse.js';
 import { doorConfig, fixture, needs, tempDir } from '../helpers.js';
@@ -20,6 +20,16 @@ function door(sequence: string, overrides: Partial<DoorConfig> = {}): DoorSequen
   });
   const config = doorConfig({ sequence: steps, startCommand: 'true', ...overrides });
   return { door: config, sequence: steps };
+}
+
+/** A rolling or encrypted door's ranges: `rangeDoor('40000-40999,7000-7001:udp')`. */
+function rangeDoor(ranges: string, overrides: Partial<DoorConfig> = {}): DoorRange {
+  const parsed: PortRange[] = ranges.split(',').map((item) => {
+    const [span, proto = 'tcp'] = item.split(':');
+    const [first, last = first] = span!.split('-').map(Number);
+    return { proto: proto as PortRange['proto'], first: first!, last: last! };
+  });
+  return { door: doorConfig({ sequence: [], startCommand: 'true', ...overrides }), ranges: parsed };
 }
 
 const SERVER: LocalAddresses = { v4: ['10.66.0.1'], v6: ['fd66::1'] };
@@ -66,6 +76,19 @@ describe('capture filter', () => {
     assert.equal(buildCaptureFilter([{ door: door('7000').door, sequence: [] }], SERVER, both), MATCH_NOTHING_FILTER);
   });
 
+  test('a range door\'s ranges are portranges, merged with overlapping and adjacent ranges and ports of other doors', () => {
+    assert.equal(buildCaptureFilter([rangeDoor('40000-40999')], null, { ipv4Only: true }), '(ip and tcp dst portrange 40000-40999)');
+    assert.equal(
+      buildCaptureFilter([rangeDoor('40000-40999,40000-41023:udp'), rangeDoor('40500-41500'), door('39999,7000,41502'), rangeDoor('7001-7001:udp')], SERVER, { ipv4Only: true }),
+      '(dst host 10.66.0.1 and ((tcp dst port (7000 or 41502) or tcp dst portrange 39999-41500) or (udp dst port 7001 or udp dst portrange 40000-41023)))',
+    );
+    assert.equal(
+      buildCaptureFilter([rangeDoor('50000-50255', { tcpFlags: { set: TCP_SYN, clear: TCP_ACK } })], SERVER, both),
+      `(dst host 10.66.0.1 and (tcp dst portrange 50000-50255 and tcp[tcpflags] & 0x12 == 0x02)) or (dst host fd66::1 and (tcp dst portrange 50000-50255 or ${IPV6_EXTENSIONS}))`,
+    );
+    assert.equal(buildCaptureFilter([rangeDoor('1-65535')], null, { ipv4Only: true }), '(ip and tcp dst portrange 1-65535)', 'a whole protocol is one clause, not 65535 ports');
+  });
+
   test('doors with different flag rules keep separate TCP clauses', () => {
     const filter = buildCaptureFilter(
       [door('7000', { tcpFlags: { set: TCP_FIN, clear: 0 } }), door('8000', { tcpFlags: { set: 0, clear: TCP_RST } }), door('9000')],
@@ -110,13 +133,17 @@ async function packetsOf(path: string): Promise<Captured[]> {
  * What the filter must let through: TCP/UDP to a door's destination on one of its ports, and for IPv4 TCP
  * with its flags (knockd's visibility rule); IPv6 flags are left to the matcher.
  */
-function needed(fields: PacketFields | null, doors: DoorSequence[], local: LocalAddresses | null, ipv4Only: boolean): boolean {
+function needed(fields: PacketFields | null, doors: Array<DoorSequence | DoorRange>, local: LocalAddresses | null, ipv4Only: boolean): boolean {
   if (fields === null) return false;
   const v6 = isIpv6(fields.dst);
   if (v6 && ipv4Only) return false;
-  return doors.some(({ door: d, sequence }) => {
+  return doors.some((watched) => {
+    const d = watched.door;
     const destinationOk = d.target !== null ? d.target === fields.dst : local === null || (v6 ? local.v6 : local.v4).includes(fields.dst);
-    const stepOk = sequence.some((step) => step.proto === fields.proto && step.port === fields.dport);
+    const stepOk =
+      'ranges' in watched
+        ? watched.ranges.some((range) => range.proto === fields.proto && fields.dport >= range.first && fields.dport <= range.last)
+        : watched.sequence.some((step) => step.proto === fields.proto && step.port === fields.dport);
     const { set, clear } = d.tcpFlags;
     const flagsOk = fields.proto !== 'tcp' || v6 || (fields.flags & (set | clear)) === set;
     return destinationOk && stepOk && flagsOk;
@@ -126,7 +153,7 @@ function needed(fields: PacketFields | null, doors: DoorSequence[], local: Local
 const skipTcpdump = needs({ tools: ['tcpdump'] });
 
 describe('capture filter, checked with libpcap', { skip: skipTcpdump }, () => {
-  const SCENARIOS: Array<{ name: string; doors: DoorSequence[]; local: LocalAddresses | null; ipv4Only: boolean }> = [
+  const SCENARIOS: Array<{ name: string; doors: Array<DoorSequence | DoorRange>; local: LocalAddresses | null; ipv4Only: boolean }> = [
     {
       name: 'S1 SYN, S2 UDP, S3 mixed on the server addresses',
       doors: [door('7000,8000,9000', { tcpFlags: { set: TCP_SYN, clear: 0 } }), door('7000:udp,8000:udp,9000:udp'), door('2222:udp,3333,4444:udp')],
@@ -138,6 +165,13 @@ describe('capture filter, checked with libpcap', { skip: skipTcpdump }, () => {
     { name: 'any destination', doors: [door('7000,9000,22')], local: null, ipv4Only: false },
     { name: 'Target door plus a door on local addresses', doors: [door('7000', { target: '10.66.0.2' }), door('5555,6666:udp,7001', { target: 'fd66::1' })], local: SERVER, ipv4Only: false },
     { name: 'no doors', doors: [], local: SERVER, ipv4Only: false },
+    {
+      name: 'range doors (rolling, encrypted) beside a fixed door',
+      doors: [rangeDoor('7000-8000', { tcpFlags: { set: TCP_SYN, clear: TCP_ACK } }), rangeDoor('8500-9500:udp,2000-2300'), door('9000,22')],
+      local: SERVER,
+      ipv4Only: false,
+    },
+    { name: 'a range door on any destination', doors: [rangeDoor('1-8999')], local: null, ipv4Only: false },
   ];
   const FILES = ['knocks', 'knocks6', 'knocks-any', 'knocks-any-sll', 'loopback', 'ufw-knocks'];
 
