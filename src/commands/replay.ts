@@ -97,6 +97,9 @@ export async function run(argv: string[]): Promise<number> {
     warnings.finish();
     process.stderr.write(`${error instanceof ConfigError ? error.message : `knocktail: ${(error as Error).message}`}\n`);
     return EXIT.failure;
+  } finally {
+    // Replay closes each file it reads to the end; one it never reached (a bad --format, an error) is closed here.
+    await Promise.all(sources.map((source) => source.close()));
   }
 }
 
