@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import { requestStatus } from '../../src/daemon/control.js';
 import { cliPath, replayOutput, type ReplayEvent, type ReplaySummaryJson, runCli, which } from '../helpers.js';
+import { waitFor } from '../daemon/harness.js';
 import { commandsFinished, type Daemon, fileLines, type Link, type RawEvent, type Run, until } from '../inputs/pcap-lab.js';
 import { FirewallLab, liveSkip, untilLogged } from './firewall-lab.js';
 
@@ -150,11 +151,20 @@ export class RangeLab {
 
   /** Waits until the daemon has refused `count` one-time knocks in all. */
   async untilRefused(count: number): Promise<void> {
-    let seen = -1;
-    for (const deadline = Date.now() + 30_000; (seen = await this.refused()) < count;) {
-      if (Date.now() > deadline) throw new Error(`the daemon refused ${seen} knocks, not ${count}:\n${this.daemon.output.slice(-3000)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(`${count} refused knocks`, async () => (await this.refused()) >= count, () => this.daemon.output.slice(-3000));
+  }
+
+  /** Waits until the daemon's log file matches `pattern`. */
+  async untilLog(pattern: RegExp): Promise<void> {
+    await until(() => pattern.test(this.logText()), () => `${String(pattern)} in the daemon's log:\n${this.logText()}`, 30_000);
+  }
+
+  /**
+   * Waits until no door has anything in progress (status): every attempt and message in progress has ended and been
+   * reported (a timeout, a refusal), as replay reports them at the end of its input.
+   */
+  async untilIdle(): Promise<void> {
+    await waitFor('no knocks in progress', async () => (await requestStatus(this.fw.stateDir)).attempts.count === 0, () => this.daemon.output.slice(-3000));
   }
 
   /** File mode: waits until `source`'s burst in the hashlimit `name` is whole again (nothing to wait for in pcap mode). */

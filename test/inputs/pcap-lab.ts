@@ -220,8 +220,10 @@ export class Lab {
    * not the server's replies), each at once (-U); resolves once it listens. `extra`: more options (`-c N`).
    */
   async capture(iface: string, file: string, filter: string, extra: string[] = []): Promise<Daemon> {
+    // -s: headers are all a test needs, and libpcap's ring in immediate mode holds only a few packets of the default
+    // 256 KiB snapshot length (a burst arriving while tcpdump waits for a CPU would be dropped).
     // -Z root: write into a root-only scratch directory.
-    const tcpdump = this.spawnInServer('tcpdump', ['-i', iface, '-Q', 'in', '-n', '-U', '--immediate-mode', '-Z', 'root', ...extra, '-w', file, filter]);
+    const tcpdump = this.spawnInServer('tcpdump', ['-i', iface, '-Q', 'in', '-n', '-s', '256', '-U', '--immediate-mode', '-Z', 'root', ...extra, '-w', file, filter]);
     try {
       await tcpdump.waitForOutput('listening on');
     } catch (error) {
