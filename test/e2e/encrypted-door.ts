@@ -29,6 +29,9 @@ const TIMEOUT = { timeout: 90_000 };
 /** The README's rate limit for a span (file mode): a burst holds the longest message. */
 const README_LIMIT = { perSecond: 20, burst: 60 };
 
+/** Knocks of the longest message here: one naming an IPv4 address on a span of 2^10 ports (docs/encrypted-knocks.md). */
+const LONGEST = 25;
+
 /** Stand-ins for public addresses (documentation ranges): the server's public address, the client's NAT, a laptop. */
 const PUBLIC_HOST = '203.0.113.77';
 const NAT_ADDRESS = '198.51.100.7';
@@ -111,7 +114,7 @@ export function encryptedDoorSuite(mode: Mode, tag: string, second: number): voi
 
     test('the same knocks again open nothing: from the same source a replay, from another they do not authenticate', TIMEOUT, async () => {
       assert.equal(genuine.length, 21, 'the genuine message was knocked');
-      await lab.refilled('enc', client);
+      await lab.rateLimitAllows('enc', client, LONGEST);
       await lab.send(syns(client, link.serverIp, genuine));
       await lab.untilLog(new RegExp(`${escaped(client)}: enc: refused \\(replay\\): message \\S+ was used already at \\S+ from ${escaped(client)}`));
       await lab.send(syns(at(sniffer), link.serverIp, genuine));
@@ -141,10 +144,10 @@ export function encryptedDoorSuite(mode: Mode, tag: string, second: number): voi
     });
 
     test('a port outside Allowed_Ports and a duration over Max_Duration open nothing (refused, not cut down)', TIMEOUT, async () => {
-      await lab.refilled('enc', client);
+      await lab.rateLimitAllows('enc', client, LONGEST);
       await knock(link.serverIp, 'enc', 8080, 2);
       await lab.untilLog(new RegExp(`${escaped(client)}: enc: refused \\(port\\): it asks for port 8080, which Allowed_Ports does not list`));
-      await lab.refilled('enc', client);
+      await lab.rateLimitAllows('enc', client, LONGEST);
       await knock(link.serverIp, 'enc', 22, 601);
       await lab.untilLog(new RegExp(`${escaped(client)}: enc: refused \\(duration\\): `));
       await lab.marker();
@@ -163,10 +166,10 @@ export function encryptedDoorSuite(mode: Mode, tag: string, second: number): voi
       const own = await knock(PUBLIC_HOST, 'enc', 22, 1, '--ip', NAT_ADDRESS);
       assert.equal(own.stderr, '', 'no warning: the message names the address');
       await untilClosed(`STOP enc ${NAT_ADDRESS} 22 1`);
-      await lab.refilled('enc', NAT_ADDRESS);
+      await lab.rateLimitAllows('enc', NAT_ADDRESS, LONGEST);
       await knock(PUBLIC_HOST, 'enc', 22, 1, '--ip', LAPTOP);
       await lab.untilLog(new RegExp(`${escaped(NAT_ADDRESS)}: enc: refused \\(address\\): `));
-      await lab.refilled('nat', NAT_ADDRESS);
+      await lab.rateLimitAllows('nat', NAT_ADDRESS, LONGEST);
       await knock(PUBLIC_HOST, 'nat', 22, 1, '--ip', LAPTOP);
       await untilClosed(`STOP nat ${LAPTOP} 22 1`);
       assert.deepEqual(lab.commandLines().slice(4), [

@@ -184,16 +184,16 @@ export class FirewallLab {
   }
 
   /**
-   * Waits until `source` has its whole burst again in the hashlimit `name` of the server namespace (its entry is
-   * full, or gone, which starts it full): knocks it sends next are all logged, up to the burst.
+   * Waits until `source` may send `packets` more in the hashlimit `name` of the server namespace without any being
+   * held back (its entry has the credit, or is gone, which starts it with the whole burst).
    */
-  async rateLimitRefilled(name: string, source: string): Promise<void> {
+  async rateLimitAllows(name: string, source: string, packets: number): Promise<void> {
     // Lines: `EXPIRES SRC:PORT->DST:PORT CREDIT CREDIT_CAP COST`, the credit brought up to date as it is read.
     const entry = () => this.inServer('cat', `/proc/net/ipt_hashlimit/${name}`).split('\n').find((line) => line.split(' ')[1]?.startsWith(`${source}:`));
     await until(() => {
-      const fields = entry()?.split(' ');
-      return fields === undefined || fields[2] === fields[3];
-    }, () => `a full hashlimit bucket for ${source} in ${name}: ${entry()}`);
+      const fields = entry()?.split(' ').map(Number);
+      return fields === undefined || fields[2]! >= packets * fields[4]!;
+    }, () => `credit for ${packets} packets from ${source} in hashlimit ${name}: ${entry()}`);
   }
 
   /** A step for tearDown (run before the steps already registered). */

@@ -167,9 +167,9 @@ export class RangeLab {
     await waitFor('no knocks in progress', async () => (await requestStatus(this.fw.stateDir)).attempts.count === 0, () => this.daemon.output.slice(-3000));
   }
 
-  /** File mode: waits until `source`'s burst in the hashlimit `name` is whole again (nothing to wait for in pcap mode). */
-  async refilled(name: string, source: string): Promise<void> {
-    if (this.mode === 'file') await this.fw.rateLimitRefilled(name, source);
+  /** File mode: waits until `source` may send `packets` knocks within the hashlimit `name` (nothing to wait for in pcap mode). */
+  async rateLimitAllows(name: string, source: string, packets: number): Promise<void> {
+    if (this.mode === 'file') await this.fw.rateLimitAllows(name, source, packets);
   }
 
   /** The daemon's log file so far. */

@@ -90,7 +90,7 @@ export function rollingDoorSuite(mode: Mode, tag: string, second: number): void 
       await until(() => lab.commandLines().includes(`START roll ${link.clientIp}`), () => `the open:\n${lab.daemon.output}`);
 
       const replay = async (source: string, refusals: number) => {
-        await lab.refilled(MAIN.name, source);
+        await lab.rateLimitAllows(MAIN.name, source, 4);
         await lab.send(syns(source, link.serverIp, ports(MAIN.name, period)));
         await lab.untilRefused(refusals);
       };
