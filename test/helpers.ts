@@ -197,6 +197,8 @@ export interface ReplaySummaryJson {
   inputs: ReplayInputJson[];
   packets: number;
   opens: Array<{ door: string; ip: string; count: number }>;
+  /** Per door and reason, one-time knocks that opened nothing. */
+  refused: Array<{ door: string; reason: string; count: number }>;
   timeouts: number;
   events: number;
   commands: { run: number; failed: number };

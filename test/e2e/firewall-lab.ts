@@ -135,12 +135,18 @@ export class FirewallLab {
     return join(this.dir, 'commands');
   }
 
+  /** The daemon's state directory (writeConfig): its control socket answers `requestStatus`. */
+  get stateDir(): string {
+    return join(this.dir, 'state');
+  }
+
   /**
-   * knocktail's config in the scratch directory: FirewallLog and LogFormat as given, StateDir and LogFile in the
-   * scratch directory, with `prefixFormat` the README's `--log-prefix` recipe for this run's prefix as format
-   * `knock`, and the doors. Returns its path.
+   * knocktail's config in the scratch directory: FirewallLog and LogFormat as given (or, with `pcap`, Mode = pcap
+   * on that interface), StateDir and LogFile in the scratch directory, with `prefixFormat` the README's
+   * `--log-prefix` recipe for this run's prefix as format `knock`, the doors, and `sections` (door sections as
+   * written). Returns its path.
    */
-  writeConfig(options: { firewallLog: string; logFormat: string; prefixFormat?: boolean; doors: LabDoor[] }): string {
+  writeConfig(options: { firewallLog?: string; logFormat?: string; pcap?: string; prefixFormat?: boolean; doors: LabDoor[]; sections?: string }): string {
     const conf = join(this.dir, 'knocktail.conf');
     const recipe = options.prefixFormat ? ['<logformat knock>', `  required = {{kernel}}${this.prefix} {{netfilter}}`, '</logformat>'] : [];
     const doors = options.doors.flatMap((door) => [
@@ -149,17 +155,50 @@ export class FirewallLab {
       ...(door.tcpflags ? [`  tcpflags = ${door.tcpflags}`] : []),
       `  start_command = echo "START ${door.name} %IP%" >> ${this.commands}`,
     ]);
+    const input = options.pcap !== undefined
+      ? ['  Mode = pcap', `  Interface = ${options.pcap}`]
+      : [`  FirewallLog = ${options.firewallLog}`, `  LogFormat = ${options.logFormat}`];
     writeFileSync(conf, [
       '[options]',
-      `  FirewallLog = ${options.firewallLog}`,
-      `  LogFormat = ${options.logFormat}`,
-      `  StateDir = ${join(this.dir, 'state')}`,
+      ...input,
+      `  StateDir = ${this.stateDir}`,
       `  LogFile = ${join(this.dir, 'knocktail.log')}`,
       ...recipe,
       ...doors,
-      '',
+      options.sections ?? '',
     ].join('\n'));
     return conf;
+  }
+
+  /**
+   * A LOG rule with this run's prefix in the server namespace for TCP SYNs (or UDP) to `ports` (`LOW:HIGH`); with
+   * `limit`, the README's per-source rate limit (hashlimit `name`, so many per second, burst).
+   */
+  logPorts(ports: string, options: { proto?: 'tcp' | 'udp'; limit?: { name: string; perSecond: number; burst: number } } = {}): void {
+    const packets = options.proto === 'udp' ? ['-p', 'udp'] : ['-p', 'tcp', '--syn'];
+    const limit = options.limit === undefined ? [] : [
+      '-m', 'hashlimit', '--hashlimit-name', options.limit.name, '--hashlimit-mode', 'srcip',
+      '--hashlimit-upto', `${options.limit.perSecond}/second`, '--hashlimit-burst', String(options.limit.burst),
+    ];
+    this.inServer('iptables', '-A', 'INPUT', ...packets, '--dport', ports, ...limit, '-j', 'LOG', '--log-prefix', `${this.prefix} `);
+  }
+
+  /**
+   * Waits until `source` may send `packets` more in the hashlimit `name` of the server namespace without any being
+   * held back (its entry has the credit, or is gone, which starts it with the whole burst).
+   */
+  async rateLimitAllows(name: string, source: string, packets: number): Promise<void> {
+    // Lines: `EXPIRES SRC:PORT->DST:PORT CREDIT CREDIT_CAP COST`, the credit brought up to date as it is read.
+    const entry = () => this.inServer('cat', `/proc/net/ipt_hashlimit/${name}`).split('\n').find((line) => line.split(' ')[1]?.startsWith(`${source}:`));
+    await until(() => {
+      const fields = entry()?.split(' ').map(Number);
+      return fields === undefined || fields[2]! >= packets * fields[4]!;
+    }, () => `credit for ${packets} packets from ${source} in hashlimit ${name}: ${entry()}`);
+  }
+
+  /** A step for tearDown (run before the steps already registered). */
+  onTearDown(step: () => void | Promise<void>): void {
+    this.undo.push(step);
   }
 
   /** Stops the daemon, which must exit 0 by itself, and returns the doors' command lines, sorted. */

@@ -12,14 +12,13 @@
  * of a run are awaited, not assumed to precede the marker's.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/parse.js';
 import { RollingSequences } from '../../src/knocks/rolling.js';
 import { cliPath, needs, tempDir } from '../helpers.js';
-import { type Daemon, fileLines, Lab, type Link, until } from '../inputs/pcap-lab.js';
+import { type Daemon, fileLines, Lab, type Link, type Run, until } from '../inputs/pcap-lab.js';
 import { rollingDoor, writeSecretFile } from '../knocks/support.js';
 
 const lab = new Lab('kcl', 238);
@@ -30,23 +29,9 @@ const FLUSH_PORT = 64998;
 const MARKER_PORT = 64999;
 const ROLLING_PERIOD = 60;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a program in the client namespace (its /etc/hosts and resolv.conf are the test's, see `hostsFiles`). */
-function inClient(command: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', lab.clientNs, command, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
-  });
-}
-
-const knock = (args: string[]): Promise<Run> => inClient('knock', args);
-const knocktail = (args: string[]): Promise<Run> => inClient(process.execPath, [cliPath, 'knock', ...args]);
+// In the client namespace, whose /etc/hosts and resolv.conf are the test's (see `before`).
+const knock = (args: string[]): Promise<Run> => lab.inClient('knock', args);
+const knocktail = (args: string[]): Promise<Run> => lab.inClient(process.execPath, [cliPath, 'knock', ...args]);
 
 /** One line per command knockd ran: `START door ip`. */
 const start = (door: string): string => `\tstart_command = echo "START ${door} %IP%" >> cmds.txt\n`;

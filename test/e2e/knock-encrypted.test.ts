@@ -10,7 +10,6 @@
  * without an address, 25 naming an IPv4 address).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { writeFileSync } from 'node:fs';
@@ -20,7 +19,7 @@ import { PcapFileInput } from '../../src/inputs/pcap-file.js';
 import { encryptedDoorSpec, KnockDecoder, type KnockOutcome } from '../../src/knocks/decoder.js';
 import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { cliPath, needs, tempDir } from '../helpers.js';
-import { ip, Lab, type Link, sleep } from '../inputs/pcap-lab.js';
+import { ip, Lab, type Link, type Run, sleep } from '../inputs/pcap-lab.js';
 import { writeSecretFile } from '../knocks/support.js';
 
 const lab = new Lab('kek', 246);
@@ -33,20 +32,8 @@ const PUBLIC_HOST6 = '2001:db8::77';
 const NAT_ADDRESS = '198.51.100.7';
 const LAPTOP = '192.0.2.50';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `knocktail knock ARGS` in the client namespace. */
-function knocktail(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', lab.clientNs, process.execPath, cliPath, 'knock', ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
-    });
-  });
-}
+const knocktail = (args: string[]): Promise<Run> => lab.inClient(process.execPath, [cliPath, 'knock', ...args]);
 
 describe('knocktail knock: an encrypted door\'s message on the wire', { skip }, () => {
   const dir = tempDir('knocktail-knock-wire-');
@@ -66,10 +53,8 @@ describe('knocktail knock: an encrypted door\'s message on the wire', { skip }, 
    */
   async function onWire(args: string[], count: number, low: number, high: number): Promise<{ run: Run; knocks: KnockHit[] }> {
     const pcap = join(dir, `capture-${++captures}.pcap`);
-    // -Q in: only what arrives (not the server's resets and ICMP errors); -Z root: write into this root-only directory.
-    const tcpdump = lab.spawnInServer('tcpdump', ['-i', link.server, '-Q', 'in', '-n', '-U', '--immediate-mode', '-Z', 'root', '-c', String(count), '-w', pcap, `dst portrange ${low}-${high}`]);
+    const tcpdump = await lab.capture(link.server, pcap, `dst portrange ${low}-${high}`, ['-c', String(count)]);
     try {
-      await tcpdump.waitForOutput('listening on');
       const run = await knocktail(args);
       assert.equal(run.code, 0, `knocktail knock ${args.join(' ')}: ${run.stderr}`);
       const done = await Promise.race([tcpdump.exited, sleep(20_000).then(() => null)]);

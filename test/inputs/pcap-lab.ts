@@ -5,7 +5,7 @@
  * execs the command, so the pid we hold is the daemon's own and signals reach it directly.
  * Everything is deleted by `tearDown()` (deleting a namespace deletes its interfaces and addresses).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requestStatus } from '../../src/daemon/control.js';
@@ -23,6 +23,13 @@ export type RawEvent =
   /** A pause, in seconds. */
   | { sleep: number }
   | { align: number };
+
+/** How a program run in a namespace ended, and what it printed. */
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 export interface Link {
   /** Server side interface name and addresses. */
@@ -197,6 +204,33 @@ export class Lab {
         return false; // gone meanwhile
       }
     });
+  }
+
+  /** Runs a program in the client namespace (asynchronous, so that daemons' output keeps being read meanwhile). */
+  inClient(command: string, args: string[]): Promise<Run> {
+    return new Promise((resolve) => {
+      execFile('ip', ['netns', 'exec', this.clientNs, command, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  /**
+   * tcpdump in the server namespace, writing to `file` the packets matching `filter` that arrive on `iface` (`-Q in`:
+   * not the server's replies), each at once (-U); resolves once it listens. `extra`: more options (`-c N`).
+   */
+  async capture(iface: string, file: string, filter: string, extra: string[] = []): Promise<Daemon> {
+    // -s: headers are all a test needs, and libpcap's ring in immediate mode holds only a few packets of the default
+    // 256 KiB snapshot length (a burst arriving while tcpdump waits for a CPU would be dropped).
+    // -Z root: write into a root-only scratch directory.
+    const tcpdump = this.spawnInServer('tcpdump', ['-i', iface, '-Q', 'in', '-n', '-s', '256', '-U', '--immediate-mode', '-Z', 'root', ...extra, '-w', file, filter]);
+    try {
+      await tcpdump.waitForOutput('listening on');
+    } catch (error) {
+      await tcpdump.stop();
+      throw error;
+    }
+    return tcpdump;
   }
 
   /** Runs the stock knock client in the client namespace. */
