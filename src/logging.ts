@@ -218,7 +218,8 @@ export class Logger {
         this.log(`${this.who(event.ip)}: ${event.door.name}: Stage ${event.stage}`);
         return;
       case 'open':
-        this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME`);
+        // knockd's line; a collector adds the firewall the door opens on.
+        this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME${event.firewall === undefined ? '' : ` on firewall ${event.firewall}`}`);
         return;
       case 'timeout':
         this.log(`${this.who(event.ip)}: ${event.door.name}: sequence timeout (stage ${event.stage})`);

@@ -3,7 +3,7 @@
  *
  * A template is split into literal text and placeholders once, at config load. At run time only
  * validated, canonical values are substituted: an IP address that passed the canonical-text check
- * below, a door name checked at config load, a number. Nothing a log line carries can add shell syntax.
+ * below, a door name checked at config load, a number, a firewall name (address.ts canonicalFirewall). Nothing a log line carries can add shell syntax.
  * The values are also passed as environment variables, for commands that prefer "$KNOCK_IP".
  */
 
@@ -14,17 +14,24 @@ export interface CommandValues {
   /** Cmd_Timeout in seconds. */
   timeout: number;
   action: 'start' | 'stop';
+  /** The firewall that saw the knock (canonical), when the hits name one. */
+  firewall?: string;
 }
 
-const PLACEHOLDERS = ['IP', 'DOOR', 'TIMEOUT'] as const;
+const PLACEHOLDERS = ['IP', 'DOOR', 'TIMEOUT', 'FIREWALL'] as const;
 type Placeholder = (typeof PLACEHOLDERS)[number];
-const PLACEHOLDER_PATTERN = /%(IP|DOOR|TIMEOUT)%/g;
+const PLACEHOLDER_PATTERN = /%(IP|DOOR|TIMEOUT|FIREWALL)%/g;
 
 /** Canonical address text only: digits, hex letters, dots and colons. */
 const SAFE_IP = /^[0-9a-f.:]{2,39}$/;
+/** A canonical firewall name: an address, or a lower-case host name; never a leading `-` (it could pass as an option). */
+const SAFE_FIREWALL = /^[0-9a-z.:][0-9a-z.:-]{0,252}$/;
 
 export class CommandTemplate {
   private readonly parts: Array<string | Placeholder> = [];
+
+  /** Whether the command names the firewall: it cannot run for a knock whose firewall is unknown. */
+  readonly needsFirewall: boolean;
 
   constructor(readonly text: string) {
     let last = 0;
@@ -33,11 +40,13 @@ export class CommandTemplate {
       last = match.index! + match[0].length;
     }
     this.parts.push(text.slice(last));
+    this.needsFirewall = this.parts.includes('FIREWALL');
   }
 
   /** The command with placeholders replaced; throws if a value is not in its safe form (never reaches a shell). */
   expand(values: CommandValues): string {
     assertSafe(values);
+    if (this.needsFirewall && values.firewall === undefined) throw new Error('refusing to run a command with %FIREWALL% for a knock from a log that names no firewall');
     let out = '';
     for (let i = 0; i < this.parts.length; i++) {
       const part = this.parts[i]!;
@@ -55,12 +64,15 @@ function valueOf(placeholder: Placeholder, values: CommandValues): string {
       return values.door;
     case 'TIMEOUT':
       return String(values.timeout);
+    case 'FIREWALL':
+      return values.firewall!;
   }
 }
 
 function assertSafe(values: CommandValues): void {
   if (!SAFE_IP.test(values.ip)) throw new Error(`refusing to run a command for non-canonical address ${JSON.stringify(values.ip)}`);
   if (!Number.isSafeInteger(values.timeout) || values.timeout < 0) throw new Error(`refusing to run a command with timeout ${values.timeout}`);
+  if (values.firewall !== undefined && !SAFE_FIREWALL.test(values.firewall)) throw new Error(`refusing to run a command for firewall ${JSON.stringify(values.firewall)}`);
 }
 
 /** Environment variables that carry the same values. */
@@ -72,5 +84,6 @@ export function commandEnvironment(values: CommandValues): Record<string, string
     KNOCK_DOOR: values.door,
     KNOCK_TIMEOUT: String(values.timeout),
     KNOCK_ACTION: values.action,
+    ...(values.firewall === undefined ? {} : { KNOCK_FIREWALL: values.firewall }),
   };
 }

@@ -82,8 +82,8 @@ export class DoorActions {
     this.commandLimit = commandLimit;
   }
 
-  /** The matcher reported an open: run the door's commands for `ip`. */
-  open(door: DoorConfig, ip: string): void {
+  /** The matcher reported an open: run the door's commands for `ip` (seen by `firewall`, when the hits name one). */
+  open(door: DoorConfig, ip: string, firewall?: string): void {
     const commands = this.commands.get(door) ?? doorCommands(door);
     const v6 = ip.includes(':');
     const start = v6 ? commands.start.v6 : commands.start.v4;
@@ -91,7 +91,7 @@ export class DoorActions {
     const stop = v6 ? commands.stop.v6 : commands.stop.v4;
     const now = this.options.clock.now();
     if (stop !== null && door.onReopen === 'extend') {
-      const pendingId = this.byKnocker.get(knockerKey(door.name, door.at.line, ip))?.values().next().value;
+      const pendingId = this.byKnocker.get(knockerKey(door.name, door.at.line, ip, firewall))?.values().next().value;
       if (pendingId !== undefined) {
         this.extend(this.armed.get(pendingId)!, now + door.cmdTimeout * 1000);
         return;
@@ -102,7 +102,7 @@ export class DoorActions {
     let startText: string;
     let pending: PendingStop | null = null;
     try {
-      const values = { ip, door: door.name, timeout: door.cmdTimeout, action: 'start' as const };
+      const values = { ip, door: door.name, timeout: door.cmdTimeout, action: 'start' as const, ...(firewall === undefined ? {} : { firewall }) };
       startText = start.expand(values);
       if (stop !== null) {
         const stopValues = { ...values, action: 'stop' as const };
@@ -111,6 +111,7 @@ export class DoorActions {
           door: door.name,
           section: door.at.line,
           ip,
+          ...(firewall === undefined ? {} : { firewall }),
           command: stop.expand(stopValues),
           env: commandEnvironment(stopValues),
           // Provisional: if we die while the start command runs, the stop still comes.
@@ -152,7 +153,7 @@ export class DoorActions {
   private index(stop: PendingStop): Armed {
     const entry: Armed = { stop, timer: null, extendedUntil: 0, closeWhenStarted: false };
     this.armed.set(stop.id, entry);
-    const key = knockerKey(stop.door, stop.section, stop.ip);
+    const key = knockerKey(stop.door, stop.section, stop.ip, stop.firewall);
     let ids = this.byKnocker.get(key);
     if (ids === undefined) this.byKnocker.set(key, (ids = new Set()));
     ids.add(stop.id);
@@ -211,7 +212,7 @@ export class DoorActions {
 
   private forget(stop: PendingStop): void {
     this.armed.delete(stop.id);
-    const key = knockerKey(stop.door, stop.section, stop.ip);
+    const key = knockerKey(stop.door, stop.section, stop.ip, stop.firewall);
     const ids = this.byKnocker.get(key);
     ids?.delete(stop.id);
     if (ids?.size === 0) this.byKnocker.delete(key);
@@ -294,6 +295,7 @@ export class DoorActions {
   }
 }
 
-function knockerKey(door: string, section: number, ip: string): string {
-  return `${door}\0${section}\0${ip}`;
+/** A door's stops for one knocker (on one firewall: the same address opening it on another firewall is another open). */
+function knockerKey(door: string, section: number, ip: string, firewall: string | undefined): string {
+  return `${door}\0${section}\0${ip}\0${firewall ?? ''}`;
 }

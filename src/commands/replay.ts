@@ -1,5 +1,7 @@
 /** `knocktail replay`: archived logs through the matcher, in the time written in them. */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FIREWALL_PLACEHOLDER, LogPattern, PatternError } from '../config/log-pattern.js';
 import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
 import { isForgeableLog } from '../inputs/trust.js';
@@ -8,7 +10,7 @@ import { replay } from '../replay/replay.js';
 import { WarningStream } from '../safe-text.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseBootTime, parseCommandLine, UsageError } from './common.js';
 
-export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [-v] FILE…
+export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [--firewall-from PATTERN] [-v] FILE…
 
 Reads archived firewall logs (plain or .gz; rotated sets such as kern.log.2.gz kern.log.1 kern.log
 are read oldest first) and packet captures (pcap, pcapng), and reports, in the order it happened,
@@ -22,6 +24,10 @@ in. Time comes from the log lines and the packet headers.
       --boot-time ISO when the logging machine booted, for uptime-stamped formats (dmesg, kmsg)
       --local ADDRS   the capturing host's own addresses (repeatable): doors without Target then count
                       only knocks to these, as the live daemon does (default: every destination counts)
+      --firewall-from PATTERN
+                      which firewall each file is the log of: the {firewall} part of a pattern such as
+                      'archive/{firewall}/kern.log' (repeatable; a rotated file counts under its live name).
+                      Default: the config's FirewallLog patterns. Knock_Scope and %FIREWALL% then apply
   -v, --verbose       also list every stage reached and every timeout (the table; --json always has them)
   -h, --help          this help
 
@@ -37,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       format: { type: 'string' },
       'boot-time': { type: 'string' },
       local: { type: 'string', multiple: true },
+      'firewall-from': { type: 'string', multiple: true },
       verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -49,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError(`replay needs at least one log file\n\n${USAGE}`);
   const bootTime = parseBootTime(values['boot-time'], 0);
   const local = values.local === undefined ? null : localAddresses(values.local);
+  const firewallFrom = values['firewall-from'] === undefined ? null : firewallPatterns(values['firewall-from']);
   const missing = positionals.filter((file) => !existsSync(file));
   if (missing.length > 0) {
     process.stderr.write(missing.map((file) => `knocktail: ${file}: no such file\n`).join(''));
@@ -71,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
       formats: values.format === undefined ? null : { names: values.format.split(',').map((name) => name.trim()), at: { file: 'the command line (--format)', line: 0 } },
       bootTime,
       local,
+      firewallFrom,
       out: process.stdout,
       err: warnings,
     });
@@ -83,6 +92,21 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`${error instanceof ConfigError ? error.message : `knocktail: ${(error as Error).message}`}\n`);
     return EXIT.failure;
   }
+}
+
+/** `--firewall-from archive/{firewall}/kern.log`: absolute patterns, each naming the firewall. */
+function firewallPatterns(values: string[]): string[] {
+  return values.map((value) => {
+    const pattern = resolve(value);
+    if (!pattern.includes(FIREWALL_PLACEHOLDER)) throw new UsageError(`--firewall-from "${value}" has no {firewall} (write e.g. --firewall-from '/var/log/remote/{firewall}/kern.log')`);
+    try {
+      new LogPattern(pattern);
+    } catch (error) {
+      if (error instanceof PatternError) throw new UsageError(`--firewall-from: ${error.message}; ${error.hint}`);
+      throw error;
+    }
+    return pattern;
+  });
 }
 
 /** `--local 10.0.0.1,fd00::1 --local …` as canonical addresses. */

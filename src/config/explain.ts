@@ -3,6 +3,7 @@
  * debugConfigLines() (knockd's `config: …` lines of `-D`).
  */
 import { TCP_FLAG_NAMES } from '../hit.js';
+import { isLogPattern, namesFirewalls } from './log-pattern.js';
 import { sequenceBits } from './rolling.js';
 import { describeSecretFile } from './secret-file.js';
 import { flagRuleTokens, formatSequence } from './sequence.js';
@@ -33,7 +34,8 @@ function globalLines(options: Options): string[] {
           `mode: pcap, capturing on ${options.interfaces.length > 0 ? options.interfaces.join(', ') : '(no Interface set)'}${options.promiscuous ? ', promiscuous' : ''}`,
         ];
   lines.push(`state directory: ${options.stateDir}`);
-  lines.push(`limits: ${options.maxSources} sources with a knock in progress; knocks older than ${options.maxKnockAge} s refused; ${commandLimit(options.commandLimit)}; log lines over ${options.maxLineLength} bytes dropped`);
+  const files = options.mode === 'file' && options.firewallLogs.some(isLogPattern) ? `; at most ${options.maxFollowedFiles} files followed per pattern` : '';
+  lines.push(`limits: ${options.maxSources} sources with a knock in progress; knocks older than ${options.maxKnockAge} s refused; ${commandLimit(options.commandLimit)}; log lines over ${options.maxLineLength} bytes dropped${files}`);
   const logging = [options.logFile, options.useSyslog ? 'syslog' : null].filter((sink) => sink !== null);
   if (logging.length > 0) lines.push(`logging to: ${logging.join(', ')}`);
   if (options.pidFile !== null) lines.push(`pid file: ${options.pidFile}`);
@@ -86,6 +88,13 @@ function doorLines(door: DoorConfig, options: Options): string[] {
     );
   }
   if (door.commandLimit !== null) lines.push(`  ${commandLimit(door.commandLimit)} (Command_Limit)`);
+  if (namesFirewalls(options)) {
+    lines.push(
+      door.knockScope === 'any'
+        ? '  the knocks of a sequence may pass through different firewalls; commands act on the firewall of the last one (Knock_Scope = any)'
+        : "  the knocks of a sequence count only when one firewall logged them all (Knock_Scope = firewall)",
+    );
+  }
   return lines;
 }
 
@@ -141,6 +150,7 @@ const OPTION_LABELS: ReadonlyArray<readonly [keyof Options, string]> = [
   ['interfaces', 'interface'],
   ['mode', 'mode'],
   ['firewallLogs', 'firewall log'],
+  ['maxFollowedFiles', 'max followed files'],
   ['logFormats', 'log format'],
   ['stateDir', 'state dir'],
   ['maxSources', 'max sources'],
@@ -204,5 +214,6 @@ function doorDebugLines(door: DoorConfig): string[] {
   if (door.ignoreRepeats) lines.push(`config: ${name}: ignore_repeats: yes`);
   if (door.onReopen !== 'extend') lines.push(`config: ${name}: on_reopen: ${door.onReopen}`);
   if (door.commandLimit !== null) lines.push(`config: ${name}: command_limit: ${door.commandLimit}`);
+  if (door.knockScope !== 'firewall') lines.push(`config: ${name}: knock_scope: ${door.knockScope}`);
   return lines;
 }

@@ -27,6 +27,8 @@ export interface FlagRule {
 
 export type ReopenPolicy = 'extend' | 'rerun';
 
+export type KnockScope = 'firewall' | 'any';
+
 /** `Sequence_Ports = LOW-HIGH[:udp]`: every port of the range, over one protocol. */
 export interface PortRange {
   low: number;
@@ -77,6 +79,11 @@ export interface DoorConfig {
   onReopen: ReopenPolicy;
   /** `Command_Limit` for this door in seconds (null = the global one): a command running longer is killed. */
   commandLimit: number | null;
+  /**
+   * `Knock_Scope`: with logs of several firewalls, whether a sequence must be knocked on one firewall (`firewall`,
+   * the default: each firewall's knocks count apart) or may be spread over several (`any`).
+   */
+  knockScope: KnockScope;
   /** The line of each directive written in this door's section, by its documented name (for later checks' file:line). */
   lines?: Readonly<Record<string, number>>;
 }
@@ -92,8 +99,13 @@ export interface Options {
   interfaces: string[];
   /** `Mode = file|pcap` (default file). */
   mode: Mode;
-  /** `FirewallLog = PATH[,PATH…]` (default /var/log/kern.log); the word `journal` means the kernel journal. */
+  /**
+   * `FirewallLog = PATH[,PATH…]` (default /var/log/kern.log); the word `journal` means the kernel journal; a path
+   * with `*`, `?` or `{firewall}` is a pattern of many files (config/log-pattern.ts).
+   */
   firewallLogs: string[];
+  /** `MaxFollowedFiles` (default 1000): most files a FirewallLog pattern follows at once; beyond it, a warning names the others. */
+  maxFollowedFiles: number;
   /** `LogFormat = NAME[,NAME…]` (default iptables): formats tried in order on every line. */
   logFormats: string[];
   /** `StateDir = DIR` (default /var/lib/knocktail). */

@@ -25,6 +25,8 @@ export interface ArchiveOptions {
   onWarning: (message: string) => void;
   /** What the doors may use: captures skip other packets before decoding their addresses. */
   watch: PortWatch | null;
+  /** The firewall whose log a file is (canonical), for KnockHit.firewall; undefined when it names none. */
+  firewallOf?: (file: string) => string | undefined;
 }
 
 /** Rotation rank of a file name: `kern.log` 0, `kern.log.1` 1, `kern.log.2.gz` 2, `kern.log-20261121` by date. */
@@ -36,6 +38,11 @@ function rotationKey(file: string): { base: string; rank: number } {
   // Dated names sort oldest first too: a larger date is more recent, so rank by the negated date.
   if (dated) return { base: join(dirname(file), dated[1]!), rank: 1e9 - Number(dated[2]) };
   return { base: join(dirname(file), name), rank: 0 };
+}
+
+/** The name a rotated file had while it was written: `kern.log` for `kern.log.2.gz` or `kern.log-20261121`. */
+export function liveLogName(file: string): string {
+  return rotationKey(file).base;
 }
 
 /** Groups files into rotated sets (`kern.log*` together), each ordered oldest first; sets keep the order given. */
@@ -158,6 +165,8 @@ export async function* readLogFile(file: string, options: ArchiveOptions): Async
   // Year-less stamps are placed relative to when the file was last written.
   const reference = statSync(file).mtimeMs;
   const ctx: DecodeContext = { input: file, reference, bootTime: options.bootTime, fallbackTime: reference, arrival: null };
+  const firewall = options.firewallOf?.(file);
+  if (firewall !== undefined) ctx.firewall = firewall;
   let batch: KnockHit[] = [];
   const collect = (hit: KnockHit): void => {
     batch.push(hit);

@@ -1,10 +1,11 @@
 /**
- * Which inputs a config asks for: file mode follows each FirewallLog (a file, or the kernel journal) through the
+ * Which inputs a config asks for: file mode follows each FirewallLog (a file, a pattern of files, or the kernel journal) through the
  * configured log formats; pcap mode captures on the interfaces. Inputs get values (the formats, the watch), never
  * the matcher.
  */
 import { uptime } from 'node:os';
 import { join } from 'node:path';
+import { isLogPattern, LogPattern } from '../config/log-pattern.js';
 import type { Config } from '../config/types.js';
 import type { CompiledFormat } from '../formats/logformat.js';
 import type { LocalAddresses } from '../packet/bpf.js';
@@ -12,6 +13,7 @@ import type { Watch } from '../watch.js';
 import type { Input } from './input.js';
 import { JournalInput } from './journal.js';
 import { LogFileInput } from './log-file.js';
+import { LogFilesInput } from './log-files.js';
 import { PcapLiveInput } from './pcap-live.js';
 
 export interface InputContext {
@@ -38,10 +40,18 @@ export function createInputs(ctx: InputContext): Input[] {
   const { options } = ctx.config;
   if (options.mode === 'pcap') return [pcapInput(ctx)];
   const common = { formats: ctx.formats, watch: ctx.watch, cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
-  const bootTime = Date.now() - uptime() * 1000;
-  return options.firewallLogs.map((path) =>
-    path === 'journal' ? new JournalInput(common) : new LogFileInput({ ...common, path, maxLineLength: options.maxLineLength, bootTime }),
-  );
+  const files = { ...common, maxLineLength: options.maxLineLength, bootTime: Date.now() - uptime() * 1000 };
+  return options.firewallLogs.map((path) => {
+    if (path === 'journal') return new JournalInput(common);
+    if (!isLogPattern(path)) return new LogFileInput({ ...files, path });
+    return new LogFilesInput({
+      ...files,
+      pattern: new LogPattern(path),
+      maxFiles: options.maxFollowedFiles,
+      allowForgeable: options.allowForgeableLog,
+      onInfo: ctx.onInfo ?? ctx.onWarning,
+    });
+  });
 }
 
 /** The interfaces pcap mode captures on: -i, else `Interface =`, else knockd's default. */

@@ -31,6 +31,8 @@ export interface FollowerOptions {
   cursorFile: string | null;
   /** Ignore a saved cursor and start at the end of the file. */
   fromEnd: boolean;
+  /** Without a saved cursor, read the file from its start (a file that appeared while knocktail ran) instead of its end. */
+  fromStartWithoutCursor?: boolean;
   /**
    * The complete lines, in file order. While it handles them, the position already counts them as read, so a
    * cursor persisted meanwhile does not read them again; persistCursor(at) saves a position inside them.
@@ -119,6 +121,7 @@ export class LogFollower {
   private readonly pollIntervalMs: number;
   private readonly rotationGraceMs: number;
   private readonly fromEnd: boolean;
+  private readonly fromStartWithoutCursor: boolean;
   private readonly cursorStore: JsonStateFile | null;
   /** Read buffer, longer than any deliverable line so that every full read makes progress. */
   private readonly buffer: Buffer;
@@ -171,6 +174,7 @@ export class LogFollower {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.rotationGraceMs = options.rotationGraceMs ?? 10_000;
     this.fromEnd = options.fromEnd;
+    this.fromStartWithoutCursor = options.fromStartWithoutCursor ?? false;
     this.cursorStore = options.cursorFile === null ? null : new JsonStateFile(resolve(options.cursorFile), 'cursor file');
     this.buffer = Buffer.allocUnsafe(Math.max(MIN_READ_BUFFER_BYTES, options.maxLineLength + 2));
   }
@@ -468,8 +472,9 @@ export class LogFollower {
   private restorePosition(): void {
     const saved = this.fromEnd ? null : this.loadCursor();
     try {
-      if (saved === null) this.openAtEnd();
-      else this.restoreFromCursor(saved);
+      if (saved !== null) this.restoreFromCursor(saved);
+      else if (this.fromEnd || !this.fromStartWithoutCursor) this.openAtEnd();
+      // else: followPath opens the file at byte 0
     } catch (error) {
       if (!isSystemError(error)) throw error;
       this.reportProblem(`${this.path}: ${(error as Error).message}`);

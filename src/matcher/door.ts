@@ -80,5 +80,6 @@ export function doorIdentity(config: DoorConfig, sequence: readonly KnockStep[])
     config.allowFrom.map((cidr) => cidr.text),
     config.seqTimeout,
     config.ignoreRepeats,
+    config.knockScope,
   ]);
 }

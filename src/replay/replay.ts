@@ -7,11 +7,14 @@
 import { VirtualClock } from '../actions/clock.js';
 import { DryRunner, ShellRunner } from '../actions/runner.js';
 import { MemoryStopStore } from '../actions/stop-store.js';
+import { resolve } from 'node:path';
+import { canonicalFirewall } from '../address.js';
+import { FIREWALL_PLACEHOLDER, LogPattern } from '../config/log-pattern.js';
 import type { Config, SourceRef } from '../config/types.js';
 import { Engine } from '../engine/engine.js';
 import type { KnockEvent } from '../engine/events.js';
 import { LineDecoder, resolveFormats } from '../formats/registry.js';
-import { readArchives } from '../inputs/archive.js';
+import { liveLogName, readArchives } from '../inputs/archive.js';
 import { MemoryOneTimeFiles } from '../matcher/one-time-files.js';
 import { eventRecord, LineBuffer, type ReplaySummary, tableLine } from './report.js';
 
@@ -29,12 +32,42 @@ export interface ReplayOptions {
   /** When the machine that wrote uptime-stamped lines booted (ms), for dmesg/kmsg formats. */
   bootTime: number;
   /**
+   * `--firewall-from`: patterns with `{firewall}` (absolute) that tell which firewall each file is the log of.
+   * Default (null or absent): the config's FirewallLog patterns with `{firewall}`.
+   */
+  firewallFrom?: string[] | null;
+  /**
    * The capturing host's addresses (canonical): doors without Target then accept only these destinations, as
    * knockd judges a live capture. Default null: every destination counts (a log's LOG rule already chose).
    */
   local?: ReadonlySet<string> | null;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
+}
+
+/**
+ * Which firewall each replayed file is the log of (README, "Many firewalls, one knocktail"): its path, or the path
+ * it had before rotation (`kern.log` for `kern.log.2.gz`), matched against the patterns; the first that matches
+ * names it. A `{firewall}` part that is neither an address nor a host name is reported, and the file then names no
+ * firewall. Remembered per file.
+ */
+function archiveFirewalls(patterns: readonly string[], warn: (message: string) => void): (file: string) => string | undefined {
+  const compiled = patterns.map((pattern) => new LogPattern(pattern));
+  const known = new Map<string, string | undefined>();
+  return (file) => {
+    if (known.has(file)) return known.get(file);
+    let firewall: string | undefined;
+    const path = resolve(file);
+    for (const pattern of compiled) {
+      const raw = pattern.match(path) ?? pattern.match(liveLogName(path));
+      if (raw === null) continue;
+      firewall = canonicalFirewall(raw) ?? undefined;
+      if (firewall === undefined) warn(`${file}: its {firewall} part ${JSON.stringify(raw)} (${pattern.text}) is neither an IP address nor a host name; read as a log that names no firewall`);
+      break;
+    }
+    known.set(file, firewall);
+    return firewall;
+  };
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
@@ -50,7 +83,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     if (event.type === 'open') {
       let byIp = summary.opens.get(event.door.name);
       if (byIp === undefined) summary.opens.set(event.door.name, (byIp = new Map()));
-      byIp.set(event.ip, (byIp.get(event.ip) ?? 0) + 1);
+      const knocker = event.firewall === undefined ? event.ip : `${event.ip} on firewall ${event.firewall}`;
+      byIp.set(knocker, (byIp.get(knocker) ?? 0) + 1);
     }
     const line = options.json ? JSON.stringify(eventRecord(event)) : tableLine(event, options.verbose);
     if (line !== null) output.write(line);
@@ -68,6 +102,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   });
   const decoders: Array<{ file: string; decoder: LineDecoder }> = [];
   const watch = engine.watch();
+  const firewalls = archiveFirewalls(options.firewallFrom ?? config.options.firewallLogs.filter((log) => log.includes(FIREWALL_PLACEHOLDER)), warn);
   const archive = {
     decoderFor: (file: string): LineDecoder => {
       const decoder = new LineDecoder(formats, watch);
@@ -78,6 +113,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     bootTime: options.bootTime,
     onWarning: warn,
     watch,
+    firewallOf: firewalls,
   };
   for await (const batch of readArchives(options.files, archive)) {
     summary.hits += batch.length;
@@ -85,7 +121,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   }
   await engine.finish();
   output.flush();
-  summary.files = decoders.map(({ file, decoder }) => ({ file, ...decoder.counters }));
+  summary.files = decoders.map(({ file, decoder }) => ({ file, firewall: firewalls(file) ?? null, ...decoder.counters }));
   summary.time = engine.status().inputs;
   return summary;
 }

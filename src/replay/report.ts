@@ -8,12 +8,12 @@ import type { InputTime } from '../engine/time-gate.js';
 import { type DecoderCounters, tooLongLines } from '../formats/registry.js';
 
 export interface ReplaySummary {
-  /** Log files read, with what their lines held (captures are not listed). */
-  files: Array<{ file: string } & DecoderCounters>;
+  /** Log files read, with the firewall each is the log of (null: none) and what their lines held (captures are not listed). */
+  files: Array<{ file: string; firewall: string | null } & DecoderCounters>;
   /** Per input: hits out of time order and long gaps (docs/design.md, "Time"). */
   time: InputTime[];
   hits: number;
-  /** door name → ip → number of opens. */
+  /** door name → ip (with the firewall, when the logs name one) → number of opens. */
   opens: Map<string, Map<string, number>>;
   /** Knocks that gave up before the door's last step (Seq_Timeout passed). */
   timeouts: number;
@@ -27,7 +27,7 @@ export function eventRecord(event: KnockEvent): Record<string, unknown> {
     case 'stage':
       return { time, event: 'stage', door: event.door.name, ip: event.ip, stage: event.stage, of: event.door.sequence.length };
     case 'open':
-      return { time, event: 'open', door: event.door.name, ip: event.ip };
+      return { time, event: 'open', door: event.door.name, ip: event.ip, ...(event.firewall === undefined ? {} : { firewall: event.firewall }) };
     case 'timeout':
       return { time, event: 'timeout', door: event.door.name, ip: event.ip, stage: event.stage };
     case 'sequence':
@@ -76,7 +76,7 @@ export function tableLine(event: KnockEvent, verbose: boolean): string | null {
     case 'stage':
       return verbose ? `${head}  ${event.door.name}  ${event.ip}  stage ${event.stage}/${event.door.sequence.length}` : null;
     case 'open':
-      return `${head}  ${event.door.name}  ${event.ip}`;
+      return `${head}  ${event.door.name}  ${event.ip}${event.firewall === undefined ? '' : ` on firewall ${event.firewall}`}`;
     case 'timeout':
       return `${head}  ${event.door.name}  ${event.ip}  gave up at stage ${event.stage}`;
     case 'start':
@@ -133,7 +133,7 @@ export function formatSummary(summary: ReplaySummary): string {
   const lines: string[] = [];
   for (const f of summary.files) {
     lines.push(
-      `${f.file}: ${f.lines} lines: ${f.matched} knock lines parsed, ${f.skipped} skipped (no port any door uses), ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed${tooLongLines(f) > 0 ? `, ${tooLongLines(f)} too long` : ''}`,
+      `${f.file}${f.firewall === null ? '' : ` (firewall ${f.firewall})`}: ${f.lines} lines: ${f.matched} knock lines parsed, ${f.skipped} skipped (no port any door uses), ${f.ignored} other, ${f.notKnock} not TCP/UDP, ${f.missed} malformed${tooLongLines(f) > 0 ? `, ${tooLongLines(f)} too long` : ''}`,
     );
   }
   for (const input of summary.time) lines.push(...timeLines(input));

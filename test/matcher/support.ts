@@ -51,6 +51,7 @@ export function door(name: string, sequence: string, settings: DoorSettings = {}
     ignoreRepeats: false,
     onReopen: 'extend',
     commandLimit: null,
+    knockScope: 'firewall',
     ...rest,
   };
 }
@@ -67,6 +68,8 @@ export interface HitSettings {
   flags?: string | null;
   /** Destination; default L (or L6 for an IPv6 source). */
   dst?: string;
+  /** The firewall that logged it (a collector's file); default none. */
+  firewall?: string;
 }
 
 /** `hit(A, 'tcp/7000', 1.5, { flags: 'SA' })`. */
@@ -85,6 +88,7 @@ export function hit(src: string, what: string, seconds: number, settings: HitSet
     flags,
     input: 'test',
     iface: 'vks0',
+    ...(settings.firewall === undefined ? {} : { firewall: settings.firewall }),
   };
 }
 
@@ -96,7 +100,7 @@ export function describeEvent(event: MatchEvent): string {
     case 'timeout':
       return `${event.type} ${event.door.name} ${event.ip} ${event.stage} ${time}`;
     case 'open':
-      return `open ${event.door.name} ${event.ip} ${time}`;
+      return `open ${event.door.name} ${event.ip} ${time}${event.firewall === undefined ? '' : ` on ${event.firewall}`}`;
     case 'sequence':
       return `sequence ${event.door.name} ${event.sequence.map((step) => `${step.port}:${step.proto}`).join(',')} ${time}`;
     case 'exhausted':
