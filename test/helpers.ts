@@ -171,6 +171,9 @@ export interface ReplayEvent {
   ip?: string;
   command?: string;
   stage?: number;
+  /** Opens: the firewall that saw the last knock, when the logs name one. */
+  firewall?: string;
+  message?: string;
 }
 
 /** Runs `knocktail replay --json ARGS`, which must succeed, and returns its events. */

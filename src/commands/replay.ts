@@ -1,7 +1,7 @@
 /** `knocktail replay`: archived logs through the matcher, in the time written in them. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { FIREWALL_PLACEHOLDER, LogPattern, PatternError } from '../config/log-pattern.js';
+import { isLogPattern, LogPattern, PatternError } from '../config/log-pattern.js';
 import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
 import { isForgeableLog } from '../inputs/trust.js';
@@ -98,13 +98,14 @@ export async function run(argv: string[]): Promise<number> {
 function firewallPatterns(values: string[]): string[] {
   return values.map((value) => {
     const pattern = resolve(value);
-    if (!pattern.includes(FIREWALL_PLACEHOLDER)) throw new UsageError(`--firewall-from "${value}" has no {firewall} (write e.g. --firewall-from '/var/log/remote/{firewall}/kern.log')`);
+    let hasFirewall = false;
     try {
-      new LogPattern(pattern);
+      hasFirewall = isLogPattern(pattern) && new LogPattern(pattern).hasFirewall;
     } catch (error) {
       if (error instanceof PatternError) throw new UsageError(`--firewall-from: ${error.message}; ${error.hint}`);
       throw error;
     }
+    if (!hasFirewall) throw new UsageError(`--firewall-from "${value}" has no {firewall} (write e.g. --firewall-from '/var/log/remote/{firewall}/kern.log')`);
     return pattern;
   });
 }
