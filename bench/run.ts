@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark of issue 6 on inputs generated on the fly, a table with the targets and
  * whether each holds, and bench/results.json. Not part of `npm test`.
  *
- *   node dist/bench/run.js [--only replay,pcap,live,memory,startup] [--quick]
+ *   node dist/bench/run.js [--only replay,pcap,live,collector,memory,startup] [--quick]
  *
  * --quick shrinks every input tenfold and runs once (a smoke test of the benchmark itself). Only a full run
  * (every benchmark, full size) replaces results.json, so it always holds one complete, comparable set.
@@ -16,7 +16,7 @@ import { type LatencyResult, liveLatency, memory, type MemoryResult } from './li
 import { type StartupResult, startup } from './startup.js';
 import { type PcapResult, pcapThroughput, replayThroughput, type ReplayResult } from './throughput.js';
 
-const BENCHMARKS = ['replay', 'pcap', 'live', 'memory', 'startup'] as const;
+const BENCHMARKS = ['replay', 'pcap', 'live', 'collector', 'memory', 'startup'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 interface Sizes {
@@ -26,12 +26,15 @@ interface Sizes {
   runs: number;
   knocks: number;
   noisePerSecond: number;
+  /** The collector: files followed, each growing by this many lines/s. */
+  collectorFiles: number;
+  collectorLinesPerFile: number;
   floodSources: number;
   startups: number;
 }
 
-const FULL: Sizes = { lines: 1_000_000, fail2banLines: 1_000_000, packets: 1_000_000, runs: 3, knocks: 1000, noisePerSecond: 50_000, floodSources: 1_000_000, startups: 10 };
-const QUICK: Sizes = { lines: 100_000, fail2banLines: 20_000, packets: 100_000, runs: 1, knocks: 100, noisePerSecond: 50_000, floodSources: 100_000, startups: 3 };
+const FULL: Sizes = { lines: 1_000_000, fail2banLines: 1_000_000, packets: 1_000_000, runs: 3, knocks: 1000, noisePerSecond: 50_000, collectorFiles: 100, collectorLinesPerFile: 1000, floodSources: 1_000_000, startups: 10 };
+const QUICK: Sizes = { lines: 100_000, fail2banLines: 20_000, packets: 100_000, runs: 1, knocks: 100, noisePerSecond: 50_000, collectorFiles: 10, collectorLinesPerFile: 1000, floodSources: 100_000, startups: 3 };
 
 /** The targets of issue 6 (2-core machine). */
 const TARGETS = {
@@ -48,6 +51,7 @@ interface Results {
   replay?: ReplayResult;
   pcap?: PcapResult;
   live?: LatencyResult;
+  collector?: LatencyResult;
   memory?: MemoryResult;
   startup?: StartupResult;
 }
@@ -94,9 +98,14 @@ function checks(r: Results): Check[] {
   if (r.live) {
     const x = r.live;
     rows.push({ what: `live latency, ${count(x.knocks)} knocks`, result: `p50 ${ms(x.p50Ms)}, p99 ${ms(x.p99Ms)}, max ${ms(x.maxMs)}`, target: `p99 <= ${TARGETS.liveP99Ms} ms`, holds: x.p99Ms <= TARGETS.liveP99Ms });
-    rows.push({ what: '  while appending', result: `${count(x.noiseLinesPerSecond)} other lines/s; daemon CPU ${x.daemonCpuPercent.toFixed(0)} % of a core`, target: '', holds: null });
+    rows.push(...appendingRows(x));
     rows.push({ what: '  of which sh + date start', result: `${ms(x.commandSpawnMs)} (median, measured apart)`, target: '', holds: null });
     rows.push({ what: '  first knocks after start-up', result: `first ${ms(x.firstKnockMs)}, slowest of 100 ${ms(x.warmupMaxMs)} (not counted)`, target: '', holds: null });
+  }
+  if (r.collector) {
+    const x = r.collector;
+    rows.push({ what: `collector latency, ${count(x.knocks)} knocks over ${x.files} files`, result: `p50 ${ms(x.p50Ms)}, p99 ${ms(x.p99Ms)}, max ${ms(x.maxMs)}`, target: '', holds: null });
+    rows.push(...appendingRows(x));
   }
   if (r.memory) {
     const x = r.memory;
@@ -110,6 +119,15 @@ function checks(r: Results): Check[] {
     rows.push({ what: '  bare node printing a line', result: ms(x.bareNodeMs), target: '', holds: null });
   }
   return rows;
+}
+
+/** What the daemon did while a live benchmark appended: the lines, its CPU, its memory. */
+function appendingRows(x: LatencyResult): Check[] {
+  const where = x.files === 1 ? 'one file' : `${x.files} files`;
+  return [
+    { what: '  while appending', result: `${count(x.noiseLinesPerSecond)} other lines/s to ${where}; daemon CPU ${x.daemonCpuPercent.toFixed(0)} % of a core`, target: '', holds: null },
+    { what: '  daemon RSS', result: `${mb(x.daemonRssMb)} at the end, peak ${mb(x.daemonPeakRssMb)}`, target: '', holds: null },
+  ];
 }
 
 function table(rows: Check[]): string {
@@ -154,6 +172,7 @@ async function main(): Promise<number> {
     replay: async (dir) => void (results.replay = await replayThroughput(dir, sizes.lines, sizes.runs, sizes.fail2banLines)),
     pcap: async (dir) => void (results.pcap = await pcapThroughput(dir, sizes.packets, sizes.runs)),
     live: async (dir) => void (results.live = await liveLatency(dir, sizes.knocks, sizes.noisePerSecond)),
+    collector: async (dir) => void (results.collector = await liveLatency(dir, sizes.knocks, sizes.collectorFiles * sizes.collectorLinesPerFile, sizes.collectorFiles)),
     memory: async (dir) => void (results.memory = await memory(dir, sizes.floodSources)),
     startup: async (dir) => void (results.startup = await startup(dir, sizes.startups)),
   };
