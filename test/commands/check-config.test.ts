@@ -189,6 +189,7 @@ describe('check-config --json', () => {
       onReopen: 'extend',
       cmdTimeout: 10,
       commandLimit: null,
+      knockScope: 'firewall',
       commands: { start: 'open-ssh %IP%', stop: 'close-ssh %IP%', start6: null, stop6: null },
     });
     assert.ok(report.problems.every((p: { severity: string }) => p.severity === 'warning'));
