@@ -193,7 +193,7 @@ export class LogFilesInput implements Input {
     await this.letGo(found, now);
     const waiting: string[] = [];
     for (const path of found) {
-      if (this.members.has(path) || this.refused.has(path)) continue;
+      if (this.members.has(path)) continue;
       const firewall = this.firewallOf(path);
       if (firewall === undefined) continue;
       if (this.members.size >= this.maxFiles) waiting.push(path);
@@ -235,7 +235,10 @@ export class LogFilesInput implements Input {
     return new Set(found.sort());
   }
 
-  /** The canonical firewall of a new file ('' → null when the pattern names none), or undefined when it is refused. */
+  /**
+   * The canonical firewall of a file not followed yet (null when the pattern names none), or undefined when it is
+   * refused: reported once, and looked at again at every scan (a file made private is then followed).
+   */
   private firewallOf(path: string): string | null | undefined {
     let reason: string | null = null;
     let firewall: string | null = null;
@@ -245,9 +248,12 @@ export class LogFilesInput implements Input {
       if (firewall === null) reason = `its {firewall} part ${JSON.stringify(raw)} is neither an IP address nor a host name`;
     }
     if (reason === null && !this.options.allowForgeable && isWorldWritable(path)) reason = 'anybody may write into it, so anybody could knock (chmod o-w, or AllowForgeableLog = yes)';
-    if (reason === null) return firewall;
+    if (reason === null) {
+      this.refused.delete(path);
+      return firewall;
+    }
+    if (!this.refused.has(path)) this.options.onWarning(`${this.id}: not following ${path}: ${reason}`);
     this.refused.set(path, reason);
-    this.options.onWarning(`${this.id}: not following ${path}: ${reason}`);
     return undefined;
   }
 

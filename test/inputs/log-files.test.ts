@@ -169,7 +169,7 @@ describe('LogFilesInput', () => {
     await run.input.stop();
   });
 
-  it('refuses a file whose {firewall} part is no name, and one anybody may write, naming each once', async () => {
+  it('refuses a file whose {firewall} part is no name, and one anybody may write (until it is made private), naming each once', async () => {
     const c = collector();
     c.knock('bad;name', 1);
     c.knock('192.0.2.9', 2);
@@ -188,6 +188,11 @@ describe('LogFilesInput', () => {
       `${c.pattern}: not following ${c.file('bad;name')}: its {firewall} part "bad;name" is neither an IP address nor a host name`,
     ]);
     assert.equal(run.input.status().refused.count, 2);
+    // Made private, the file is followed (from its start: it was never read).
+    chmodSync(c.file('192.0.2.9'), 0o640);
+    await waitFor(() => run.hits.length === 3, 'the file made private');
+    assert.deepEqual(run.seen().slice(1), ['192.0.2.9 2', '192.0.2.9 4']);
+    assert.equal(run.input.status().refused.count, 1);
     await run.input.stop();
   });
 
