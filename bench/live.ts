@@ -127,20 +127,21 @@ export async function liveLatency(dir: string, knocks: number, noisePerSecond: n
         const elapsed = performance.now() - t0;
         const duePerFile = Math.floor(((elapsed / 1000) * noisePerSecond) / files);
         const prefix = kernelPrefix(wallClockMs());
-        const knock = elapsed >= next * knockEveryMs ? next : -1;
+        // Every knock whose time has come, also when the writer fell behind: the run lasts as long as planned.
+        const knocksDue = Math.min(total, Math.floor(elapsed / knockEveryMs) + 1);
         for (let f = 0; f < files; f++) {
-          const knocksHere = knock >= 0 && knock % files === f;
-          if (!knocksHere && duePerFile - written[f]! < batch) continue;
+          const knocksHere: number[] = [];
+          for (let knock = next; knock < knocksDue; knock++) if (knock % files === f) knocksHere.push(knock);
+          if (knocksHere.length === 0 && duePerFile - written[f]! < batch) continue;
           const parts: string[] = [];
           for (; written[f]! < duePerFile; written[f]!++) parts.push(prefix + pool[(written[f]! * files + f) % pool.length]!);
-          // The knock goes last: everything appended before it has to be read first.
-          if (knocksHere) {
-            parts.push(prefix + knockBody(`198.18.${knock >> 8}.${knock & 255}`, LATENCY_PORT, 40000 + (knock % 20000)));
-            appendedAt[knock] = wallClockMs();
-          }
+          // The knocks go last: everything appended before them has to be read first.
+          for (const knock of knocksHere) parts.push(prefix + knockBody(`198.18.${knock >> 8}.${knock & 255}`, LATENCY_PORT, 40000 + (knock % 20000)));
+          const at = wallClockMs();
+          for (const knock of knocksHere) appendedAt[knock] = at;
           if (parts.length > 0) writeSync(fds[f]!, `${parts.join('\n')}\n`);
         }
-        if (knock >= 0) next++;
+        next = Math.max(next, knocksDue);
         await sleep(1);
       }
     } finally {
