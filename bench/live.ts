@@ -78,8 +78,9 @@ export interface LatencyResult {
   daemonCpuPercent: number;
   /** Median time from spawn() of `/bin/sh -c 'date +%s%N'` in Node to `date` reading the clock: part of every latency. */
   commandSpawnMs: number;
-  /** Files followed, and the daemon's RSS at the end of the run and its peak (VmHWM), MB. */
+  /** Files followed, ms between two knocks, and the daemon's RSS at the end of the run and its peak (VmHWM), MB. */
   files: number;
+  knockEveryMs: number;
   daemonRssMb: number;
   daemonPeakRssMb: number;
   /** The warm-up knocks (not counted above): the very first one, and the slowest. */
@@ -87,7 +88,7 @@ export interface LatencyResult {
   warmupMaxMs: number;
 }
 
-/** Knocks sent before the measured ones, one second's worth. */
+/** Knocks sent before the measured ones (one second's worth at a knock every 10 ms). */
 const WARMUP_KNOCKS = 100;
 /** With many files, each is written once this many of its lines are due (about every 10 ms at 1,000 lines/s). */
 const BATCH_LINES = 10;
@@ -96,7 +97,7 @@ const BATCH_LINES = 10;
  * `files` = 1: the single followed file. More: a collector's files, `noisePerSecond` spread evenly over them, each
  * written once at least `BATCH_LINES` of its lines are due (and whenever its knock is).
  */
-export async function liveLatency(dir: string, knocks: number, noisePerSecond: number, files = 1): Promise<LatencyResult> {
+export async function liveLatency(dir: string, knocks: number, noisePerSecond: number, files = 1, knockEveryMs = 10): Promise<LatencyResult> {
   const started = join(dir, 'started');
   const { paths, firewalls } = followedFiles(dir, files);
   const daemon = await startDaemon(dir, `
@@ -113,7 +114,6 @@ export async function liveLatency(dir: string, knocks: number, noisePerSecond: n
       pool.push(logBody(p, p.knock ? 'knock: ' : 'drop: '));
       if (pool.length === noisePerSecond) break;
     }
-    const knockEveryMs = 10;
     const total = WARMUP_KNOCKS + knocks;
     const appendedAt = new Float64Array(total);
     const fds = paths.map((path) => openSync(path, 'a'));
@@ -180,6 +180,7 @@ export async function liveLatency(dir: string, knocks: number, noisePerSecond: n
       daemonCpuPercent: (cpu / durationMs) * 100,
       commandSpawnMs: commandSpawnMs(),
       files,
+      knockEveryMs,
       daemonRssMb: procStatusKb(daemon.pid, 'VmRSS') / 1024,
       daemonPeakRssMb: procStatusKb(daemon.pid, 'VmHWM') / 1024,
       firstKnockMs: warmup[0]!,

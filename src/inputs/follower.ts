@@ -135,6 +135,11 @@ export class LogFollower {
   private readonly watchers = new Map<string, FSWatcher>();
   private pollTimer: NodeJS.Timeout | null = null;
   private wakeScheduled = false;
+  /**
+   * The path may name another file now: set by the poll and by directory events other than a file's content
+   * changing (rename, create, delete), so a wake-up for new lines alone does not stat the path again.
+   */
+  private pathMayHaveMoved = true;
   private inWake = false;
   private budget = 0;
   /** Last I/O problem reported, so that a persisting one is reported once. */
@@ -251,7 +256,8 @@ export class LogFollower {
 
   // ── waking up ────────────────────────────────────────────────────────────────────────────────
 
-  private scheduleWake(): void {
+  private scheduleWake(pathMayHaveMoved = true): void {
+    if (pathMayHaveMoved) this.pathMayHaveMoved = true;
     if (this.wakeScheduled || this.state !== 'running') return;
     this.wakeScheduled = true;
     setImmediate(() => this.wake());
@@ -264,7 +270,10 @@ export class LogFollower {
     this.inWake = true;
     this.budget = WAKE_BUDGET_BYTES;
     try {
-      this.followPath();
+      if (this.pathMayHaveMoved) {
+        this.followPath();
+        this.pathMayHaveMoved = false;
+      }
       const current = this.current;
       // Up to the size seen now: what the writer adds meanwhile waits for the next wake-up, after the old files.
       const currentLimit = current ? fstatSync(current.fd).size : 0;
@@ -272,7 +281,7 @@ export class LogFollower {
       for (const old of this.retiring) more ||= this.drain(old, Infinity);
       if (current && !more) more = this.drain(current, currentLimit);
       this.closeQuietOldFiles(Date.now());
-      if (more) this.scheduleWake();
+      if (more) this.scheduleWake(false);
       this.lastProblem = null;
     } catch (error) {
       // fs errors (EIO, ESTALE, EACCES…) are reported and retried at the next wake-up; anything else is a bug.
@@ -622,7 +631,7 @@ export class LogFollower {
     for (const directory of wanted) {
       if (this.watchers.has(directory)) continue;
       try {
-        const watcher = watch(directory, () => this.scheduleWake());
+        const watcher = watch(directory, (event) => this.scheduleWake(event !== 'change'));
         watcher.on('error', () => {
           watcher.close();
           this.watchers.delete(directory); // the poll re-creates it once the directory is back

@@ -77,6 +77,8 @@ export interface LogFilesStatus extends InputStatus {
 
 const SCAN_INTERVAL_MS = 1000;
 const LET_GO_AFTER_MS = 60_000;
+/** Positions saved per turn of the event loop by the periodic save. */
+const SAVES_PER_TURN = 4;
 /** The warning about files beyond MaxFollowedFiles comes at most this often. */
 const LIMIT_WARNING_EVERY_MS = 60_000;
 /** Files listed by name in a warning or the status; the others are counted. */
@@ -101,6 +103,9 @@ export class LogFilesInput implements Input {
   /** The scan under way (or the last one); scans never overlap, and a scan asked for meanwhile runs after it once. */
   private scanning: Promise<void> = Promise.resolve();
   private scanQueued = false;
+  /** Files whose periodic save is still to come, and the turn of the event loop that saves the next few. */
+  private unsaved: Member[] = [];
+  private saving: NodeJS.Immediate | null = null;
   private lastLimitWarning = -Infinity;
   /** Counters of the files let go, so that the totals never go back. */
   private readonly goneCounters: DecoderCounters = { lines: 0, matched: 0, ignored: 0, notKnock: 0, missed: 0, skipped: 0 };
@@ -126,6 +131,9 @@ export class LogFilesInput implements Input {
     if (this.scanTimer !== null) clearInterval(this.scanTimer);
     this.scanTimer = null;
     await this.scanning;
+    if (this.saving !== null) clearImmediate(this.saving);
+    this.saving = null;
+    this.unsaved = [];
     this.running = false;
     for (const member of this.members.values()) await member.input.stop();
     this.members.clear();
@@ -137,11 +145,28 @@ export class LogFilesInput implements Input {
     return this.members.has(hitInput);
   }
 
-  /** Saves the position of the file `hitInput` (an open's knock: only that file), else of every file. */
+  /**
+   * Saves the position of the file `hitInput` now (an open's knock: only that file). Without it (the periodic
+   * save), every file's, a few per turn of the event loop: each save is fsync'd, and a thousand of them in one go
+   * would hold up reading for a second.
+   */
   persist(hitInput?: string): void {
     const member = hitInput === undefined ? undefined : this.members.get(hitInput);
-    if (member !== undefined) member.input.persist();
-    else for (const other of this.members.values()) other.input.persist();
+    if (member !== undefined) {
+      member.input.persist();
+      return;
+    }
+    this.unsaved = [...this.members.values()];
+    this.saveSomeLater();
+  }
+
+  private saveSomeLater(): void {
+    if (this.saving !== null || this.unsaved.length === 0) return;
+    this.saving = setImmediate(() => {
+      this.saving = null;
+      for (const member of this.unsaved.splice(0, SAVES_PER_TURN)) member.input.persist();
+      this.saveSomeLater();
+    });
   }
 
   caughtUp(): boolean {

@@ -108,9 +108,9 @@ describe('LogFilesInput', () => {
     c.knock('192.0.2.2', 1);
     const run = following(c.pattern, c.cursors);
     await run.start();
-    run.input.persist();
     const cursor = join(c.cursors, cursorFileName(c.file('192.0.2.2')));
-    assert.equal(existsSync(cursor), true);
+    run.input.persist(c.file('192.0.2.2'));
+    assert.equal(existsSync(cursor), true, 'the position of one file is saved at once');
     rmSync(join(c.remote, '192.0.2.2'), { recursive: true });
     await waitFor(() => run.input.status().files.length === 1, 'the gone file to be let go');
     assert.equal(existsSync(cursor), false);
@@ -193,6 +193,20 @@ describe('LogFilesInput', () => {
     await waitFor(() => run.hits.length === 3, 'the file made private');
     assert.deepEqual(run.seen().slice(1), ['192.0.2.9 2', '192.0.2.9 4']);
     assert.equal(run.input.status().refused.count, 1);
+    await run.input.stop();
+  });
+
+  it('the periodic save writes every file\'s position, a few files per turn of the event loop', async () => {
+    const c = collector();
+    const names = Array.from({ length: 10 }, (_, i) => `192.0.2.${i + 1}`);
+    for (const name of names) c.knock(name);
+    const run = following(c.pattern, c.cursors);
+    await run.start();
+    const saved = () => names.filter((name) => existsSync(join(c.cursors, cursorFileName(c.file(name))))).length;
+    assert.equal(saved(), 0);
+    run.input.persist();
+    assert.ok(saved() < names.length, 'not all in one go');
+    await waitFor(() => saved() === names.length, 'every position saved');
     await run.input.stop();
   });
 
