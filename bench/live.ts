@@ -27,16 +27,22 @@ const LATENCY_PORT = 7100;
 const FLOOD_PORT = 7500;
 const MARKER_PORT = 7200;
 
-/** The corpus doors plus the benchmark's own; file mode, state, cursors and the log in `dir`. */
+/**
+ * The corpus doors plus the benchmark's own; file mode, state, cursors and the log in `dir`. The corpus doors open
+ * now and then in the live runs: their iptables commands become `:` (a command is still spawned for each open),
+ * since a benchmark must not change this host's firewall.
+ */
 function daemonConfig(dir: string, doors: string, firewallLog: string): string {
-  return corpusConfig().replace(
+  const config = corpusConfig().replace(
     '[options]\n',
     `[options]\n\tFirewallLog = ${firewallLog}\n\tStateDir = ${join(dir, 'state')}\n\tLogFile = ${join(dir, 'knocktail.log')}\n`,
   ) + doors;
+  return config.replace(/^(\s*(?:start|stop)_command(?:_6)?\s*=).*\bip6?tables\b.*$/gm, '$1 :');
 }
 
 /** The followed files: `fw.log`, or one per firewall as a collector writes them (firewall i is 10.200.i.1). */
 function followedFiles(dir: string, files: number): { firewallLog: string; paths: string[]; firewalls: string[] } {
+  mkdirSync(dir, { recursive: true });
   if (files === 1) return { firewallLog: join(dir, 'fw.log'), paths: [join(dir, 'fw.log')], firewalls: [''] };
   const firewalls = Array.from({ length: files }, (_, i) => `10.200.${i}.1`);
   for (const firewall of firewalls) mkdirSync(join(dir, 'remote', firewall), { recursive: true });

@@ -54,6 +54,8 @@ interface Results {
   pcap?: PcapResult;
   live?: LatencyResult;
   collector?: LatencyResult;
+  /** The same lines, knocks and command into one file: what following many files costs, at the same rate. */
+  collectorOneFile?: LatencyResult;
   memory?: MemoryResult;
   startup?: StartupResult;
 }
@@ -104,9 +106,10 @@ function checks(r: Results): Check[] {
     rows.push({ what: '  of which sh + date start', result: `${ms(x.commandSpawnMs)} (median, measured apart)`, target: '', holds: null });
     rows.push({ what: '  first knocks after start-up', result: `first ${ms(x.firstKnockMs)}, slowest of 100 ${ms(x.warmupMaxMs)} (not counted)`, target: '', holds: null });
   }
-  if (r.collector) {
-    const x = r.collector;
-    rows.push({ what: `collector latency, ${count(x.knocks)} knocks over ${x.files} files${every(x)}`, result: `p50 ${ms(x.p50Ms)}, p99 ${ms(x.p99Ms)}, max ${ms(x.maxMs)}`, target: '', holds: null });
+  for (const x of [r.collector, r.collectorOneFile]) {
+    if (x === undefined) continue;
+    const where = x.files === 1 ? '  the same into one file' : `collector latency, ${count(x.knocks)} knocks over ${x.files} files`;
+    rows.push({ what: `${where}${every(x)}`, result: `p50 ${ms(x.p50Ms)}, p99 ${ms(x.p99Ms)}, max ${ms(x.maxMs)}`, target: '', holds: null });
     rows.push(...appendingRows(x));
   }
   if (r.memory) {
@@ -184,7 +187,11 @@ async function main(): Promise<number> {
     replay: async (dir) => void (results.replay = await replayThroughput(dir, sizes.lines, sizes.runs, sizes.fail2banLines)),
     pcap: async (dir) => void (results.pcap = await pcapThroughput(dir, sizes.packets, sizes.runs)),
     live: async (dir) => void (results.live = await liveLatency(dir, sizes.knocks, sizes.noisePerSecond, 1, knockEveryMs)),
-    collector: async (dir) => void (results.collector = await liveLatency(dir, sizes.knocks, sizes.collectorFiles * sizes.collectorLinesPerFile, sizes.collectorFiles, knockEveryMs)),
+    collector: async (dir) => {
+      const rate = sizes.collectorFiles * sizes.collectorLinesPerFile;
+      results.collector = await liveLatency(join(dir, 'files'), sizes.knocks, rate, sizes.collectorFiles, knockEveryMs);
+      results.collectorOneFile = await liveLatency(join(dir, 'one'), sizes.knocks, rate, 1, knockEveryMs);
+    },
     memory: async (dir) => void (results.memory = await memory(dir, sizes.floodSources)),
     startup: async (dir) => void (results.startup = await startup(dir, sizes.startups)),
   };
