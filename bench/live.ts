@@ -9,11 +9,15 @@
  * `commandSpawnMs`). The measured knocks follow one second of the same traffic whose 100 knocks are not
  * counted: the first knocks after start-up also pay for compiling the code they run (reported apart).
  *
+ * Collector: the same with 100 files, one per firewall (`FirewallLog = …/remote/{firewall}/kern.log`), each
+ * growing by 1,000 lines/s; knock k goes to file k mod 100 and its command also writes %FIREWALL%, which must be the
+ * firewall of that file. Each file gets one write per 10 lines or so, as a collector's rsyslog batches them.
+ *
  * Memory: RSS at idle, then the peak while 1,000,000 distinct sources each knock the first port of a
  * three-step door (a spoofed flood: MaxSources caps what is kept), written as fast as the disk takes them.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpusConfig } from './throughput.js';
 import { logBody, type Packet, packets, rfc3339Stamp } from './generate.js';
@@ -23,18 +27,33 @@ const LATENCY_PORT = 7100;
 const FLOOD_PORT = 7500;
 const MARKER_PORT = 7200;
 
-/** The corpus doors plus the benchmark's own; file mode, state, cursors and the log in `dir`. */
-function daemonConfig(dir: string, doors: string): string {
-  return corpusConfig().replace(
+/**
+ * The corpus doors plus the benchmark's own; file mode, state, cursors and the log in `dir`. The corpus doors open
+ * now and then in the live runs: their iptables commands become `:` (a command is still spawned for each open),
+ * since a benchmark must not change this host's firewall.
+ */
+function daemonConfig(dir: string, doors: string, firewallLog: string): string {
+  const config = corpusConfig().replace(
     '[options]\n',
-    `[options]\n\tFirewallLog = ${join(dir, 'fw.log')}\n\tStateDir = ${join(dir, 'state')}\n\tLogFile = ${join(dir, 'knocktail.log')}\n`,
+    `[options]\n\tFirewallLog = ${firewallLog}\n\tStateDir = ${join(dir, 'state')}\n\tLogFile = ${join(dir, 'knocktail.log')}\n`,
   ) + doors;
+  return config.replace(/^(\s*(?:start|stop)_command(?:_6)?\s*=).*\bip6?tables\b.*$/gm, '$1 :');
 }
 
-export async function startDaemon(dir: string, doors: string): Promise<DaemonProcess> {
-  writeFileSync(join(dir, 'fw.log'), '');
+/** The followed files: `fw.log`, or one per firewall as a collector writes them (firewall i is 10.200.i.1). */
+function followedFiles(dir: string, files: number): { firewallLog: string; paths: string[]; firewalls: string[] } {
+  mkdirSync(dir, { recursive: true });
+  if (files === 1) return { firewallLog: join(dir, 'fw.log'), paths: [join(dir, 'fw.log')], firewalls: [''] };
+  const firewalls = Array.from({ length: files }, (_, i) => `10.200.${i}.1`);
+  for (const firewall of firewalls) mkdirSync(join(dir, 'remote', firewall), { recursive: true });
+  return { firewallLog: join(dir, 'remote', '{firewall}', 'kern.log'), paths: firewalls.map((firewall) => join(dir, 'remote', firewall, 'kern.log')), firewalls };
+}
+
+export async function startDaemon(dir: string, doors: string, files = 1): Promise<DaemonProcess> {
+  const { firewallLog, paths } = followedFiles(dir, files);
+  for (const path of paths) writeFileSync(path, '');
   const conf = join(dir, 'live.conf');
-  writeFileSync(conf, daemonConfig(dir, doors));
+  writeFileSync(conf, daemonConfig(dir, doors, firewallLog));
   const daemon = new DaemonProcess(conf, { logFile: join(dir, 'knocktail.log') });
   await daemon.ready;
   return daemon;
@@ -65,22 +84,34 @@ export interface LatencyResult {
   daemonCpuPercent: number;
   /** Median time from spawn() of `/bin/sh -c 'date +%s%N'` in Node to `date` reading the clock: part of every latency. */
   commandSpawnMs: number;
+  /** Files followed, ms between two knocks, and the daemon's RSS at the end of the run and its peak (VmHWM), MB. */
+  files: number;
+  knockEveryMs: number;
+  daemonRssMb: number;
+  daemonPeakRssMb: number;
   /** The warm-up knocks (not counted above): the very first one, and the slowest. */
   firstKnockMs: number;
   warmupMaxMs: number;
 }
 
-/** Knocks sent before the measured ones, one second's worth. */
+/** Knocks sent before the measured ones (one second's worth at a knock every 10 ms). */
 const WARMUP_KNOCKS = 100;
+/** With many files, each is written once this many of its lines are due (about every 10 ms at 1,000 lines/s). */
+const BATCH_LINES = 10;
 
-export async function liveLatency(dir: string, knocks: number, noisePerSecond: number): Promise<LatencyResult> {
+/**
+ * `files` = 1: the single followed file. More: a collector's files, `noisePerSecond` spread evenly over them, each
+ * written once at least `BATCH_LINES` of its lines are due (and whenever its knock is).
+ */
+export async function liveLatency(dir: string, knocks: number, noisePerSecond: number, files = 1, knockEveryMs = 10): Promise<LatencyResult> {
   const started = join(dir, 'started');
+  const { paths, firewalls } = followedFiles(dir, files);
   const daemon = await startDaemon(dir, `
 [benchLatency]
 	sequence      = ${LATENCY_PORT}
 	tcpflags      = syn
-	start_command = date "+%s%N %IP%" >> ${started}
-`);
+	start_command = date "+%s%N %IP%${files > 1 ? ' %FIREWALL%' : ''}" >> ${started}
+`, files);
   try {
     // The noise: corpus lines (a quarter of them partial knocks on the corpus doors' ports), bodies made beforehand.
     const pool: string[] = [];
@@ -89,34 +120,40 @@ export async function liveLatency(dir: string, knocks: number, noisePerSecond: n
       pool.push(logBody(p, p.knock ? 'knock: ' : 'drop: '));
       if (pool.length === noisePerSecond) break;
     }
-    const knockEveryMs = 10;
     const total = WARMUP_KNOCKS + knocks;
     const appendedAt = new Float64Array(total);
-    const fd = openSync(join(dir, 'fw.log'), 'a');
-    let written = 0;
+    const fds = paths.map((path) => openSync(path, 'a'));
+    const batch = files === 1 ? 1 : BATCH_LINES;
+    const written = new Array<number>(files).fill(0);
     let next = 0;
     const cpuBefore = cpuMs(daemon.pid);
     const t0 = performance.now();
     try {
       while (next < total) {
         const elapsed = performance.now() - t0;
-        const due = Math.floor((elapsed / 1000) * noisePerSecond);
+        const duePerFile = Math.floor(((elapsed / 1000) * noisePerSecond) / files);
         const prefix = kernelPrefix(wallClockMs());
-        const parts: string[] = [];
-        for (; written < due; written++) parts.push(prefix + pool[written % pool.length]!);
-        // The knock goes last: everything appended before it has to be read first.
-        const knock = elapsed >= next * knockEveryMs ? next : -1;
-        if (knock >= 0) parts.push(prefix + knockBody(`198.18.${knock >> 8}.${knock & 255}`, LATENCY_PORT, 40000 + (knock % 20000)));
-        if (parts.length > 0) {
-          if (knock >= 0) appendedAt[knock] = wallClockMs();
-          writeSync(fd, `${parts.join('\n')}\n`);
-          if (knock >= 0) next++;
+        // Every knock whose time has come, also when the writer fell behind: the run lasts as long as planned.
+        const knocksDue = Math.min(total, Math.floor(elapsed / knockEveryMs) + 1);
+        for (let f = 0; f < files; f++) {
+          const knocksHere: number[] = [];
+          for (let knock = next; knock < knocksDue; knock++) if (knock % files === f) knocksHere.push(knock);
+          if (knocksHere.length === 0 && duePerFile - written[f]! < batch) continue;
+          const parts: string[] = [];
+          for (; written[f]! < duePerFile; written[f]!++) parts.push(prefix + pool[(written[f]! * files + f) % pool.length]!);
+          // The knocks go last: everything appended before them has to be read first.
+          for (const knock of knocksHere) parts.push(prefix + knockBody(`198.18.${knock >> 8}.${knock & 255}`, LATENCY_PORT, 40000 + (knock % 20000)));
+          const at = wallClockMs();
+          for (const knock of knocksHere) appendedAt[knock] = at;
+          if (parts.length > 0) writeSync(fds[f]!, `${parts.join('\n')}\n`);
         }
+        next = Math.max(next, knocksDue);
         await sleep(1);
       }
     } finally {
-      closeSync(fd);
+      for (const fd of fds) closeSync(fd);
     }
+    const noiseWritten = written.reduce((a, b) => a + b, 0);
     const durationMs = performance.now() - t0;
     const cpu = cpuMs(daemon.pid) - cpuBefore;
     const startedLines = (): string[] => (existsSync(started) ? readFileSync(started, 'utf8').split('\n').filter((l) => l !== '') : []);
@@ -127,9 +164,10 @@ export async function liveLatency(dir: string, knocks: number, noisePerSecond: n
     const latencies: number[] = [];
     const warmup = new Float64Array(WARMUP_KNOCKS);
     for (const line of recorded) {
-      const [ns, ip] = line.split(' ');
+      const [ns, ip, firewall] = line.split(' ');
       const octets = ip!.split('.').map(Number);
       const knock = (octets[2]! << 8) | octets[3]!;
+      if (files > 1 && firewall !== firewalls[knock % files]) throw new Error(`knock ${knock} was written to ${paths[knock % files]}, but its command ran for firewall ${firewall}`);
       const latency = Number(BigInt(ns!) / 1000n) / 1000 - appendedAt[knock]!;
       if (knock < WARMUP_KNOCKS) warmup[knock] = latency;
       else latencies.push(latency);
@@ -142,11 +180,15 @@ export async function liveLatency(dir: string, knocks: number, noisePerSecond: n
       p99Ms: percentile(latencies, 99),
       maxMs: Math.max(...latencies),
       meanMs: latencies.reduce((a, b) => a + b, 0) / latencies.length,
-      noiseLinesPerSecond: (written / durationMs) * 1000,
-      linesWritten: written + total,
+      noiseLinesPerSecond: (noiseWritten / durationMs) * 1000,
+      linesWritten: noiseWritten + total,
       durationMs,
       daemonCpuPercent: (cpu / durationMs) * 100,
       commandSpawnMs: commandSpawnMs(),
+      files,
+      knockEveryMs,
+      daemonRssMb: procStatusKb(daemon.pid, 'VmRSS') / 1024,
+      daemonPeakRssMb: procStatusKb(daemon.pid, 'VmHWM') / 1024,
       firstKnockMs: warmup[0]!,
       warmupMaxMs: Math.max(...warmup),
     };

@@ -253,3 +253,20 @@ export function cidrSetMatcher(cidrs: readonly Cidr[]): (ip: string) => boolean 
 export function detachedCopy(text: string): string {
   return (` ${text}`).slice(1);
 }
+
+/** A DNS label: letters, digits and inner hyphens, at most 63 characters (RFC 1123). */
+const HOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Canonical text of a firewall's name (README, "Many firewalls, one knocktail"): an IP address in canonical form,
+ * or a host name in lower case without a final dot; null for anything else. What this returns reaches commands
+ * as %FIREWALL%, so it holds only letters, digits, `.`, `-` and `:`, and never starts with `-`. Dotted digits that
+ * are no canonical IPv4 address (`010.0.0.1`, `1.2.3`) are refused rather than taken for a host name.
+ */
+export function canonicalFirewall(text: string): string | null {
+  const ip = canonicalIp(text);
+  if (ip !== null) return ip;
+  const name = (text.endsWith('.') ? text.slice(0, -1) : text).toLowerCase();
+  if (name.length === 0 || name.length > 253 || /^[0-9.]+$/.test(name)) return null;
+  return name.split('.').every((label) => HOST_LABEL.test(label)) ? name : null;
+}

@@ -49,6 +49,11 @@ export interface KnockHit {
   input: string;
   /** Interface the packet arrived on, or null when unknown. */
   iface: string | null;
+  /**
+   * The firewall that logged it, canonical (address.ts canonicalFirewall): the `{firewall}` part of the followed
+   * file's path on a syslog collector. Absent for this host's own logs and captures.
+   */
+  firewall?: string;
 }
 
 /** Turns the kernel's space-separated flag words (`ACK SYN`, `URG PSH FIN`, ``) into bits; null on an unknown word. */

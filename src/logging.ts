@@ -260,7 +260,8 @@ export class Logger {
         this.log(`${this.who(event.ip)}: ${event.door.name}: Stage ${event.stage}`);
         return;
       case 'open':
-        this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME${openDetail(event)}`);
+        // knockd's line; a collector adds the firewall the door opens on.
+        this.log(`${this.who(event.ip)}: ${event.door.name}: OPEN SESAME${openDetail(event)}${event.firewall === undefined ? '' : ` on firewall ${event.firewall}`}`);
         // In the log before its commands run: a crash right after them still leaves the open on record.
         this.flush();
         return;

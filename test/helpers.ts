@@ -171,6 +171,9 @@ export interface ReplayEvent {
   ip?: string;
   command?: string;
   stage?: number;
+  /** Opens: the firewall that saw the last knock, when the logs name one. */
+  firewall?: string;
+  message?: string;
   /** Refusals of one-time knocks (rolling, encrypted doors). */
   reason?: string;
   detail?: string;
@@ -185,6 +188,7 @@ export interface ReplayEvent {
 export interface ReplayInputJson {
   input: string;
   kind: 'log' | 'gzip' | 'capture';
+  firewall: string | null;
   lines: { read: number; packets: number; skipped: number; ignored: number; otherProtocols: number; malformed: number; tooLong: number } | null;
   capture: { packets: number; knockPorts: number } | null;
   time: { knocksTooOld: number; knocksOutOfOrder: number; largestStepBackMs: number; longGaps: number; firstLongGaps: Array<{ from: string; to: string }> };

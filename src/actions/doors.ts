@@ -86,9 +86,10 @@ export class DoorActions {
   /**
    * The matcher reported an open: run the door's commands for `ip`. An encrypted message's `request`
    * fills %PORT%, %DURATION% and %KNOCK_IP%, and its duration replaces Cmd_Timeout; opens of one
-   * address for different ports have stops of their own.
+   * address for different ports have stops of their own. `firewall`: the firewall that saw the knock, when the
+   * hits name one (%FIREWALL%); opens on different firewalls have stops of their own too.
    */
-  open(door: DoorConfig, ip: string, request: OpenRequest | null = null): void {
+  open(door: DoorConfig, ip: string, request: OpenRequest | null = null, firewall?: string): void {
     const commands = this.commands.get(door) ?? doorCommands(door);
     const v6 = ip.includes(':');
     const start = v6 ? commands.start.v6 : commands.start.v4;
@@ -97,7 +98,7 @@ export class DoorActions {
     const now = this.options.clock.now();
     const timeout = request?.duration ?? door.cmdTimeout;
     if (stop !== null && door.onReopen === 'extend') {
-      const pendingId = this.byKnocker.get(knockerKey(door.name, door.at.line, ip, request?.port))?.values().next().value;
+      const pendingId = this.byKnocker.get(knockerKey(door.name, door.at.line, ip, request?.port, firewall))?.values().next().value;
       if (pendingId !== undefined) {
         this.extend(this.armed.get(pendingId)!, now + timeout * 1000);
         return;
@@ -108,7 +109,7 @@ export class DoorActions {
     let startText: string;
     let pending: PendingStop | null = null;
     try {
-      const values = { ip, door: door.name, timeout, action: 'start' as const, request };
+      const values = { ip, door: door.name, timeout, action: 'start' as const, request, ...(firewall === undefined ? {} : { firewall }) };
       startText = start.expand(values);
       if (stop !== null) {
         const stopValues = { ...values, action: 'stop' as const };
@@ -117,6 +118,7 @@ export class DoorActions {
           door: door.name,
           section: door.at.line,
           ip,
+          ...(firewall === undefined ? {} : { firewall }),
           command: stop.expand(stopValues),
           env: commandEnvironment(stopValues),
           // Provisional: if we die while the start command runs, the stop still comes.
@@ -159,7 +161,7 @@ export class DoorActions {
   private index(stop: PendingStop): Armed {
     const entry: Armed = { stop, timer: null, extendedUntil: 0, closeWhenStarted: false };
     this.armed.set(stop.id, entry);
-    const key = knockerKey(stop.door, stop.section, stop.ip, stop.port);
+    const key = knockerKey(stop.door, stop.section, stop.ip, stop.port, stop.firewall);
     let ids = this.byKnocker.get(key);
     if (ids === undefined) this.byKnocker.set(key, (ids = new Set()));
     ids.add(stop.id);
@@ -218,7 +220,7 @@ export class DoorActions {
 
   private forget(stop: PendingStop): void {
     this.armed.delete(stop.id);
-    const key = knockerKey(stop.door, stop.section, stop.ip, stop.port);
+    const key = knockerKey(stop.door, stop.section, stop.ip, stop.port, stop.firewall);
     const ids = this.byKnocker.get(key);
     ids?.delete(stop.id);
     if (ids?.size === 0) this.byKnocker.delete(key);
@@ -301,6 +303,7 @@ export class DoorActions {
   }
 }
 
-function knockerKey(door: string, section: number, ip: string, port: number | undefined): string {
-  return `${door}\0${section}\0${ip}\0${port ?? ''}`;
+/** A door's stops for one knocker: per requested port, and per firewall (the same address opening it on another firewall is another open). */
+function knockerKey(door: string, section: number, ip: string, port: number | undefined, firewall: string | undefined): string {
+  return `${door}\0${section}\0${ip}\0${port ?? ''}\0${firewall ?? ''}`;
 }

@@ -161,11 +161,13 @@ function parseRecord(line: string): JournalRecord | string {
   if (!isObject(stop.env) || !Object.values(stop.env).every((v) => typeof v === 'string')) return 'bad env';
   if (stop.port !== undefined && !(Number.isInteger(stop.port) && (stop.port as number) >= 1 && (stop.port as number) <= 65535)) return 'bad port';
   if (stop.id === '') return 'bad id';
+  if (stop.firewall !== undefined && typeof stop.firewall !== 'string') return 'bad firewall';
   return {
     save: {
       id: stop.id as string,
       door: stop.door as string,
       ip: stop.ip as string,
+      ...(typeof stop.firewall === 'string' ? { firewall: stop.firewall } : {}),
       command: stop.command as string,
       env: { ...(stop.env as Record<string, string>) },
       section: stop.section as number,

@@ -12,6 +12,8 @@ export interface PendingStop {
   /** Line of the door's section header: tells apart doors that share a name (knockd allows that). */
   section: number;
   ip: string;
+  /** The firewall that saw the knock, when the hits name one (a collector): its commands act there. */
+  firewall?: string;
   /** Expanded stop command; '' runs nothing (knockd logs it anyway). */
   command: string;
   /** Environment given to the command. */

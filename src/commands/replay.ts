@@ -1,4 +1,6 @@
 /** `knocktail replay`: archived logs through the matcher, in the time written in them. */
+import { resolve } from 'node:path';
+import { isLogPattern, LogPattern, PatternError } from '../config/log-pattern.js';
 import { canonicalIp } from '../address.js';
 import { ConfigError } from '../config/types.js';
 import { sameGeneration } from '../inputs/archive.js';
@@ -11,7 +13,7 @@ import { safeText, WarningStream } from '../safe-text.js';
 import { bootTimeOption, FORMAT_OPTION, formatNames, openInputs } from './archive-args.js';
 import { DEFAULT_CONFIG, EXIT, loadConfigOrReport, parseCommandLine, UsageError } from './common.js';
 
-export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [-v] FILE…
+export const USAGE = `usage: knocktail replay [-c FILE] [--json] [--execute] [--format NAME[,NAME…]] [--local ADDR[,ADDR…]] [--firewall-from PATTERN] [-v] FILE…
 
 Reads archived firewall logs (plain or .gz; rotated sets such as kern.log.2.gz kern.log.1 kern.log
 are read oldest first) and packet captures (pcap, pcapng), and reports, in the order it happened,
@@ -31,6 +33,10 @@ far as it goes; the others are still read.
                       (default: this machine's boot time, with a warning)
       --local ADDRS   the capturing host's own addresses (repeatable): doors without Target then count
                       only knocks to these, as the live daemon does (default: every destination counts)
+      --firewall-from PATTERN
+                      which firewall each file is the log of: the {firewall} part of a pattern such as
+                      'archive/{firewall}/kern.log' (repeatable; a rotated file counts under its live name).
+                      Default: the config's FirewallLog patterns. Knock_Scope and %FIREWALL% then apply
   -v, --verbose       also list every stage reached and every timeout (the table; --json always has them)
   -h, --help          this help
 
@@ -49,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
       format: { type: 'string' },
       'boot-time': { type: 'string' },
       local: { type: 'string', multiple: true },
+      'firewall-from': { type: 'string', multiple: true },
       verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -63,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   const local = values.local === undefined ? null : localAddresses(values.local);
   const generations = sameGeneration(positionals);
   if (generations.length > 0) throw new UsageError(generations.map(safeText).join('\n'));
+  const firewallFrom = values['firewall-from'] === undefined ? null : firewallPatterns(values['firewall-from']);
   const config = loadConfigOrReport(values.config, process.stderr);
   if (config === null) return EXIT.failure;
   const sources = await openInputs(positionals, process.stderr);
@@ -85,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
       formats: values.format === undefined ? null : { names: formatNames(values.format), at: FORMAT_OPTION },
       bootTime,
       local,
+      firewallFrom,
       out,
       err: warnings,
       progress,
@@ -101,6 +110,22 @@ export async function run(argv: string[]): Promise<number> {
     // Replay closes each file it reads to the end; one it never reached (a bad --format, an error) is closed here.
     await Promise.all(sources.map((source) => source.close()));
   }
+}
+
+/** `--firewall-from archive/{firewall}/kern.log`: absolute patterns, each naming the firewall. */
+function firewallPatterns(values: string[]): string[] {
+  return values.map((value) => {
+    const pattern = resolve(value);
+    let hasFirewall = false;
+    try {
+      hasFirewall = isLogPattern(pattern) && new LogPattern(pattern).hasFirewall;
+    } catch (error) {
+      if (error instanceof PatternError) throw new UsageError(`--firewall-from: ${error.message}; ${error.hint}`);
+      throw error;
+    }
+    if (!hasFirewall) throw new UsageError(`--firewall-from "${value}" has no {firewall} (write e.g. --firewall-from '/var/log/remote/{firewall}/kern.log')`);
+    return pattern;
+  });
 }
 
 /** `--local 10.0.0.1,fd00::1 --local …` as canonical addresses. */

@@ -82,7 +82,7 @@ export function formatStatus(status: DaemonStatus): string {
   out.push(status.open.length === 0 ? 'Open doors: none' : `Open doors (${status.open.length}):`);
   for (const door of status.open) {
     const closes = door.closesAt <= now ? `closing now (due ${span(now - door.closesAt)} ago)` : `closes ${stamp(door.closesAt)} (in ${span(door.closesAt - now)})`;
-    out.push(`  ${door.door}  ${door.ip}  open since ${stamp(door.openedAt)}, ${closes}`);
+    out.push(`  ${door.door}  ${door.ip}${door.firewall === undefined ? '' : ` on ${door.firewall}`}  open since ${stamp(door.openedAt)}, ${closes}`);
   }
 
   if (status.running.length > 0) {
@@ -129,13 +129,22 @@ function counterLines(counters: StatusCounters): string[] {
 function describeInput(input: InputStatus): string[] {
   const json = inputJson(input);
   const lines = [`${json.id} (${json.kind})`];
-  const { file, journal, capture } = json;
+  const { file, files, journal, capture } = json;
   if (file !== undefined) {
     lines.push(
       `  position ${file.offset} of ${file.size} bytes, lag ${file.lagBytes} bytes${file.missing ? ' (the file is missing)' : ''}`,
       `  rotations ${file.rotations}, truncations ${file.truncations}, rotated files still being read ${file.oldFilesDraining}, ` +
         `lines dropped (longer than MaxLineLength, or cut off in a rotated file) ${file.linesDropped}`,
     );
+  }
+  if (files !== undefined) {
+    lines.push(`  files followed ${files.followed.length} (MaxFollowedFiles ${files.maxFollowedFiles}), not followed ${files.notFollowed.count}, refused ${files.refused.count}`);
+    for (const { firewall, file: f } of files.followed) {
+      lines.push(`  ${firewall === null ? '' : `${firewall}: `}${f.path}: lag ${f.lagBytes} bytes, position ${f.offset} of ${f.size}${f.missing ? ' (the file is missing)' : ''}`);
+    }
+    if (files.notFollowed.count > 0) lines.push(`  not followed (MaxFollowedFiles): ${files.notFollowed.first.join(', ')}${more(files.notFollowed.count, files.notFollowed.first.length)}`);
+    for (const { path, reason } of files.refused.first) lines.push(`  refused: ${path}: ${reason}`);
+    if (files.refused.count > files.refused.first.length) lines.push(`  refused:${more(files.refused.count, files.refused.first.length)}`);
   }
   if (journal !== undefined) {
     lines.push(
@@ -151,11 +160,15 @@ function describeInput(input: InputStatus): string[] {
     lines.push(`  knock packets ${capture.packets}, discarded (knocktail could not keep up) ${capture.discarded}, capture restarts ${capture.restarts}${capture.lastError === null ? '' : `; last error: ${capture.lastError}`}`);
   }
   if (json.lines !== undefined) lines.push(`  lines: ${linesText(json.lines)}`);
-  if (file === undefined && journal === undefined && capture === undefined) {
+  if (file === undefined && files === undefined && journal === undefined && capture === undefined) {
     const { id: _id, kind: _kind, lines: _lines, ...fields } = json;
     for (const [key, value] of Object.entries(fields)) lines.push(`  ${key}: ${flat(value)}`);
   }
   return lines;
+}
+
+function more(count: number, listed: number): string {
+  return count > listed ? ` and ${count - listed} more` : '';
 }
 
 function flat(value: unknown): string {

@@ -3,6 +3,7 @@
  * debugConfigLines() (knockd's `config: …` lines of `-D`).
  */
 import { TCP_FLAG_NAMES } from '../hit.js';
+import { isLogPattern, namesFirewalls } from './log-pattern.js';
 import { sequenceBits } from './rolling.js';
 import { describeSecretFile } from './secret-file.js';
 import { ADDRESS_KINDS, dataKnocks } from '../knocks/format.js';
@@ -43,7 +44,8 @@ function globalLines(options: Options): string[] {
           `mode: pcap, capturing on ${options.interfaces.length > 0 ? options.interfaces.join(', ') : '(no Interface set)'}${options.promiscuous ? ', promiscuous' : ''}`,
         ];
   lines.push(`state directory: ${options.stateDir}`);
-  lines.push(`limits: ${options.maxSources} sources with a knock in progress; knocks older than ${options.maxKnockAge} s refused; ${commandLimit(options.commandLimit)}; log lines over ${options.maxLineLength} bytes dropped`);
+  const files = options.mode === 'file' && options.firewallLogs.some(isLogPattern) ? `; at most ${options.maxFollowedFiles} files followed per pattern` : '';
+  lines.push(`limits: ${options.maxSources} sources with a knock in progress; knocks older than ${options.maxKnockAge} s refused; ${commandLimit(options.commandLimit)}; log lines over ${options.maxLineLength} bytes dropped${files}`);
   const logging = [options.logFile, options.useSyslog ? 'syslog' : null].filter((sink) => sink !== null);
   if (logging.length > 0) lines.push(`logging to: ${logging.join(', ')}`);
   if (options.pidFile !== null) lines.push(`pid file: ${options.pidFile}`);
@@ -97,6 +99,13 @@ function doorLines(door: DoorConfig, options: Options): string[] {
     );
   }
   if (door.commandLimit !== null) lines.push(`  ${commandLimit(door.commandLimit)} (Command_Limit)`);
+  if (namesFirewalls(options)) {
+    lines.push(
+      door.knockScope === 'any'
+        ? '  the knocks of a sequence may pass through different firewalls; commands act on the firewall of the last one (Knock_Scope = any)'
+        : "  the knocks of a sequence count only when one firewall logged them all (Knock_Scope = firewall)",
+    );
+  }
   return lines;
 }
 
@@ -173,6 +182,7 @@ const OPTION_LABELS: ReadonlyArray<readonly [keyof Options, string]> = [
   ['interfaces', 'interface'],
   ['mode', 'mode'],
   ['firewallLogs', 'firewall log'],
+  ['maxFollowedFiles', 'max followed files'],
   ['logFormats', 'log format'],
   ['nflogPrefix', 'nflog prefix'],
   ['stateDir', 'state dir'],
@@ -246,5 +256,6 @@ function doorDebugLines(door: DoorConfig): string[] {
     lines.push(`config: ${name}: knock_window: ${encrypted.window}`);
     lines.push(`config: ${name}: trust_knock_ip: ${encrypted.trustKnockIp ? 'yes' : 'no'}`);
   }
+  if (door.knockScope !== 'firewall') lines.push(`config: ${name}: knock_scope: ${door.knockScope}`);
   return lines;
 }

@@ -21,6 +21,8 @@ export interface DoorJson {
   onReopen: DoorConfig['onReopen'];
   cmdTimeout: number;
   commandLimit: number | null;
+  /** Knock_Scope: `firewall` or `any` (matters with a FirewallLog pattern that names firewalls). */
+  knockScope: DoorConfig['knockScope'];
   /** As written (null: not set); knockd's IPv6 fallback to the IPv4 commands applies. */
   commands: { start: string | null; stop: string | null; start6: string | null; stop6: string | null };
 }
@@ -59,6 +61,7 @@ export function doorJson(door: DoorConfig): DoorJson {
     onReopen: door.onReopen,
     cmdTimeout: door.cmdTimeout,
     commandLimit: door.commandLimit,
+    knockScope: door.knockScope,
     commands: { start: door.startCommand, stop: door.stopCommand, start6: door.startCommand6, stop6: door.stopCommand6 },
   };
 }

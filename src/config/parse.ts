@@ -16,6 +16,7 @@ import { binaryLine } from '../safe-text.js';
 import { checkEncryptedDoors, ENCRYPTED_DOOR_DIRECTIVES } from './encrypted-door.js';
 import { Report, trimC, walkLines, NAME_PATTERN, type Line } from './reader.js';
 import { type Directive, type DoorDirective, InvalidValue, list, path, type ValueContext, wholeNumber, yesNo } from './directive.js';
+import { isLogPattern, LogPattern, namesFirewalls, PatternError } from './log-pattern.js';
 import { finishRollingDoor, ROLLING_DIRECTIVES } from './rolling.js';
 import { mergeFlagRules, parseSequence, parseTcpFlags, SequenceError } from './sequence.js';
 import { ConfigError, type Config, type Diagnostic, type DoorConfig, type LogFormatBlock, type Options, type SourceRef } from './types.js';
@@ -29,6 +30,7 @@ export function defaultOptions(): Options {
     mode: 'file',
     firewallLogs: ['/var/log/kern.log'],
     nflogPrefix: null,
+    maxFollowedFiles: 1000,
     logFormats: ['iptables'],
     stateDir: '/var/lib/knocktail',
     maxSources: 100_000,
@@ -98,6 +100,8 @@ const MAX_TIMER_SECONDS = 2_147_483;
 const MAX_DOOR_OPEN_SECONDS = 366 * 86_400;
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const MAX_SOURCES = 10_000_000;
+/** Each followed file holds a descriptor and is polled: beyond this, a collector wants several knocktails. */
+const MAX_FOLLOWED_FILES = 100_000;
 /** A knock older than a day is never a knock someone is waiting on. */
 const MAX_KNOCK_AGE = 86_400;
 
@@ -126,6 +130,7 @@ const INTERFACE_NAME = /^[^\s/]{1,15}$/;
 /** Door names substituted for %DOOR% reach /bin/sh, so only shell-inert characters. */
 const SHELL_SAFE_DOOR_NAME = /^[A-Za-z0-9_.@+-]+$/;
 const COMMAND_PLACEHOLDER_DOOR = '%DOOR%';
+const COMMAND_PLACEHOLDER_FIREWALL = '%FIREWALL%';
 
 function oneTimeSequencesFile(value: string, context: ValueContext): string {
   const file = path(value, context);
@@ -143,6 +148,19 @@ function oneTimeSequencesFile(value: string, context: ValueContext): string {
     throw new InvalidValue(`${file} must be readable and writable: ${(error as Error).message}`, 'used sequences are commented out in it, so the daemon needs write access');
   }
   return file;
+}
+
+/** A FirewallLog path, relative ones resolved against the config's directory; a pattern must be one knocktail can follow. */
+function logPath(value: string, context: ValueContext): string {
+  const absolute = path(value, context);
+  if (!isLogPattern(absolute)) return absolute;
+  try {
+    new LogPattern(absolute);
+  } catch (error) {
+    if (error instanceof PatternError) throw new InvalidValue(error.message, error.hint);
+    throw error;
+  }
+  return absolute;
 }
 
 function target(value: string): string {
@@ -182,6 +200,7 @@ const DOOR_DIRECTIVES: DoorDirective[] = [
   { name: 'Ignore_Repeats', apply: (door, value) => { door.ignoreRepeats = yesNo(value); } },
   { name: 'On_Reopen', apply: (door, value) => { door.onReopen = oneOf(value, ['extend', 'rerun'] as const); } },
   { name: 'Command_Limit', apply: (door, value) => { door.commandLimit = seconds(value); } },
+  { name: 'Knock_Scope', apply: (door, value) => { door.knockScope = oneOf(value, ['firewall', 'any'] as const); } },
   ...ROLLING_DIRECTIVES,
   ...ENCRYPTED_DOOR_DIRECTIVES,
 ];
@@ -205,7 +224,7 @@ const OPTION_DIRECTIVES: OptionDirective[] = [
     name: 'FirewallLog',
     property: 'firewallLogs',
     apply: (options, value, context) => {
-      const logs = list(value, 'log path').map((item) => (item === 'journal' || item === 'kmsg' ? item : item.startsWith('nflog:') ? nflogSource(item) : path(item, context)));
+      const logs = list(value, 'log path').map((item) => (item === 'journal' || item === 'kmsg' ? item : item.startsWith('nflog:') ? nflogSource(item) : logPath(item, context)));
       const repeated = logs.find((log, index) => logs.indexOf(log) !== index);
       if (repeated !== undefined) throw new InvalidValue(`${repeated} is listed twice`, 'list each log once: every line would be seen twice and break sequences');
       options.firewallLogs = logs;
@@ -229,6 +248,7 @@ const OPTION_DIRECTIVES: OptionDirective[] = [
       options.logFormats = names;
     },
   },
+  { name: 'MaxFollowedFiles', property: 'maxFollowedFiles', apply: (options, value) => { options.maxFollowedFiles = wholeNumber(value, 1, MAX_FOLLOWED_FILES, 'files'); } },
   { name: 'StateDir', property: 'stateDir', apply: (options, value, context) => { options.stateDir = path(value, context); } },
   { name: 'MaxSources', property: 'maxSources', apply: (options, value) => { options.maxSources = wholeNumber(value, 1, MAX_SOURCES, 'sources'); } },
   { name: 'MaxKnockAge', property: 'maxKnockAge', apply: (options, value) => { options.maxKnockAge = wholeNumber(value, 1, MAX_KNOCK_AGE, 'seconds'); } },
@@ -334,6 +354,7 @@ export function defaultDoor(name: string, at: SourceRef): DoorConfig {
     onReopen: 'extend',
     commandLimit: null,
     encrypted: null,
+    knockScope: 'firewall',
   };
 }
 
@@ -520,7 +541,26 @@ class ConfigParser {
           `rename the door using only letters, digits and _ . @ + -, or remove ${COMMAND_PLACEHOLDER_DOOR} from its commands`,
         );
       }
+      if (!namesFirewalls(this.options)) this.firewallUnknown(door, commands, lines);
+      else this.rangeScope(door, lines);
     }
     return this.drafts.map((draft) => draft.door);
+  }
+
+  /** Without firewalls, %FIREWALL% has no value and Knock_Scope nothing to choose from. */
+  private firewallUnknown(door: DoorConfig, commands: Array<string | null>, lines: Map<string, number>): void {
+    const fix = 'follow the per-firewall files of a syslog collector with a pattern, e.g. FirewallLog = /var/log/remote/{firewall}/kern.log (README, "Many firewalls, one knocktail")';
+    if (commands.some((command) => command?.includes(COMMAND_PLACEHOLDER_FIREWALL))) {
+      this.report.error(door.at.line, `door [${door.name}] uses ${COMMAND_PLACEHOLDER_FIREWALL}, but no FirewallLog names firewalls`, fix);
+    }
+    const scope = lines.get('Knock_Scope');
+    if (scope !== undefined) this.report.warn(scope, `Knock_Scope of door [${door.name}] changes nothing: no FirewallLog names firewalls`, fix);
+  }
+
+  /** Rolling and encrypted doors count a source's knocks over every firewall: Knock_Scope = firewall is not theirs. */
+  private rangeScope(door: DoorConfig, lines: Map<string, number>): void {
+    const scope = lines.get('Knock_Scope');
+    if (scope === undefined || door.knockScope !== 'firewall' || (door.rolling === null && door.encrypted === null)) return;
+    this.report.warn(scope, `Knock_Scope = firewall does not apply to door [${door.name}]: a rolling or encrypted door counts an address's knocks through every firewall, and acts on the firewall of the last one`, 'remove Knock_Scope from this door');
   }
 }

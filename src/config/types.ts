@@ -27,6 +27,8 @@ export interface FlagRule {
 
 export type ReopenPolicy = 'extend' | 'rerun';
 
+export type KnockScope = 'firewall' | 'any';
+
 /** Ports `first` to `last` (inclusive) of one protocol. */
 export interface PortRange {
   proto: Protocol;
@@ -102,6 +104,11 @@ export interface DoorConfig {
   onReopen: ReopenPolicy;
   /** `Command_Limit` for this door in seconds (null = the global one): a command running longer is killed. */
   commandLimit: number | null;
+  /**
+   * `Knock_Scope`: with logs of several firewalls, whether a sequence must be knocked on one firewall (`firewall`,
+   * the default: each firewall's knocks count apart) or may be spread over several (`any`).
+   */
+  knockScope: KnockScope;
   /** The line of each directive written in this door's section, by its documented name (for later checks' file:line). */
   lines?: Readonly<Record<string, number>>;
   /** Set by `Knock_Key` and its companions: the door opens for encrypted messages, not for a `Sequence`. */
@@ -121,11 +128,14 @@ export interface Options {
   mode: Mode;
   /**
    * `FirewallLog = PATH[,PATH…]` (default /var/log/kern.log); the word `journal` means the kernel journal, `kmsg`
-   * the kernel log read from /dev/kmsg, `nflog:GROUP` an NFLOG group (isKernelSource).
+   * the kernel log read from /dev/kmsg, `nflog:GROUP` an NFLOG group (isKernelSource); a path with `*`, `?` or
+   * `{firewall}` is a pattern of many files (config/log-pattern.ts).
    */
   firewallLogs: string[];
   /** `NflogPrefix`: the rule prefix an `nflog:GROUP` message must carry to count (null: any prefix). */
   nflogPrefix: string | null;
+  /** `MaxFollowedFiles` (default 1000): most files a FirewallLog pattern follows at once; beyond it, a warning names the others. */
+  maxFollowedFiles: number;
   /** `LogFormat = NAME[,NAME…]` (default iptables): formats tried in order on every line. */
   logFormats: string[];
   /** `StateDir = DIR` (default /var/lib/knocktail). */

@@ -15,6 +15,8 @@ import type { AttemptSnapshot, MatcherCounters } from '../matcher/matcher.js';
 export interface OpenDoor {
   door: string;
   ip: string;
+  /** The firewall it was opened on (a collector's FirewallLog pattern), else absent. */
+  firewall?: string;
   openedAt: number;
   closesAt: number;
   stopCommand: string;

@@ -250,8 +250,8 @@ export class Daemon {
   };
 
   private persistPosition(inputId: string): void {
-    const input = this.inputs.find((candidate) => candidate.id === inputId);
-    if (input !== undefined) input.persist?.();
+    const input = this.inputs.find((candidate) => candidate.id === inputId || candidate.covers?.(inputId));
+    if (input !== undefined) input.persist?.(inputId);
     else for (const other of this.inputs) other.persist?.();
   }
 
@@ -343,6 +343,7 @@ export class Daemon {
         added.push(input);
       } else {
         running.delete(input.id);
+        old.updateOptions?.(usable.config.options);
         kept.push(old);
       }
     }
@@ -435,7 +436,14 @@ export class Daemon {
       config: this.config.path,
       mode: options.mode,
       stateDir: options.stateDir,
-      open: this.engine.pendingStops().map((stop) => ({ door: stop.door, ip: stop.ip, openedAt: stop.openedAt, closesAt: stop.due, stopCommand: stop.command })),
+      open: this.engine.pendingStops().map((stop) => ({
+        door: stop.door,
+        ip: stop.ip,
+        ...(stop.firewall === undefined ? {} : { firewall: stop.firewall }),
+        openedAt: stop.openedAt,
+        closesAt: stop.due,
+        stopCommand: stop.command,
+      })),
       running: this.engine.runningCommands(),
       attempts: { count: matcher.attempts, sources: matcher.sources, oldest: matcher.inProgress[0] ?? null },
       inputs,

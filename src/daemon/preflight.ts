@@ -7,12 +7,14 @@
  *   one-time file decides who opens. `--allow-unsafe-config` waives this check, and only this one;
  * - the StateDir holds the stop commands the daemon runs: only its user may write there;
  * - a FirewallLog is a regular file knocktail can read, and no file any local user can write into
- *   (as the forgeable syslog files of the trust model, it needs AllowForgeableLog = yes);
+ *   (as the forgeable syslog files of the trust model, it needs AllowForgeableLog = yes); a pattern's leading
+ *   directory is a directory;
  * - a One_Time_Sequences file is a text file of its own (not the config, which marking a sequence would
  *   rewrite) that knocktail can rewrite.
  */
 import { accessSync, constants, readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { isLogPattern, LogPattern } from '../config/log-pattern.js';
 import type { Config, Diagnostic, SourceRef } from '../config/types.js';
 import { uncertainLogWarnings, untrustedLogProblems } from '../inputs/trust.js';
 import { USED_KNOCKS_FILE, usedKnocksFileProblem } from '../knocks/used.js';
@@ -104,6 +106,10 @@ function checkFirewallLogs(config: Config, uid: number | null): Preflight {
   const at = config.optionsAt.firewallLogs ?? { file: config.path, line: 0 };
   for (const log of config.options.firewallLogs) {
     if (log === 'journal') continue;
+    if (isLogPattern(log)) {
+      add(result, checkPatternBase(log, at));
+      continue;
+    }
     let stats: Stats;
     try {
       stats = statSync(log);
@@ -141,6 +147,22 @@ function checkFirewallLogs(config: Config, uid: number | null): Preflight {
         hint: `chmod o-w ${log}; if you accept the risk, add "AllowForgeableLog = yes" to [options]`,
       });
     }
+  }
+  return result;
+}
+
+/**
+ * A FirewallLog pattern: its fixed leading directory must be a directory (or not there yet); the files it matches
+ * are checked one by one as they are found (inputs/log-files.ts).
+ */
+function checkPatternBase(pattern: string, at: SourceRef): Preflight {
+  const result: Preflight = { errors: [], warnings: [] };
+  const base = new LogPattern(pattern).base;
+  const stats = statOrNull(base);
+  if (stats === null) {
+    result.warnings.push({ at, message: `FirewallLog ${pattern}: ${base} does not exist (yet); knocktail follows the files once they appear`, hint: 'check the path, and that your syslog collector writes there' });
+  } else if (!stats.isDirectory()) {
+    result.errors.push({ at, message: `FirewallLog ${pattern}: ${base} is a ${fileKind(stats)}, not a directory`, hint: 'a pattern names files below a directory, e.g. /var/log/remote/{firewall}/kern.log' });
   }
   return result;
 }

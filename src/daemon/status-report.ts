@@ -9,6 +9,7 @@ import type { DecoderCounters } from '../formats/registry.js';
 import type { FollowerStatus } from '../inputs/follower.js';
 import type { InputStatus, Loss } from '../inputs/input.js';
 import type { JournalStatus } from '../inputs/journal.js';
+import type { LogFilesStatus } from '../inputs/log-files.js';
 import type { DaemonStatus, StatusCounters } from './control.js';
 
 /** Version of the `status --json` shape: raised when a field is renamed or removed (additions keep it). */
@@ -86,6 +87,24 @@ interface FileJson {
   linesDropped: number;
 }
 
+/** One file of a FirewallLog pattern: the firewall it names, where reading is, what became of its lines. */
+interface PatternFileJson {
+  firewall: string | null;
+  file: FileJson;
+  lines: Record<string, number>;
+}
+
+/** A FirewallLog pattern's files under their public names. */
+interface PatternJson {
+  pattern: string;
+  maxFollowedFiles: number;
+  followed: PatternFileJson[];
+  /** Files of the pattern beyond MaxFollowedFiles: how many, the first few. */
+  notFollowed: { count: number; first: string[] };
+  /** Files refused: a {firewall} part that is no address or host name, or writable by anybody. */
+  refused: { count: number; first: Array<{ path: string; reason: string }> };
+}
+
 /** What the live capture input reports (inputs/pcap-live.ts, status()). */
 interface PcapFields {
   filter: string;
@@ -122,6 +141,7 @@ export interface InputJson {
   /** Log inputs: what became of their lines (LINE_COUNTERS names). */
   lines?: Record<string, number>;
   file?: FileJson;
+  files?: PatternJson;
   journal?: JournalStatus;
   capture?: CaptureJson;
   /** Inputs that can lose what they read: what they lost so far, by cause (count, unit, cause, remedy); [] when nothing. */
@@ -169,6 +189,20 @@ export function statusJson(status: DaemonStatus): StatusJson {
   };
 }
 
+function fileJson(f: FollowerStatus): FileJson {
+  return {
+    path: f.path,
+    missing: f.missing,
+    offset: f.offset,
+    size: f.size,
+    lagBytes: f.lagBytes,
+    rotations: f.rotations,
+    truncations: f.truncations,
+    oldFilesDraining: f.oldFilesDraining,
+    linesDropped: f.droppedLines,
+  };
+}
+
 function renamed<K extends string>(values: { readonly [key in K]: number }, names: { readonly [key in K]: CounterName }): Record<string, number> {
   const out: Record<string, number> = {};
   for (const key of Object.keys(names) as K[]) out[names[key].name] = values[key] ?? 0;
@@ -181,17 +215,15 @@ export function inputJson(input: InputStatus): InputJson {
   if (decoder !== undefined) json.lines = linesJson(decoder);
   if (lost !== undefined) json.lost = lost;
   if (kind === 'file') {
-    const f = fields as unknown as FollowerStatus;
-    json.file = {
-      path: f.path,
-      missing: f.missing,
-      offset: f.offset,
-      size: f.size,
-      lagBytes: f.lagBytes,
-      rotations: f.rotations,
-      truncations: f.truncations,
-      oldFilesDraining: f.oldFilesDraining,
-      linesDropped: f.droppedLines,
+    json.file = fileJson(fields as unknown as FollowerStatus);
+  } else if (kind === 'files') {
+    const p = fields as unknown as LogFilesStatus;
+    json.files = {
+      pattern: p.pattern,
+      maxFollowedFiles: p.maxFiles,
+      followed: p.files.map((f) => ({ firewall: f.firewall, file: fileJson(f), lines: renamed(f.decoder, LINE_COUNTERS) })),
+      notFollowed: p.notFollowed,
+      refused: p.refused,
     };
   } else if (kind === 'journal') {
     const j = fields as unknown as JournalStatus;

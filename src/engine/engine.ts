@@ -186,7 +186,7 @@ export class Engine {
     emit(event);
     if (event.type === 'open') {
       if (this.current !== null) this.options.beforeCommands?.(this.current.input);
-      this.actions.open(event.door, event.ip, event.request ?? null);
+      this.actions.open(event.door, event.ip, event.request ?? null, event.firewall);
     } else if (event.type === 'sequence' && !this.watchValue.covers(event.sequence)) {
       this.watchValue = this.watchValue.with({ door: event.door, sequence: event.sequence });
       this.options.onWatchChanged?.(this.watchValue);

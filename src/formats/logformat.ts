@@ -122,6 +122,8 @@ export const enum Outcome {
 export interface DecodeContext extends TimeReference {
   /** KnockHit.input for hits from this line. */
   input: string;
+  /** KnockHit.firewall for hits from this line (a collector's per-firewall file), canonical; absent otherwise. */
+  firewall?: string;
   /** Event time (ms) for formats without a time field, e.g. arrival time or the journal's own stamp. */
   fallbackTime: number;
   /**
@@ -354,6 +356,7 @@ export class CompiledFormat {
       input: ctx.input,
       iface: this.valueAt(slot.interface) ?? null,
     };
+    if (ctx.firewall !== undefined) hit.firewall = ctx.firewall;
     return { outcome: Outcome.Matched, format: this, hit, stamp };
   }
 

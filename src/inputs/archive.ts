@@ -54,6 +54,8 @@ export interface ArchiveOptions {
   onRead?: (lines: number) => void;
   /** Called when an input has been read, or reading it stopped (then the other inputs are still read). */
   onFileRead: (read: FileRead) => void;
+  /** The firewall whose log a file is (canonical), for KnockHit.firewall; undefined when it names none. */
+  firewallOf?: (file: string) => string | undefined;
 }
 
 /** Rotation rank of a file name: `kern.log` 0, `kern.log.1` 1, `kern.log.2.gz` 2, `kern.log-20261121` by date. */
@@ -65,6 +67,11 @@ function rotationKey(file: string): { base: string; rank: number } {
   // Dated names sort oldest first too: a larger date is more recent, so rank by the negated date.
   if (dated) return { base: join(dirname(file), dated[1]!), rank: 1e9 - Number(dated[2]) };
   return { base: join(dirname(file), name), rank: 0 };
+}
+
+/** The name a rotated file had while it was written: `kern.log` for `kern.log.2.gz` or `kern.log-20261121`. */
+export function liveLogName(file: string): string {
+  return rotationKey(file).base;
 }
 
 /** Groups inputs into rotated sets (`kern.log*` together), each ordered oldest first; sets keep the order given. */
@@ -343,6 +350,8 @@ export async function eachLine(source: ArchiveSource, maxLineLength: number, vis
 export async function* readLogFile(source: ArchiveSource, options: ArchiveOptions): AsyncGenerator<KnockHit[]> {
   const decoder = options.decoderFor(source.name);
   const ctx: DecodeContext = { input: source.name, reference: source.reference, bootTime: options.bootTime.ms, fallbackTime: source.reference, arrival: null };
+  const firewall = options.firewallOf?.(source.name);
+  if (firewall !== undefined) ctx.firewall = firewall;
   let batch: KnockHit[] = [];
   const collect = (hit: KnockHit): void => {
     batch.push(hit);

@@ -1,9 +1,10 @@
 /**
- * Which inputs a config asks for: file mode follows each FirewallLog (a file, the kernel journal, /dev/kmsg) through
- * the configured log formats, or reads an NFLOG group; pcap mode captures on the interfaces. Inputs get values (the
- * formats, the watch), never the matcher.
+ * Which inputs a config asks for: file mode follows each FirewallLog (a file, a pattern of files, the kernel journal,
+ * /dev/kmsg) through the configured log formats, or reads an NFLOG group; pcap mode captures on the interfaces. Inputs
+ * get values (the formats, the watch), never the matcher.
  */
 import { join } from 'node:path';
+import { isLogPattern, LogPattern } from '../config/log-pattern.js';
 import type { Config } from '../config/types.js';
 import type { CompiledFormat } from '../formats/logformat.js';
 import type { LocalAddresses } from '../packet/bpf.js';
@@ -12,6 +13,7 @@ import type { Input } from './input.js';
 import { JournalInput } from './journal.js';
 import { KmsgInput } from './kmsg.js';
 import { LogFileInput } from './log-file.js';
+import { LogFilesInput } from './log-files.js';
 import { NflogInput, nflogGroup } from './nflog.js';
 import { PcapLiveInput } from './pcap-live.js';
 import { thisMachineBootTime } from '../formats/timestamp.js';
@@ -40,13 +42,20 @@ export function createInputs(ctx: InputContext): Input[] {
   const { options } = ctx.config;
   if (options.mode === 'pcap') return [pcapInput(ctx)];
   const common = { formats: ctx.formats, watch: ctx.watch, cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
-  const bootTime = thisMachineBootTime();
+  const files = { ...common, maxLineLength: options.maxLineLength, bootTime: thisMachineBootTime() };
   return options.firewallLogs.map((path): Input => {
     if (path === 'journal') return new JournalInput(common);
     if (path === 'kmsg') return new KmsgInput(common);
     const group = nflogGroup(path);
     if (group !== null) return new NflogInput({ group, prefix: options.nflogPrefix, onError: (error) => ctx.onWarning(error.message), onStats: ctx.onInfo ?? ctx.onWarning });
-    return new LogFileInput({ ...common, path, maxLineLength: options.maxLineLength, bootTime });
+    if (!isLogPattern(path)) return new LogFileInput({ ...files, path });
+    return new LogFilesInput({
+      ...files,
+      pattern: new LogPattern(path),
+      maxFiles: options.maxFollowedFiles,
+      allowForgeable: options.allowForgeableLog,
+      onInfo: ctx.onInfo ?? ctx.onWarning,
+    });
   });
 }
 

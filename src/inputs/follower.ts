@@ -31,6 +31,8 @@ export interface FollowerOptions {
   cursorFile: string | null;
   /** Ignore a saved cursor and start at the end of the file. */
   fromEnd: boolean;
+  /** Without a saved cursor, read the file from its start (a file that appeared while knocktail ran) instead of its end. */
+  fromStartWithoutCursor?: boolean;
   /**
    * The complete lines, in file order. While it handles them, the position already counts them as read, so a
    * cursor persisted meanwhile does not read them again; persistCursor(at) saves a position inside them.
@@ -119,6 +121,7 @@ export class LogFollower {
   private readonly pollIntervalMs: number;
   private readonly rotationGraceMs: number;
   private readonly fromEnd: boolean;
+  private readonly fromStartWithoutCursor: boolean;
   private readonly cursorStore: JsonStateFile | null;
   /** Read buffer, longer than any deliverable line so that every full read makes progress. */
   private readonly buffer: Buffer;
@@ -132,6 +135,11 @@ export class LogFollower {
   private readonly watchers = new Map<string, FSWatcher>();
   private pollTimer: NodeJS.Timeout | null = null;
   private wakeScheduled = false;
+  /**
+   * The path may name another file now: set by the poll and by directory events other than a file's content
+   * changing (rename, create, delete), so a wake-up for new lines alone does not stat the path again.
+   */
+  private pathMayHaveMoved = true;
   private inWake = false;
   private budget = 0;
   /** Last I/O problem reported, so that a persisting one is reported once. */
@@ -171,6 +179,7 @@ export class LogFollower {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.rotationGraceMs = options.rotationGraceMs ?? 10_000;
     this.fromEnd = options.fromEnd;
+    this.fromStartWithoutCursor = options.fromStartWithoutCursor ?? false;
     this.cursorStore = options.cursorFile === null ? null : new JsonStateFile(resolve(options.cursorFile), 'cursor file');
     this.buffer = Buffer.allocUnsafe(Math.max(MIN_READ_BUFFER_BYTES, options.maxLineLength + 2));
   }
@@ -247,7 +256,8 @@ export class LogFollower {
 
   // ── waking up ────────────────────────────────────────────────────────────────────────────────
 
-  private scheduleWake(): void {
+  private scheduleWake(pathMayHaveMoved = true): void {
+    if (pathMayHaveMoved) this.pathMayHaveMoved = true;
     if (this.wakeScheduled || this.state !== 'running') return;
     this.wakeScheduled = true;
     setImmediate(() => this.wake());
@@ -260,7 +270,10 @@ export class LogFollower {
     this.inWake = true;
     this.budget = WAKE_BUDGET_BYTES;
     try {
-      this.followPath();
+      if (this.pathMayHaveMoved) {
+        this.followPath();
+        this.pathMayHaveMoved = false;
+      }
       const current = this.current;
       // Up to the size seen now: what the writer adds meanwhile waits for the next wake-up, after the old files.
       const currentLimit = current ? fstatSync(current.fd).size : 0;
@@ -268,7 +281,7 @@ export class LogFollower {
       for (const old of this.retiring) more ||= this.drain(old, Infinity);
       if (current && !more) more = this.drain(current, currentLimit);
       this.closeQuietOldFiles(Date.now());
-      if (more) this.scheduleWake();
+      if (more) this.scheduleWake(false);
       this.lastProblem = null;
     } catch (error) {
       // fs errors (EIO, ESTALE, EACCES…) are reported and retried at the next wake-up; anything else is a bug.
@@ -468,8 +481,9 @@ export class LogFollower {
   private restorePosition(): void {
     const saved = this.fromEnd ? null : this.loadCursor();
     try {
-      if (saved === null) this.openAtEnd();
-      else this.restoreFromCursor(saved);
+      if (saved !== null) this.restoreFromCursor(saved);
+      else if (this.fromEnd || !this.fromStartWithoutCursor) this.openAtEnd();
+      // else: followPath opens the file at byte 0
     } catch (error) {
       if (!isSystemError(error)) throw error;
       this.reportProblem(`${this.path}: ${(error as Error).message}`);
@@ -617,7 +631,7 @@ export class LogFollower {
     for (const directory of wanted) {
       if (this.watchers.has(directory)) continue;
       try {
-        const watcher = watch(directory, () => this.scheduleWake());
+        const watcher = watch(directory, (event) => this.scheduleWake(event !== 'change'));
         watcher.on('error', () => {
           watcher.close();
           this.watchers.delete(directory); // the poll re-creates it once the directory is back

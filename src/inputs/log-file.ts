@@ -5,10 +5,10 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { type CompiledFormat, type DecodeContext, Outcome } from '../formats/logformat.js';
-import { LineDecoder } from '../formats/registry.js';
+import { type DecoderCounters, LineDecoder } from '../formats/registry.js';
 import type { KnockHit } from '../hit.js';
 import type { PortWatch, Watch } from '../watch.js';
-import { LogFollower } from './follower.js';
+import { type FollowerStatus, LogFollower } from './follower.js';
 import type { HitSink, Input, InputStatus } from './input.js';
 
 export interface LogFileInputOptions {
@@ -19,10 +19,18 @@ export interface LogFileInputOptions {
   /** Directory for the cursor file (StateDir/cursors), or null not to persist it. */
   cursorDir: string | null;
   fromEnd: boolean;
+  /** Without a saved position, read from the start (a file found while running) instead of the end. */
+  fromStartWithoutCursor?: boolean;
+  /** The firewall whose log this is (a collector's per-firewall file), canonical: KnockHit.firewall. */
+  firewall?: string;
   maxLineLength: number;
   /** When the machine booted (ms), for uptime-stamped formats. */
   bootTime: number;
   onWarning: (message: string) => void;
+}
+
+export interface LogFileStatus extends InputStatus, FollowerStatus {
+  decoder: DecoderCounters;
 }
 
 /** Cursor file name for a log path: stable, and safe whatever characters the path has. */
@@ -43,11 +51,13 @@ export class LogFileInput implements Input {
     this.id = options.path;
     this.decoder = new LineDecoder(options.formats, options.watch);
     this.ctx = { input: options.path, reference: 0, bootTime: options.bootTime, fallbackTime: 0, arrival: 0 };
+    if (options.firewall !== undefined) this.ctx.firewall = options.firewall;
     this.follower = new LogFollower({
       path: options.path,
       maxLineLength: options.maxLineLength,
       cursorFile: options.cursorDir === null ? null : join(options.cursorDir, cursorFileName(options.path)),
       fromEnd: options.fromEnd,
+      fromStartWithoutCursor: options.fromStartWithoutCursor ?? false,
       lines: {
         block: (text, base) => {
           this.arrive();
@@ -104,7 +114,7 @@ export class LogFileInput implements Input {
     return this.follower.status().lagBytes === 0;
   }
 
-  status(): InputStatus {
+  status(): LogFileStatus {
     return { id: this.id, kind: 'file', ...this.follower.status(), decoder: { ...this.decoder.counters } };
   }
 }

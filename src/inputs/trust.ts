@@ -8,6 +8,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
+import { isLogPattern } from '../config/log-pattern.js';
 import { type Config, type Diagnostic, isKernelSource } from '../config/types.js';
 
 /**
@@ -63,9 +64,17 @@ export function uncertainLogWarnings(config: Config): Diagnostic[] {
   const at = config.optionsAt.firewallLogs ?? { file: config.path, line: 0 };
   return config.options.firewallLogs
     .filter((path) => !isKernelSource(path) && !isForgeableLog(path) && !KERNEL_ONLY.has(logName(path)))
-    .map((path) => ({
-      at,
-      message: `${path}: make sure only the kernel (or ulogd) writes this file: anyone who can put a line into it can knock`,
-      hint: 'see "Trust model" in the README; rsyslog: a kern.* rule, no other selector, for this file',
-    }));
+    .map((path) =>
+      isLogPattern(path)
+        ? {
+            at,
+            message: `${path}: make sure your syslog collector writes only the firewalls' own messages into these files: anyone who can put a line into one can knock`,
+            hint: 'see "Many firewalls, one knocktail" in the README: TCP or TLS from the firewalls, one file per sender address, firewall messages only',
+          }
+        : {
+            at,
+            message: `${path}: make sure only the kernel (or ulogd) writes this file: anyone who can put a line into it can knock`,
+            hint: 'see "Trust model" in the README; rsyslog: a kern.* rule, no other selector, for this file',
+          },
+    );
 }

@@ -5,8 +5,9 @@
  * attempts (creation order, linked by `next`), the map's value is the first one, and the first attempt also
  * carries the source's place in its age list.
  */
-import { AddressMap, type SourceKey, sourceText } from './address-map.js';
+import { AddressMap, type SourceKey } from './address-map.js';
 import type { Door } from './door.js';
+import { keyAddress } from './scope.js';
 
 export class Attempt {
   /** Steps matched so far (>= 1 while stored). */
@@ -23,15 +24,15 @@ export class Attempt {
 
   constructor(
     public door: Door,
-    /** The knocking address (a number for IPv4: no string is kept per source). */
+    /** The knocking address (a number for IPv4: no string is kept per source), or address and firewall (matcher/scope.ts). */
     public source: SourceKey,
     /** Time of the first knock: the timeout counts from here. */
     public started: number,
   ) {}
 
-  /** The knocking address as canonical text, made when asked (events and status; the per-packet path uses `source`). */
+  /** The knocking address as canonical text (without the firewall of a Knock_Scope = firewall key), made when asked (events and status; the per-packet path uses `source`). */
   get ip(): string {
-    return sourceText(this.source);
+    return keyAddress(this.source);
   }
 
   /** Makes an ended attempt, which nothing refers to any more, a new one (see Matcher's spare attempts). */

@@ -99,6 +99,7 @@ export function doorIdentity(config: DoorConfig, sequence: readonly KnockStep[])
       config.encrypted.trustKnockIp,
       keyIdentity(config.encrypted.key),
     ],
+    config.knockScope,
   ]);
 }
 

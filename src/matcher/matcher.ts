@@ -12,7 +12,7 @@
  *   used line is marked, the next sequence is watched for IPv4 and IPv6 alike, no stage carries over into
  *   the next sequence, and the last sequence disables the door instead of crashing;
  * - a reload keeps attempts on doors whose matching settings did not change;
- * - extras knockd lacks: Allow_From, Ignore_Repeats, and a cap on sources with knocks in progress.
+ * - extras knockd lacks: Allow_From, Ignore_Repeats, Knock_Scope (matcher/scope.ts), and a cap on sources with knocks in progress.
  *
  * Doors that watch ranges of ports (rolling and encrypted doors) plug in through RangeDoor (range-door.ts): a hit
  * on a port no fixed door watches costs one more array read, and a hit on a range costs that lookup plus the
@@ -22,7 +22,7 @@
  */
 import { detachedCopy } from '../address.js';
 import { formatSequence } from '../config/sequence.js';
-import type { DoorConfig, KnockStep, OpenRequest } from '../config/types.js';
+import type { DoorConfig, KnockScope, KnockStep, OpenRequest } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
 import type { RefusalReason } from '../knocks/decoder.js';
 import type { UsedKnocks } from '../knocks/used.js';
@@ -32,6 +32,7 @@ import { Attempt, SourceTable } from './attempts.js';
 import { Door, doorIdentity, stepKey } from './door.js';
 import { ExpiryQueue } from './expiry.js';
 import { type DoorRange, type DoorSequence, Watch } from '../watch.js';
+import { firewallSourceKey, type ScopesInUse, scopesInUse } from './scope.js';
 import type { OneTimeScan } from './one-time.js';
 import type { OneTimeFiles } from './one-time-files.js';
 import { isRangeDoor, RangeDoors } from './range-doors.js';
@@ -60,9 +61,10 @@ export type MatchEvent =
   | { type: 'stage'; time: number; door: DoorConfig; ip: string; stage: number }
   /**
    * `request`: what an encrypted message asked for (the door opens for `ip`, which Trust_Knock_IP may make another
-   * address than the knocks'); `period`: the rolling sequence that opened.
+   * address than the knocks'); `period`: the rolling sequence that opened; `firewall`: the firewall of the knock
+   * that completed the sequence, when the hits name one.
    */
-  | { type: 'open'; time: number; door: DoorConfig; ip: string; request?: OpenRequest; period?: number }
+  | { type: 'open'; time: number; door: DoorConfig; ip: string; request?: OpenRequest; period?: number; firewall?: string }
   /** A one-time knock that opens nothing: a spent rolling sequence, or an encrypted message refused (docs/encrypted-knocks.md). */
   | { type: 'refused'; time: number; door: DoorConfig; ip: string; reason: Exclude<RefusalReason, 'evicted'>; detail: string }
   | { type: 'timeout'; time: number; door: DoorConfig; ip: string; stage: number }
@@ -109,6 +111,10 @@ export class Matcher {
   private watchers = new Map<number, Door[]>();
   /** stepKey → enabled doors whose first step it is, in file order. */
   private starters = new Map<number, Door[]>();
+  /** The Knock_Scope values of the enabled doors: hits from a firewall are matched once per scope in use. */
+  private scopes: ScopesInUse = 'firewall';
+  /** The hit a range door is handling (its opens carry that knock's firewall). */
+  private rangeHit: KnockHit | null = null;
   private readonly sources = new SourceTable();
   /**
    * Ended attempts nothing refers to any more, made into new ones: under a flood of new sources, attempts live
@@ -158,9 +164,21 @@ export class Matcher {
       return;
     }
     this.counters.visible++;
-    const source = sourceKey(hit.src);
+    const firewall = hit.firewall;
+    if (firewall === undefined || this.scopes === 'any') {
+      this.knock(hit, key, sourceKey(hit.src), null);
+    } else if (this.scopes === 'firewall') {
+      this.knock(hit, key, firewallSourceKey(hit.src, firewall), null);
+    } else {
+      this.knock(hit, key, firewallSourceKey(hit.src, firewall), 'firewall');
+      this.knock(hit, key, sourceKey(hit.src), 'any');
+    }
+  }
+
+  /** Matching steps 2 and 3 for the source's attempts under `source`; `scope` set: only doors of that Knock_Scope start attempts. */
+  private knock(hit: KnockHit, key: number, source: SourceKey, scope: KnockScope | null): void {
     const first = this.sources.first(source);
-    if (first === undefined || !this.continueKnocks(first, hit, key)) this.startKnocks(first !== undefined, hit, key, source);
+    if (first === undefined || !this.continueKnocks(first, hit, key)) this.startKnocks(first !== undefined, hit, key, source, scope);
   }
 
   /** Expires attempts due by `now` (ms), fixed and range doors', emitting timeouts in deadline order. */
@@ -267,7 +285,12 @@ export class Matcher {
     for (const door of doors) {
       if (!door.admits(hit)) continue;
       seen = true;
-      door.knock(hit);
+      this.rangeHit = hit;
+      try {
+        door.knock(hit);
+      } finally {
+        this.rangeHit = null;
+      }
       const deadline = door.nextDeadline();
       if (deadline !== null && deadline < this.earliestDeadline) this.earliestDeadline = deadline;
     }
@@ -277,7 +300,12 @@ export class Matcher {
   /** What range doors report, counted as the matcher's own events are. */
   private readonly rangeEvent = (event: MatchEvent): void => {
     if (event.type === 'stage') this.counters.stages++;
-    else if (event.type === 'open') this.counters.opens++;
+    else if (event.type === 'open') {
+      this.counters.opens++;
+      // A range door counts knocks per address, whatever Knock_Scope says; its open acts on the firewall of the last knock.
+      const firewall = this.rangeHit?.firewall;
+      if (firewall !== undefined) event = { ...event, firewall };
+    }
     else if (event.type === 'timeout') this.counters.timeouts++;
     else if (event.type === 'evicted') this.counters.evicted += event.count;
     else if (event.type === 'refused') this.counters.refused++;
@@ -297,24 +325,24 @@ export class Matcher {
     for (const attempt of attempts) {
       const door = attempt.door;
       if (!door.matchesFlags(hit)) continue;
-      if (door.stepKeys[attempt.stage] === key) this.advance(attempt, hit.time);
+      if (door.stepKeys[attempt.stage] === key) this.advance(attempt, hit.time, hit.firewall);
       else if (!(door.config.ignoreRepeats && door.stepKeys[attempt.stage - 1] === key)) this.discard(attempt);
     }
     return true;
   }
 
   /** Matching step 3 (docs/design.md): every door whose first step this is starts an attempt (a one-step door opens at once). */
-  private startKnocks(sourceKnown: boolean, hit: KnockHit, key: number, lookupKey: SourceKey): void {
+  private startKnocks(sourceKnown: boolean, hit: KnockHit, key: number, lookupKey: SourceKey, scope: KnockScope | null): void {
     const doors = this.starters.get(key);
     if (doors === undefined) return;
     let stored = sourceKnown;
     let source: SourceKey | null = null;
     for (const door of doors) {
-      if (!door.admits(hit)) continue;
+      if (!door.admits(hit) || (scope !== null && door.config.knockScope !== scope)) continue;
       if (door.sequence.length === 1) {
         this.reachStage(door, hit.src, 1, hit.time);
         // What an open carries is kept while its stop is pending: a copy, not a slice of the log text.
-        this.open(door, detachedCopy(hit.src), hit.time);
+        this.open(door, detachedCopy(hit.src), hit.time, hit.firewall);
         continue;
       }
       if (!stored) this.makeRoom(hit.time);
@@ -328,13 +356,13 @@ export class Matcher {
     }
   }
 
-  private advance(attempt: Attempt, time: number): void {
+  private advance(attempt: Attempt, time: number, firewall: string | undefined): void {
     const door = attempt.door;
     attempt.stage++;
     this.reachStage(door, attempt.ip, attempt.stage, time);
     if (attempt.stage === door.sequence.length) {
       this.discard(attempt);
-      this.open(door, attempt.ip, time);
+      this.open(door, attempt.ip, time, firewall);
     } else if (attempt.stage === 2) {
       this.sources.promote(attempt.source);
     }
@@ -345,13 +373,13 @@ export class Matcher {
     this.emit({ type: 'stage', time, door: door.config, ip, stage });
   }
 
-  private open(door: Door, ip: string, time: number): void {
+  private open(door: Door, ip: string, time: number, firewall: string | undefined): void {
     this.counters.opens++;
     const path = door.config.oneTimeSequences;
     // The used line is marked before the open is reported and its commands run: a crash in between never leaves a
     // used sequence usable again.
     const marked = path === null ? null : this.markUsed(door, path);
-    this.emit({ type: 'open', time, door: door.config, ip });
+    this.emit(firewall === undefined ? { type: 'open', time, door: door.config, ip } : { type: 'open', time, door: door.config, ip, firewall });
     if (marked !== null) this.moveOn(door, marked, time);
   }
 
@@ -514,6 +542,7 @@ export class Matcher {
   }
 
   private rebuildTables(): void {
+    this.scopes = scopesInUse(this.doors);
     this.watchers = new Map();
     this.starters = new Map();
     for (const door of this.doors) {

@@ -8,12 +8,15 @@
 import { VirtualClock } from '../actions/clock.js';
 import { commandFailed, DryRunner, ShellRunner } from '../actions/runner.js';
 import { MemoryStopStore } from '../actions/stop-store.js';
+import { resolve } from 'node:path';
+import { canonicalFirewall } from '../address.js';
+import { FIREWALL_PLACEHOLDER, LogPattern } from '../config/log-pattern.js';
 import type { Config, SourceRef } from '../config/types.js';
 import { Engine } from '../engine/engine.js';
 import type { KnockEvent } from '../engine/events.js';
 import { LineDecoder, resolveFormats } from '../formats/registry.js';
 import type { BootTime } from '../formats/timestamp.js';
-import { type FileRead, readArchives, type RepeatedPackets } from '../inputs/archive.js';
+import { type FileRead, liveLogName, readArchives, type RepeatedPackets } from '../inputs/archive.js';
 import type { ArchiveSource } from '../inputs/archive-source.js';
 import { MemoryUsedKnocks } from '../knocks/used.js';
 import { MemoryOneTimeFiles } from '../matcher/one-time-files.js';
@@ -35,6 +38,11 @@ export interface ReplayOptions {
   /** When the machine that wrote uptime-stamped lines booted, for dmesg/kmsg formats. */
   bootTime: BootTime;
   /**
+   * `--firewall-from`: patterns with `{firewall}` (absolute) that tell which firewall each file is the log of.
+   * Default (null or absent): the config's FirewallLog patterns with `{firewall}`.
+   */
+  firewallFrom?: string[] | null;
+  /**
    * The capturing host's addresses (canonical): doors without Target then accept only these destinations, as
    * knockd judges a live capture. Default null: every destination counts (a log's LOG rule already chose).
    */
@@ -44,6 +52,31 @@ export interface ReplayOptions {
   err: TextOut;
   /** Told how far reading has come (a terminal's progress line), or null. */
   progress?: ProgressLine | null;
+}
+
+/**
+ * Which firewall each replayed file is the log of (README, "Many firewalls, one knocktail"): its path, or the path
+ * it had before rotation (`kern.log` for `kern.log.2.gz`), matched against the patterns; the first that matches
+ * names it. A `{firewall}` part that is neither an address nor a host name is reported, and the file then names no
+ * firewall. Remembered per file.
+ */
+function archiveFirewalls(patterns: readonly string[], warn: (message: string) => void): (file: string) => string | undefined {
+  const compiled = patterns.map((pattern) => new LogPattern(pattern));
+  const known = new Map<string, string | undefined>();
+  return (file) => {
+    if (known.has(file)) return known.get(file);
+    let firewall: string | undefined;
+    const path = resolve(file);
+    for (const pattern of compiled) {
+      const raw = pattern.match(path) ?? pattern.match(liveLogName(path));
+      if (raw === null) continue;
+      firewall = canonicalFirewall(raw) ?? undefined;
+      if (firewall === undefined) warn(`${file}: its {firewall} part ${JSON.stringify(raw)} (${pattern.text}) is neither an IP address nor a host name; read as a log that names no firewall`);
+      break;
+    }
+    known.set(file, firewall);
+    return firewall;
+  };
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
@@ -63,7 +96,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     if (event.type === 'open') {
       let byIp = summary.opens.get(event.door.name);
       if (byIp === undefined) summary.opens.set(event.door.name, (byIp = new Map()));
-      byIp.set(event.ip, (byIp.get(event.ip) ?? 0) + 1);
+      const knocker = event.firewall === undefined ? event.ip : `${event.ip} on firewall ${event.firewall}`;
+      byIp.set(knocker, (byIp.get(knocker) ?? 0) + 1);
     }
     if (event.type === 'refused') {
       let byReason = summary.refused.get(event.door.name);
@@ -88,6 +122,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const watch = engine.watch();
   const read: FileRead[] = [];
   let repeats: RepeatedPackets[] = [];
+  const firewalls = archiveFirewalls(options.firewallFrom ?? config.options.firewallLogs.filter((log) => log.includes(FIREWALL_PLACEHOLDER)), warn);
   const archive = {
     decoderFor: () => new LineDecoder(formats, watch),
     maxLineLength: config.options.maxLineLength,
@@ -100,6 +135,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       if (file.problem !== null) options.err.write(`knocktail: ${file.problem}\n`);
     },
     onRepeats: (found: RepeatedPackets[]) => void (repeats = found),
+    firewallOf: firewalls,
   };
   for await (const batch of readArchives(options.sources, archive)) {
     summary.packets += batch.length;
@@ -113,6 +149,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     ...file,
     time: time.find((input) => input.input === file.source.name) ?? null,
     repeats: repeats.filter((repeat) => repeat.input === file.source.name),
+    firewall: firewalls(file.source.name) ?? null,
   }));
   return summary;
 }

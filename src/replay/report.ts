@@ -18,6 +18,8 @@ export interface InputSummary extends FileRead {
   time: InputTime | null;
   /** Packets it held that an earlier input had already delivered (they were handed on once). */
   repeats: RepeatedPackets[];
+  /** The firewall it is the log of (a collector's archive: replay's --firewall-from or the config's pattern), or null. */
+  firewall: string | null;
 }
 
 export interface ReplaySummary {
@@ -25,7 +27,7 @@ export interface ReplaySummary {
   inputs: InputSummary[];
   /** TCP/UDP packets handed to the doors. */
   packets: number;
-  /** door name → ip → number of opens. */
+  /** door name → ip (with the firewall, when the logs name one) → number of opens. */
   opens: Map<string, Map<string, number>>;
   /** door name → reason → number of refused one-time knocks (spent rolling sequences, refused encrypted messages). */
   refused: Map<string, Map<string, number>>;
@@ -55,6 +57,7 @@ export function eventRecord(event: KnockEvent): Record<string, unknown> {
         ip: event.ip,
         ...(event.request === undefined ? {} : { port: event.request.port, duration: event.request.duration, knockIp: event.request.knockIp }),
         ...(event.period === undefined ? {} : { period: event.period }),
+        ...(event.firewall === undefined ? {} : { firewall: event.firewall }),
       };
     case 'refused':
       return { time, event: 'refused', door: event.door.name, ip: event.ip, reason: event.reason, detail: event.detail };
@@ -108,7 +111,7 @@ export function tableLine(event: KnockEvent, verbose: boolean): string | null {
     case 'stage':
       return verbose ? `${head}  ${event.door.name}  ${event.ip}  stage ${event.stage}/${stepsOf(event.door)}` : null;
     case 'open':
-      return `${head}  ${event.door.name}  ${event.ip}${openNote(event)}`;
+      return `${head}  ${event.door.name}  ${event.ip}${openNote(event)}${event.firewall === undefined ? '' : ` on firewall ${event.firewall}`}`;
     case 'refused':
       return `${head}  ${event.door.name}  ${event.ip}  ${event.reason}: ${event.detail}`;
     case 'timeout':
@@ -192,6 +195,7 @@ export function summaryRecord(summary: ReplaySummary): Record<string, unknown> {
     inputs: summary.inputs.map((input) => ({
       input: input.source.name,
       kind: input.source.kind,
+      firewall: input.firewall,
       lines: input.lines === null ? null : { ...linesJson(input.lines), tooLong: tooLongLines(input.lines) },
       capture: input.capture === null ? null : { packets: input.capture.packets, knockPorts: input.capture.hits },
       time: {
@@ -218,7 +222,7 @@ export function summaryRecord(summary: ReplaySummary): Record<string, unknown> {
 export function formatSummary(summary: ReplaySummary): string {
   const lines: string[] = [];
   for (const input of summary.inputs) {
-    const label = input.source.label;
+    const label = `${input.source.label}${input.firewall === null ? '' : ` (firewall ${input.firewall})`}`;
     if (input.lines !== null) {
       const tooLong = tooLongLines(input.lines);
       lines.push(`${label}: lines: ${linesText(linesJson(input.lines))}${tooLong > 0 ? `, too long (over MaxLineLength, skipped unread) ${tooLong}` : ''}`);

@@ -47,6 +47,26 @@ describe('CommandTemplate with an encrypted message\'s request', () => {
   });
 });
 
+describe('%FIREWALL% (a collector: the firewall that saw the knock)', () => {
+  it('is the canonical firewall name, also as KNOCK_FIREWALL', () => {
+    const t = new CommandTemplate('ssh root@%FIREWALL% nft add element inet fw knock { %IP% }');
+    assert.equal(t.needsFirewall, true);
+    assert.equal(t.expand({ ...values, firewall: '192.0.2.1' }), 'ssh root@192.0.2.1 nft add element inet fw knock { 10.66.0.2 }');
+    assert.equal(t.expand({ ...values, firewall: 'edge-1.example.net' }), 'ssh root@edge-1.example.net nft add element inet fw knock { 10.66.0.2 }');
+    assert.equal(commandEnvironment({ ...values, firewall: '2001:db8::1' }).KNOCK_FIREWALL, '2001:db8::1');
+    assert.equal('KNOCK_FIREWALL' in commandEnvironment(values), false);
+  });
+  it('refuses a knock whose firewall is unknown, and any name that is not canonical', () => {
+    const t = new CommandTemplate('ssh root@%FIREWALL% true');
+    assert.throws(() => t.expand(values), /with %FIREWALL% for a knock from a log that names no firewall/);
+    assert.equal(new CommandTemplate('echo %IP%').expand(values), 'echo 10.66.0.2', 'a command without %FIREWALL% runs either way');
+    for (const firewall of ['-oProxyCommand=id', 'a;b', '$(id)', 'Edge', 'a b', '']) {
+      assert.throws(() => t.expand({ ...values, firewall }), /refusing to run a command for firewall/, JSON.stringify(firewall));
+      assert.throws(() => commandEnvironment({ ...values, firewall }), /refusing/, JSON.stringify(firewall));
+    }
+  });
+});
+
 describe('commandEnvironment', () => {
   it('adds the request for an encrypted message', () => {
     assert.deepEqual(commandEnvironment({ ...values, timeout: 900, request: { port: 2222, duration: 900, knockIp: '198.51.100.1' } }), {

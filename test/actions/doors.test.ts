@@ -191,6 +191,30 @@ describe('DoorActions', () => {
     assert.deepEqual(runner.commands.slice(1), ['close kept', 'close 203.0.113.9 port 443']);
   });
 
+  it('an open on another firewall is another open: its own start, its own stop, recorded with its firewall', async () => {
+    const d = door({ startCommand: 'open %IP% on %FIREWALL%', stopCommand: 'close %IP% on %FIREWALL%' });
+    const { actions, runner, store, advance } = setup([d]);
+    actions.open(d, '10.66.0.2', null, '192.0.2.1');
+    await actions.settled();
+    actions.open(d, '10.66.0.2', null, '192.0.2.2');
+    actions.open(d, '10.66.0.2', null, '192.0.2.1');
+    await actions.settled();
+    assert.deepEqual(runner.commands, ['open 10.66.0.2 on 192.0.2.1', 'open 10.66.0.2 on 192.0.2.2'], 'the repeat on 192.0.2.1 extends its stop');
+    assert.deepEqual(store.load().map((stop) => [stop.firewall, stop.env.KNOCK_FIREWALL]).sort(), [['192.0.2.1', '192.0.2.1'], ['192.0.2.2', '192.0.2.2']]);
+    await advance(10_000);
+    assert.deepEqual(runner.commands.slice(2).sort(), ['close 10.66.0.2 on 192.0.2.1', 'close 10.66.0.2 on 192.0.2.2']);
+  });
+
+  it('never runs a %FIREWALL% command for a knock that names no firewall', async () => {
+    const d = door({ startCommand: 'open %IP% on %FIREWALL%' });
+    const { actions, runner, events, store } = setup([d]);
+    actions.open(d, '10.66.0.2');
+    await actions.settled();
+    assert.deepEqual(runner.commands, []);
+    assert.deepEqual(store.load(), [], 'nor records its stop');
+    assert.match(summary(events).join('\n'), /error oc: refusing to run a command with %FIREWALL% for a knock from a log that names no firewall/);
+  });
+
   it("re-runs the start for every success with On_Reopen = rerun (knockd's behaviour)", async () => {
     const d = door({ onReopen: 'rerun' });
     const { actions, runner, advance } = setup([d]);

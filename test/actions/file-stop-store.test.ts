@@ -42,6 +42,17 @@ describe('FileStopStore', () => {
     assert.match(problems[0]!, /:2: damaged record dropped \(bad port\)/);
   });
 
+  it('keeps the firewall a stop was opened on (a collector), and reads stops of older versions without one', () => {
+    const dir = tempDir();
+    const { store } = open(dir);
+    const onFirewall = { ...stop('f'), firewall: '192.0.2.1' };
+    store.save(onFirewall);
+    store.save(stop('plain'));
+    const { store: again, problems } = open(dir);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(byId(again.load()), [onFirewall, stop('plain')]);
+  });
+
   it('writes one record per change, appended before save/delete return', () => {
     const dir = tempDir();
     const { store } = open(dir);

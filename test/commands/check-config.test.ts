@@ -64,6 +64,18 @@ describe('check-config and the daemon refuse the same configs', () => {
     await bothRefuse(conf, /k\.conf:2: FirewallLog .*logs is a directory, not a log file/);
   });
 
+  it('a FirewallLog pattern whose leading directory is a file; one not there yet is a warning about the collector', async () => {
+    const { dir, conf } = setup(DOOR);
+    writeFileSync(join(dir, 'remote'), '');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace(/FirewallLog = .*/, `FirewallLog = ${join(dir, 'remote', '{firewall}', 'fw.log')}`));
+    await bothRefuse(conf, /k\.conf:2: FirewallLog .*remote\/\{firewall\}\/fw\.log: .*remote is a file, not a directory/);
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace(/FirewallLog = .*/, `FirewallLog = ${join(dir, 'nowhere', '{firewall}', 'fw.log')}`));
+    const check = await runCli(['check-config', '-c', conf]);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout + check.stderr, /nowhere does not exist \(yet\); knocktail follows the files once they appear/);
+    assert.match(check.stdout + check.stderr, /make sure your syslog collector writes only the firewalls' own messages into these files/);
+  });
+
   it('a FirewallLog that is a device', async () => {
     const { conf } = setup(DOOR);
     writeFileSync(conf, readFileSync(conf, 'utf8').replace(/FirewallLog = .*/, 'FirewallLog = /dev/null'));
@@ -197,6 +209,7 @@ describe('check-config --json', () => {
       onReopen: 'extend',
       cmdTimeout: 10,
       commandLimit: null,
+      knockScope: 'firewall',
       commands: { start: 'open-ssh %IP%', stop: 'close-ssh %IP%', start6: null, stop6: null },
     });
     assert.ok(report.problems.every((p: { severity: string }) => p.severity === 'warning'));

@@ -223,13 +223,22 @@ export class FirewallLab {
    * already reads it, imkmsg (its own /dev/kmsg cursor) takes its place. Returns the pid file (for logrotate's HUP).
    */
   startRsyslog(kernLog: string): { pidFile: string; process: Daemon } {
-    const work = join(this.dir, 'rsyslog');
-    mkdirSync(work, { recursive: true });
     const input = otherKmsgReader() ? 'module(load="imkmsg")' : 'module(load="imklog" permitnonkernelfacility="off")';
+    return this.rsyslog('rsyslog', { lines: [input, `kern.* action(type="omfile" file="${kernLog}")`] });
+  }
+
+  /**
+   * A private rsyslogd in the foreground with its own config, pid file and work directory (`name` under the scratch
+   * directory): `global` adds parameters to its global() object, `lines` follow it; in namespace `ns` when given.
+   */
+  rsyslog(name: string, config: { global?: string; lines: string[]; ns?: string }): { pidFile: string; process: Daemon } {
+    const work = join(this.dir, name);
+    mkdirSync(work, { recursive: true });
     const conf = join(work, 'rsyslog.conf');
     const pidFile = join(work, 'rsyslogd.pid');
-    writeFileSync(conf, [`global(workDirectory="${work}")`, input, `kern.* action(type="omfile" file="${kernLog}")`, ''].join('\n'));
-    return { pidFile, process: this.spawn('rsyslogd', ['-n', '-f', conf, '-i', pidFile]) };
+    writeFileSync(conf, [`global(workDirectory="${work}"${config.global === undefined ? '' : ` ${config.global}`})`, ...config.lines, ''].join('\n'));
+    const args = ['-n', '-f', conf, '-i', pidFile];
+    return { pidFile, process: config.ns === undefined ? this.spawn('rsyslogd', args) : this.spawn('ip', ['netns', 'exec', config.ns, 'rsyslogd', ...args]) };
   }
 
   /**

@@ -32,6 +32,9 @@ export interface Run {
 }
 
 export interface Link {
+  /** The namespaces it joins (the lab's server and client, unless addLink was told others). */
+  serverNs: string;
+  clientNs: string;
   /** Server side interface name and addresses. */
   server: string;
   client: string;
@@ -78,12 +81,16 @@ export class Lab {
     for (let i = 0; i < links; i++) this.addLink();
   }
 
-  /** A veth pair with an IPv4 /24 and an IPv6 /64 (no duplicate address detection, so usable at once). */
-  addLink(): Link {
+  /**
+   * A veth pair with an IPv4 /24 and an IPv6 /64 (no duplicate address detection, so usable at once), between the
+   * lab's server and client namespaces or, for a larger network, between two others (`between`).
+   */
+  addLink(between: { serverNs: string; clientNs: string } = { serverNs: this.serverNs, clientNs: this.clientNs }): Link {
     const i = this.links.length;
     const net4 = `10.${this.second + i}.${this.octet}`;
     const net6 = `fd${(this.second + i).toString(16).padStart(2, '0')}:0:0:${this.octet.toString(16)}`;
     const link: Link = {
+      ...between,
       server: `${this.tag}a${i}`,
       client: `${this.tag}b${i}`,
       serverIp: `${net4}.1`,
@@ -100,13 +107,14 @@ export class Lab {
 
   /** Creates (again, after `ip link del`) the veth pair of `link` with its addresses, up. */
   createLink(link: Link): void {
-    ip('-n', this.serverNs, 'link', 'add', link.server, 'type', 'veth', 'peer', 'name', link.client, 'netns', this.clientNs);
-    ip('-n', this.serverNs, 'addr', 'add', `${link.serverIp}/24`, 'dev', link.server);
-    ip('-n', this.clientNs, 'addr', 'add', `${link.clientIp}/24`, 'dev', link.client);
-    ip('-n', this.serverNs, 'addr', 'add', `${link.serverIp6}/64`, 'dev', link.server, 'nodad');
-    ip('-n', this.clientNs, 'addr', 'add', `${link.clientIp6}/64`, 'dev', link.client, 'nodad');
-    ip('-n', this.serverNs, 'link', 'set', link.server, 'up');
-    ip('-n', this.clientNs, 'link', 'set', link.client, 'up');
+    const { serverNs, clientNs } = link;
+    ip('-n', serverNs, 'link', 'add', link.server, 'type', 'veth', 'peer', 'name', link.client, 'netns', clientNs);
+    ip('-n', serverNs, 'addr', 'add', `${link.serverIp}/24`, 'dev', link.server);
+    ip('-n', clientNs, 'addr', 'add', `${link.clientIp}/24`, 'dev', link.client);
+    ip('-n', serverNs, 'addr', 'add', `${link.serverIp6}/64`, 'dev', link.server, 'nodad');
+    ip('-n', clientNs, 'addr', 'add', `${link.clientIp6}/64`, 'dev', link.client, 'nodad');
+    ip('-n', serverNs, 'link', 'set', link.server, 'up');
+    ip('-n', clientNs, 'link', 'set', link.client, 'up');
   }
 
   /**

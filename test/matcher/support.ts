@@ -55,6 +55,7 @@ export function door(name: string, sequence: string, settings: DoorSettings = {}
     onReopen: 'extend',
     commandLimit: null,
     encrypted: null,
+    knockScope: 'firewall',
     ...rest,
   };
 }
@@ -96,6 +97,8 @@ export interface HitSettings {
   flags?: string | null;
   /** Destination; default L (or L6 for an IPv6 source). */
   dst?: string;
+  /** The firewall that logged it (a collector's file); default none. */
+  firewall?: string;
 }
 
 /** `hit(A, 'tcp/7000', 1.5, { flags: 'SA' })`. */
@@ -114,6 +117,7 @@ export function hit(src: string, what: string, seconds: number, settings: HitSet
     flags,
     input: 'test',
     iface: 'vks0',
+    ...(settings.firewall === undefined ? {} : { firewall: settings.firewall }),
   };
 }
 
@@ -125,7 +129,7 @@ export function describeEvent(event: MatchEvent): string {
     case 'timeout':
       return `${event.type} ${event.door.name} ${event.ip} ${event.stage} ${time}`;
     case 'open':
-      return `open ${event.door.name} ${event.ip}${event.request === undefined ? '' : ` port ${event.request.port} for ${event.request.duration} from ${event.request.knockIp}`}${event.period === undefined ? '' : ` period ${event.period}`} ${time}`;
+      return `open ${event.door.name} ${event.ip}${event.request === undefined ? '' : ` port ${event.request.port} for ${event.request.duration} from ${event.request.knockIp}`}${event.period === undefined ? '' : ` period ${event.period}`} ${time}${event.firewall === undefined ? '' : ` on ${event.firewall}`}`;
     case 'refused':
       return `refused ${event.door.name} ${event.ip} ${event.reason} ${time}`;
     case 'sequence':

@@ -33,6 +33,7 @@ describe('replay --json: the summary is the last object of the stream', () => {
       {
         input: LOG,
         kind: 'log',
+        firewall: null,
         lines: { read: 84, packets: 72, skipped: 12, ignored: 0, otherProtocols: 0, malformed: 0, tooLong: 0 },
         capture: null,
         time: { knocksTooOld: 0, knocksOutOfOrder: 0, largestStepBackMs: 0, longGaps: 0, firstLongGaps: [] },
