@@ -542,7 +542,6 @@ class ConfigParser {
         );
       }
       if (!namesFirewalls(this.options)) this.firewallUnknown(door, commands, lines);
-      else this.rangeScope(door, lines);
     }
     return this.drafts.map((draft) => draft.door);
   }
@@ -555,12 +554,5 @@ class ConfigParser {
     }
     const scope = lines.get('Knock_Scope');
     if (scope !== undefined) this.report.warn(scope, `Knock_Scope of door [${door.name}] changes nothing: no FirewallLog names firewalls`, fix);
-  }
-
-  /** Rolling and encrypted doors count a source's knocks over every firewall: Knock_Scope = firewall is not theirs. */
-  private rangeScope(door: DoorConfig, lines: Map<string, number>): void {
-    const scope = lines.get('Knock_Scope');
-    if (scope === undefined || door.knockScope !== 'firewall' || (door.rolling === null && door.encrypted === null)) return;
-    this.report.warn(scope, `Knock_Scope = firewall does not apply to door [${door.name}]: a rolling or encrypted door counts an address's knocks through every firewall, and acts on the firewall of the last one`, 'remove Knock_Scope from this door');
   }
 }

@@ -126,7 +126,13 @@ class SourceState {
   count = 0;
   readonly pending: Pending[] = [];
 
-  constructor(capacity: number) {
+  constructor(
+    capacity: number,
+    /** The knocking address. */
+    readonly address: string,
+    /** Its key among the decoder's sources: the address, or the address and the firewall that logged its knocks. */
+    readonly key: string,
+  ) {
     this.ring = new Int16Array(capacity);
   }
 
@@ -194,16 +200,19 @@ export class KnockDecoder {
 
   /**
    * One knock on the span: `value` from valueOf(), `time` in ms (never earlier than the previous knock's,
-   * as the engine guarantees). Returns the messages it completed or refused, usually none.
+   * as the engine guarantees). `key` tells sources apart (default: the address; a collector's Knock_Scope = firewall
+   * door adds the firewall). Returns the messages it completed or refused, usually none.
    */
-  knock(source: string, value: number, time: number): readonly KnockOutcome[] {
+  knock(source: string, value: number, time: number, key: string = source): readonly KnockOutcome[] {
     this.counters.knocks++;
     if (time < this.tableFrom || time >= this.tableUntil) this.refreshSyncTable(time);
-    let state = this.sources.get(source);
+    let state = this.sources.get(key);
     // The path of nearly every knock of a flood: nothing in progress, not a sync value.
     if (state === undefined && !this.syncTable.has(value)) return NO_OUTCOMES;
     // Kept from here on: not a slice of the log line it may come from.
+    const keyIsSource = key === source;
     source = detachedCopy(source);
+    key = keyIsSource ? source : detachedCopy(key);
     let outcomes = NO_OUTCOMES as KnockOutcome[];
     const emit = (outcome: KnockOutcome): void => {
       if (outcomes === NO_OUTCOMES) outcomes = [];
@@ -222,12 +231,12 @@ export class KnockDecoder {
       }
     }
     const patterns = this.syncTable.get(value);
-    state ??= this.addSource(source, time, emit);
+    state ??= this.addSource(source, key, time, emit);
     if (!used && state.pending.length > 0) this.push(state, value, time, emit);
     if (patterns !== undefined && !used) {
       for (const pattern of patterns) this.start(source, state, pattern, time, emit);
     }
-    if (state.pending.length === 0) this.sources.delete(source);
+    if (state.pending.length === 0) this.sources.delete(key);
     return outcomes;
   }
 
@@ -260,15 +269,15 @@ export class KnockDecoder {
     return this.queue[this.queueHead];
   }
 
-  private addSource(source: string, time: number, emit: (outcome: KnockOutcome) => void): SourceState {
+  private addSource(source: string, key: string, time: number, emit: (outcome: KnockOutcome) => void): SourceState {
     if (this.sources.size >= this.maxSources) {
-      const [oldest, state] = this.sources.entries().next().value as [string, SourceState];
-      for (const pending of [...state.pending]) this.end(pending, null, () => {});
-      this.sources.delete(oldest);
-      emit({ type: 'refused', time, source: oldest, reason: 'evicted', detail: `dropped its message in progress: more than ${this.maxSources} sources had one`, request: null });
+      const oldest = this.sources.values().next().value as SourceState;
+      for (const pending of [...oldest.pending]) this.end(pending, null, () => {});
+      this.sources.delete(oldest.key);
+      emit({ type: 'refused', time, source: oldest.address, reason: 'evicted', detail: `dropped its message in progress: more than ${this.maxSources} sources had one`, request: null });
     }
-    const state = new SourceState(this.capacity);
-    this.sources.set(source, state);
+    const state = new SourceState(this.capacity, source, key);
+    this.sources.set(key, state);
     return state;
   }
 
@@ -285,8 +294,8 @@ export class KnockDecoder {
     state.pending.push(pending);
     this.queue.push(pending);
     // Most recently started last: the eviction order.
-    this.sources.delete(source);
-    this.sources.set(source, state);
+    this.sources.delete(state.key);
+    this.sources.set(state.key, state);
   }
 
   /** Adds a knock to the source's ring, first dropping a message in progress that would lose its oldest knock. */
@@ -304,7 +313,7 @@ export class KnockDecoder {
     pending.live = false;
     const list = pending.state.pending;
     list.splice(list.indexOf(pending), 1);
-    if (list.length === 0 && this.sources.get(pending.source) === pending.state) this.sources.delete(pending.source);
+    if (list.length === 0 && this.sources.get(pending.state.key) === pending.state) this.sources.delete(pending.state.key);
     if (outcome !== null) emit(outcome);
   }
 

@@ -10,6 +10,7 @@ import type { KnockHit } from '../hit.js';
 import { encryptedDoorSpec, type EncryptedDoorSpec, KnockDecoder, type KnockOutcome } from '../knocks/decoder.js';
 import { DoorVisibility } from './door.js';
 import type { RangeDoor, RangeDoorContext, RangeProgress } from './range-door.js';
+import { firewallSourceKey, scopedFirewall } from './scope.js';
 
 export class EncryptedDoor implements RangeDoor {
   config: DoorConfig;
@@ -34,7 +35,10 @@ export class EncryptedDoor implements RangeDoor {
   }
 
   knock(hit: KnockHit): void {
-    const outcomes = this.decoder.knock(hit.src, this.decoder.valueOf(hit.proto, hit.dport), hit.time);
+    // Under Knock_Scope = firewall, the knocks of one address through two firewalls are two sources' knocks.
+    const firewall = scopedFirewall(this.config, hit);
+    const key = firewall === undefined ? hit.src : firewallSourceKey(hit.src, firewall);
+    const outcomes = this.decoder.knock(hit.src, this.decoder.valueOf(hit.proto, hit.dport), hit.time, key);
     for (const outcome of outcomes) this.report(outcome);
   }
 

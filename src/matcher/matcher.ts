@@ -302,7 +302,7 @@ export class Matcher {
     if (event.type === 'stage') this.counters.stages++;
     else if (event.type === 'open') {
       this.counters.opens++;
-      // A range door counts knocks per address, whatever Knock_Scope says; its open acts on the firewall of the last knock.
+      // A range door keys its sources by Knock_Scope itself (scope.ts); its open acts on the firewall of the last knock.
       const firewall = this.rangeHit?.firewall;
       if (firewall !== undefined) event = { ...event, firewall };
     }

@@ -14,11 +14,12 @@ import type { DoorConfig, KnockStep, PortRange } from '../config/types.js';
 import type { KnockHit } from '../hit.js';
 import { RollingSequences } from '../knocks/rolling.js';
 import { UnrecordedUseError, type Use } from '../knocks/used.js';
-import { type SourceKey, sourceKey, sourceText, storedSourceKey } from './address-map.js';
+import { type SourceKey, sourceKey, storedSourceKey } from './address-map.js';
 import { DoorVisibility } from './door.js';
 import { type Expiring, ExpiryQueue } from './expiry.js';
 import type { AttemptSnapshot } from './matcher.js';
 import type { RangeDoor, RangeDoorContext, RangeProgress } from './range-door.js';
+import { firewallSourceKey, keyAddress, scopedFirewall } from './scope.js';
 
 /**
  * A spent sequence is remembered until its period has left every window, plus this or Seq_Timeout if longer: an
@@ -82,7 +83,9 @@ export class RollingDoor implements RangeDoor {
   }
 
   knock(hit: KnockHit): void {
-    const key = sourceKey(hit.src);
+    // Under Knock_Scope = firewall, one address's knocks through two firewalls are two attempts.
+    const firewall = scopedFirewall(this.config, hit);
+    const key = firewall === undefined ? sourceKey(hit.src) : firewallSourceKey(hit.src, firewall);
     const attempt = this.fresh.get(key) ?? this.progressed.get(key);
     if (attempt !== undefined && this.follow(attempt, hit)) return;
     this.start(hit, key);
@@ -106,7 +109,7 @@ export class RollingDoor implements RangeDoor {
       this.fresh.delete(attempt.source);
       this.progressed.set(attempt.source, attempt);
     }
-    const ip = sourceText(attempt.source);
+    const ip = keyAddress(attempt.source);
     this.context.emit({ type: 'stage', time: hit.time, door: this.config, ip, stage: attempt.stage });
     if (attempt.stage === this.length) {
       this.end(attempt);
@@ -133,7 +136,7 @@ export class RollingDoor implements RangeDoor {
     const attempt = new RollingAttempt(source, hit.time, hit.time + this.timeoutMs, candidates);
     this.fresh.set(source, attempt);
     this.queue.push(attempt);
-    this.context.emit({ type: 'stage', time: hit.time, door: this.config, ip: sourceText(source), stage: 1 });
+    this.context.emit({ type: 'stage', time: hit.time, door: this.config, ip: keyAddress(source), stage: 1 });
   }
 
   /**
@@ -179,7 +182,7 @@ export class RollingDoor implements RangeDoor {
     const victim = this.fresh.values().next().value ?? this.progressed.values().next().value;
     if (victim === undefined) return;
     this.end(victim);
-    this.context.emit({ type: 'evicted', time, ip: sourceText(victim.source), count: 1 });
+    this.context.emit({ type: 'evicted', time, ip: keyAddress(victim.source), count: 1 });
   }
 
   private end(attempt: RollingAttempt): void {
@@ -197,7 +200,7 @@ export class RollingDoor implements RangeDoor {
       this.queue.shift();
       attempt.live = false;
       if (!this.fresh.delete(attempt.source)) this.progressed.delete(attempt.source);
-      this.context.emit({ type: 'timeout', time: attempt.deadline, door: this.config, ip: sourceText(attempt.source), stage: attempt.stage });
+      this.context.emit({ type: 'timeout', time: attempt.deadline, door: this.config, ip: keyAddress(attempt.source), stage: attempt.stage });
     }
   }
 
@@ -217,6 +220,6 @@ export class RollingDoor implements RangeDoor {
   }
 
   private snapshot(attempt: RollingAttempt): AttemptSnapshot {
-    return { door: this.config.name, ip: sourceText(attempt.source), stage: attempt.stage, of: this.length, started: attempt.started, deadline: attempt.deadline };
+    return { door: this.config.name, ip: keyAddress(attempt.source), stage: attempt.stage, of: this.length, started: attempt.started, deadline: attempt.deadline };
   }
 }

@@ -5,6 +5,7 @@
  * logs, captures) are keyed by address alone: with one firewall, matching is exactly what it always was.
  */
 import type { DoorConfig, KnockScope } from '../config/types.js';
+import type { KnockHit } from '../hit.js';
 import { type SourceKey, sourceText } from './address-map.js';
 
 /** Between address and firewall in a key: neither a canonical address nor a firewall name ever contains it. */
@@ -25,8 +26,13 @@ export function scopesInUse(doors: ReadonlyArray<{ config: DoorConfig; enabled: 
 }
 
 /** The key of a source knocking on one firewall (Knock_Scope = firewall). */
-export function firewallSourceKey(src: string, firewall: string): SourceKey {
+export function firewallSourceKey(src: string, firewall: string): string {
   return `${src}${SEPARATOR}${firewall}`;
+}
+
+/** The firewall whose knocks a door counts apart for this hit: its own under Knock_Scope = firewall, else none. */
+export function scopedFirewall(config: DoorConfig, hit: KnockHit): string | undefined {
+  return config.knockScope === 'firewall' ? hit.firewall : undefined;
 }
 
 /** The knocking address of a key (keyed by address alone, or by address and firewall). */

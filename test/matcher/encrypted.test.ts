@@ -6,26 +6,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { DoorConfig, PortRange } from '../../src/config/types.js';
-import { encryptedDoorSpec } from '../../src/knocks/decoder.js';
+import type { PortRange } from '../../src/config/types.js';
 import { FileUsedKnocks } from '../../src/knocks/used.js';
-import { type MessageOptions, message } from '../knocks/message-support.js';
 import { tempDir } from '../helpers.js';
 import { random } from '../random.js';
-import { A, at, B, C, door, encryptedDoor, Rig } from './support.js';
+import { A, at, B, C, door, encryptedDoor, knocksOf, Rig } from './support.js';
 
 const KEY = Buffer.from('the key of the encrypted matcher tests');
 const SPAN: PortRange[] = [{ proto: 'tcp', first: 30000, last: 30000 + 2 ** 12 - 1 }];
 const E = encryptedDoor('E', KEY, SPAN);
-
-/** `tcp/PORT` of each knock of a message to `config`, made at `seconds` (bound to `source` unless it names an address). */
-function knocksOf(config: DoorConfig, source: string, seconds: number, options: Omit<MessageOptions, 'time' | 'source'> = {}): string[] {
-  const spec = encryptedDoorSpec(config);
-  return message(spec, { time: at(seconds), source, ...options }).map((value) => {
-    const { proto, port } = spec.span.portOf(value);
-    return `${proto}/${port}`;
-  });
-}
 
 /** Knocks `whats` from `src`, 5 ms apart from `seconds` on. */
 function knock(rig: Rig, src: string, whats: readonly string[], seconds: number): Rig {

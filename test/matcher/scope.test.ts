@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RollingSequences } from '../../src/knocks/rolling.js';
-import { A, A6, at, B, door, Rig, rollingDoor } from './support.js';
+import { A, A6, at, B, door, encryptedDoor, knocksOf, Rig, rollingDoor } from './support.js';
 
 const FW1 = '192.0.2.1';
 const FW2 = 'edge-2.example.net';
@@ -74,13 +74,50 @@ describe('both scopes in one config', () => {
   });
 });
 
-describe('rolling doors on a collector', () => {
-  it('count an address\'s knocks through every firewall, and open with the firewall of the last knock', () => {
-    const R = rollingDoor('R', { ports: '40000-40999', length: 3, period: 30 });
-    const knocks = new RollingSequences('R', R.rolling!).sequence(new RollingSequences('R', R.rolling!).periodAt(at(0))).map((step) => `${step.proto}/${step.port}`);
-    const rig = new Rig([R]);
-    knocks.forEach((what, i) => rig.knock(A, what, 1, { firewall: i === 2 ? FW2 : FW1 }));
+describe('range doors on a collector', () => {
+  const R = rollingDoor('R', { ports: '40000-40999', length: 3, period: 30 });
+  const rolling = new RollingSequences('R', R.rolling!);
+  const sequence = rolling.sequence(rolling.periodAt(at(0))).map((step) => `${step.proto}/${step.port}`);
+  const E = encryptedDoor('E', Buffer.from('the key of the scope tests'), [{ proto: 'tcp', first: 30000, last: 30000 + 2 ** 12 - 1 }]);
+  const message = knocksOf(E, A, 1, { request: { port: 443, duration: 300 } });
+
+  /** Knocks `whats` from A 10 ms apart from 1 s on, the last `onSecond` of them through FW2, the others through FW1. */
+  function split(rig: Rig, whats: readonly string[], onSecond: number, from = 1): Rig {
+    whats.forEach((what, i) => rig.knock(A, what, from + i * 0.01, { firewall: i >= whats.length - onSecond ? FW2 : FW1 }));
+    return rig;
+  }
+
+  it('a rolling sequence split between two firewalls opens nothing under Knock_Scope = firewall; knocked on one, it opens there', () => {
+    const rig = split(new Rig([R]), sequence, 1);
+    assert.deepEqual(rig.trace('open'), []);
+    // The attempts are the address's, not its key's: events and status name 10.88.0.2.
+    assert.ok(rig.trace('stage').every((line) => line.startsWith(`stage R ${A} `)), rig.trace().join('\n'));
+    assert.equal(rig.matcher.summary(1).inProgress[0]?.ip, A);
+    split(rig, sequence, sequence.length, 2);
+    assert.deepEqual(rig.trace('open').map((line) => line.replace(/ @[\d.]+/, '')), [`open R ${A} period ${rolling.periodAt(at(0))} on ${FW2}`]);
+    rig.matcher.expire(at(60));
+    assert.ok(rig.trace('timeout').length > 0 && rig.trace('timeout').every((line) => line.startsWith(`timeout R ${A} `)), rig.trace('timeout').join('\n'));
+  });
+
+  it('under Knock_Scope = any, the split rolling sequence opens with the firewall of the last knock', () => {
+    const rig = split(new Rig([rollingDoor('R', { ports: '40000-40999', length: 3, period: 30 }, { knockScope: 'any' })]), sequence, 1);
     assert.equal(rig.trace('open')[0]?.endsWith(`on ${FW2}`), true, rig.trace().join('\n'));
+  });
+
+  it('an encrypted message split between two firewalls opens nothing under Knock_Scope = firewall; sent through one, it opens there', () => {
+    const rig = split(new Rig([E]), message, 8);
+    assert.deepEqual(rig.trace('open'), []);
+    split(rig, message, message.length, 2);
+    assert.deepEqual(rig.trace('open').map((line) => line.replace(/ @[\d.]+/, '')), [`open E ${A} port 443 for 300 from ${A} on ${FW2}`]);
+    // The part FW1 saw ends unfinished at Seq_Timeout, reported for the address.
+    rig.matcher.expire(at(60));
+    assert.deepEqual(rig.trace('refused').map((line) => line.replace(/ @[\d.]+$/, '')), [`refused E ${A} incomplete`]);
+  });
+
+  it('under Knock_Scope = any, the split message opens with the firewall of the last knock', () => {
+    const any = encryptedDoor('E', Buffer.from('the key of the scope tests'), [{ proto: 'tcp', first: 30000, last: 30000 + 2 ** 12 - 1 }], {}, { knockScope: 'any' });
+    const rig = split(new Rig([any]), message, 8);
+    assert.deepEqual(rig.trace('open').map((line) => line.replace(/ @[\d.]+/, '')), [`open E ${A} port 443 for 300 from ${A} on ${FW2}`]);
   });
 });
 

@@ -8,9 +8,11 @@ import type { SecretFile } from '../../src/config/secret-file.js';
 import { parseSequence, parseTcpFlags } from '../../src/config/sequence.js';
 import type { DoorConfig, EncryptedKnocks, PortRange, RollingConfig } from '../../src/config/types.js';
 import { type KnockHit, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../../src/hit.js';
+import { encryptedDoorSpec } from '../../src/knocks/decoder.js';
 import { MemoryUsedKnocks } from '../../src/knocks/used.js';
 import { Matcher, type MatchEvent, type MatcherOptions } from '../../src/matcher/matcher.js';
 import { DiskOneTimeFiles } from '../../src/matcher/one-time-files.js';
+import { type MessageOptions, message } from '../knocks/message-support.js';
 
 /** Spec §11: the host's address and the knockers. */
 export const L = '10.88.0.1';
@@ -181,4 +183,13 @@ export class Rig {
   clear(): void {
     this.events.length = 0;
   }
+}
+
+/** `tcp/PORT` of each knock of a message to an encrypted door, made at `seconds` (bound to `source` unless it names an address). */
+export function knocksOf(config: DoorConfig, source: string, seconds: number, options: Omit<MessageOptions, 'time' | 'source'> = {}): string[] {
+  const spec = encryptedDoorSpec(config);
+  return message(spec, { time: at(seconds), source, ...options }).map((value) => {
+    const { proto, port } = spec.span.portOf(value);
+    return `${proto}/${port}`;
+  });
 }
