@@ -108,24 +108,29 @@ export async function run(argv: string[]): Promise<number> {
   const json = values.output === 'json';
   const guessed = values.format === undefined && values.block === undefined && values.regex === undefined && config === null;
   let complete = true;
-  for (const [index, source] of sources.entries()) {
-    // Several files in text: a blank line between their reports.
-    if (index > 0 && !json) process.stdout.write('\n');
-    let problem: string | null;
-    if (source.kind === 'capture') {
-      await source.close();
-      problem = `${source.label}: this is a packet capture (pcap or pcapng), not a log: knocktail replay reads captures`;
-    } else if (values.format === AUTO) {
-      problem = await detect(source, formats, { json, printMissed: values['print-missed'], printIgnored: values['print-ignored'], bootTime, maxLineLength });
-    } else {
-      const report = new Report(source, formats, json, values['print-missed'], values['print-ignored'], guessed);
-      problem = await report.read(bootTime, maxLineLength);
-      report.finish(problem);
+  try {
+    for (const [index, source] of sources.entries()) {
+      // Several files in text: a blank line between their reports.
+      if (index > 0 && !json) process.stdout.write('\n');
+      let problem: string | null;
+      if (source.kind === 'capture') {
+        await source.close();
+        problem = `${source.label}: this is a packet capture (pcap or pcapng), not a log: knocktail replay reads captures`;
+      } else if (values.format === AUTO) {
+        problem = await detect(source, formats, { json, printMissed: values['print-missed'], printIgnored: values['print-ignored'], bootTime, maxLineLength });
+      } else {
+        const report = new Report(source, formats, json, values['print-missed'], values['print-ignored'], guessed);
+        problem = await report.read(bootTime, maxLineLength);
+        report.finish(problem);
+      }
+      if (problem !== null) {
+        process.stderr.write(`knocktail: ${safeText(problem)}\n`);
+        complete = false;
+      }
     }
-    if (problem !== null) {
-      process.stderr.write(`knocktail: ${safeText(problem)}\n`);
-      complete = false;
-    }
+  } finally {
+    // Each report closes its file; the files after one that failed unexpectedly are closed here.
+    await Promise.all(sources.map((source) => source.close()));
   }
   return complete ? EXIT.ok : EXIT.failure;
 }
