@@ -245,17 +245,28 @@ const GUNZIP_CHUNK_BYTES = 256 * 1024;
 
 /** The bytes of an input as read, in chunks (each a buffer of its own: the framer may keep the end of one). */
 async function* rawChunks(source: ArchiveSource): AsyncGenerator<Buffer> {
-  let buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-  for (;;) {
+  let spare: Buffer | null = null;
+  const readChunk = async (): Promise<Buffer | null> => {
+    const buffer = spare ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    spare = null;
     const n = await source.read(buffer, 0, CHUNK_BYTES);
-    if (n === 0) return;
-    if (n === CHUNK_BYTES) {
-      yield buffer;
-      buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    } else {
-      // A pipe delivers a little at a time: copy that out and read into the same buffer again.
-      yield Buffer.from(buffer.subarray(0, n));
+    if (n === CHUNK_BYTES) return buffer;
+    // A pipe delivers a little at a time: copy that out and read into the same buffer again.
+    spare = buffer;
+    return n === 0 ? null : Buffer.from(buffer.subarray(0, n));
+  };
+  // One read ahead, as a read stream's buffer would: the next chunk comes from the disk while this one is parsed.
+  let next = readChunk();
+  try {
+    for (;;) {
+      const chunk = await next;
+      if (chunk === null) return;
+      next = readChunk();
+      yield chunk;
     }
+  } finally {
+    // Left early (an error further on, or the reader stopped): the read in flight ends before the file is closed.
+    await next.catch(() => {});
   }
 }
 
