@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileStopStore } from '../../src/actions/file-stop-store.js';
 import type { PendingStop } from '../../src/actions/stop-store.js';
@@ -98,9 +99,13 @@ export async function waitFor(what: string, condition: () => boolean | Promise<b
 }
 
 const children = new Set<ChildProcess>();
-process.once('exit', () => {
+const killChildren = (): void => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+};
+// A test that failed half-way leaves its daemon running, whose pipes would keep the file's process alive until the
+// test timeout: killed when the file's tests are over.
+after(killChildren);
+process.once('exit', killChildren);
 
 /** The real daemon, as a child process. */
 export class DaemonProcess {

@@ -37,8 +37,9 @@ async function killWhileOpen(daemon: DaemonProcess, s: ReturnType<typeof scratch
 
 describe('daemon: kill -9 while a door is open', () => {
   it('restarted before the stop time: the stop runs at its time, exactly once, and the knock is not replayed', async () => {
-    // The stop command also notes when it ran, by the clock the daemon keeps its due times in.
-    const s = scratch('[door]\n  sequence = 7000\n  cmd_timeout = 8\n  start_command = echo "start door %IP%" >> CMDS\n  stop_command = echo "stop door %IP%" >> CMDS; date +%s%3N > CMDS.ran\n');
+    // The stop command also notes when it ran, by the clock the daemon keeps its due times in: first, so the note
+    // is whole once the stop's line is in CMDS (the other way round, the test could read it half-written).
+    const s = scratch('[door]\n  sequence = 7000\n  cmd_timeout = 8\n  start_command = echo "start door %IP%" >> CMDS\n  stop_command = date +%s%3N > CMDS.ran; echo "stop door %IP%" >> CMDS\n');
     const first = await startDaemon(s);
     knock(s, '192.0.2.10', 7000);
     const closesAt = await killWhileOpen(first, s, '192.0.2.10');
