@@ -61,6 +61,9 @@ export default async function* summaryReporter(source: AsyncIterable<{ type: str
       continue;
     }
     if (type !== 'test:pass' && type !== 'test:fail') continue;
+    // A helper module run as a file of its own (`node --test dist/test/` runs every module) defines no test and
+    // passes under its own path: not a test. A file that fails to load is reported the same way, and counts.
+    if (type === 'test:pass' && data.nesting === 0 && data.name === data.file) continue;
     const file = sourceOf(data.file);
     seen.add(file);
     const name = [...(paths.get(data.file ?? '') ?? []).slice(0, data.nesting), data.name].join(' › ');
