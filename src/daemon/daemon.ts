@@ -176,7 +176,7 @@ export class Daemon {
     }
     this.onStartRan = true;
     this.restorePendingStops();
-    for (const input of this.createInputs(this.config, this.formats)) {
+    for (const input of await this.createInputs(this.config, this.formats)) {
       await input.start(this.hit);
       this.inputs.push(input);
     }
@@ -202,7 +202,7 @@ export class Daemon {
     );
   }
 
-  private createInputs(config: Config, formats: readonly CompiledFormat[]): Input[] {
+  private createInputs(config: Config, formats: readonly CompiledFormat[]): Promise<Input[]> {
     return createInputs({
       config,
       formats,
@@ -297,7 +297,7 @@ export class Daemon {
     try {
       loaded = loadUsable(this.flags);
       // Built before anything changes: an input the new config cannot have leaves the daemon as it was.
-      next = this.createInputs(this.keepRestartOnlyOptions(loaded.config, false), loaded.formats);
+      next = await this.createInputs(this.keepRestartOnlyOptions(loaded.config, false), loaded.formats);
     } catch (error) {
       this.logger.reopen();
       this.failedReloads++;

@@ -1,7 +1,9 @@
 /**
  * Which inputs a config asks for: file mode follows each FirewallLog (a file, a pattern of files, the kernel journal,
  * /dev/kmsg) through the configured log formats, or reads an NFLOG group; pcap mode captures on the interfaces. Inputs
- * get values (the formats, the watch), never the matcher.
+ * get values (the formats, the watch), never the matcher. Each kind but the plain log file is loaded when a config
+ * uses it: a daemon following kern.log does not load the journal, kmsg, NFLOG, pattern or capture code (12 ms of
+ * start-up, docs/performance.md).
  */
 import { join } from 'node:path';
 import { isLogPattern, LogPattern } from '../config/log-pattern.js';
@@ -10,12 +12,7 @@ import type { CompiledFormat } from '../formats/logformat.js';
 import type { LocalAddresses } from '../packet/bpf.js';
 import type { Watch } from '../watch.js';
 import type { Input } from './input.js';
-import { JournalInput } from './journal.js';
-import { KmsgInput } from './kmsg.js';
 import { LogFileInput } from './log-file.js';
-import { LogFilesInput } from './log-files.js';
-import { NflogInput, nflogGroup } from './nflog.js';
-import { PcapLiveInput } from './pcap-live.js';
 import { thisMachineBootTime } from '../formats/timestamp.js';
 
 export interface InputContext {
@@ -38,25 +35,30 @@ export interface InputContext {
 /** knockd's default interface when neither -i nor `Interface =` names one. */
 const DEFAULT_INTERFACE = 'eth0';
 
-export function createInputs(ctx: InputContext): Input[] {
+export async function createInputs(ctx: InputContext): Promise<Input[]> {
   const { options } = ctx.config;
-  if (options.mode === 'pcap') return [pcapInput(ctx)];
+  if (options.mode === 'pcap') return [await pcapInput(ctx)];
   const common = { formats: ctx.formats, watch: ctx.watch, cursorDir: join(options.stateDir, 'cursors'), fromEnd: ctx.fromEnd, onWarning: ctx.onWarning };
   const files = { ...common, maxLineLength: options.maxLineLength, bootTime: thisMachineBootTime() };
-  return options.firewallLogs.map((path): Input => {
-    if (path === 'journal') return new JournalInput(common);
-    if (path === 'kmsg') return new KmsgInput(common);
-    const group = nflogGroup(path);
-    if (group !== null) return new NflogInput({ group, prefix: options.nflogPrefix, onError: (error) => ctx.onWarning(error.message), onStats: ctx.onInfo ?? ctx.onWarning });
-    if (!isLogPattern(path)) return new LogFileInput({ ...files, path });
-    return new LogFilesInput({
-      ...files,
-      pattern: new LogPattern(path),
-      maxFiles: options.maxFollowedFiles,
-      allowForgeable: options.allowForgeableLog,
-      onInfo: ctx.onInfo ?? ctx.onWarning,
-    });
-  });
+  const inputs: Input[] = [];
+  for (const path of options.firewallLogs) {
+    if (path === 'journal') {
+      inputs.push(new (await import('./journal.js')).JournalInput(common));
+    } else if (path === 'kmsg') {
+      inputs.push(new (await import('./kmsg.js')).KmsgInput(common));
+    } else if (path.startsWith('nflog:')) {
+      const { NflogInput, nflogGroup } = await import('./nflog.js');
+      const group = nflogGroup(path);
+      if (group === null) throw new Error(`${path}: not an NFLOG group (write nflog:0 to nflog:65535)`);
+      inputs.push(new NflogInput({ group, prefix: options.nflogPrefix, onError: (error) => ctx.onWarning(error.message), onStats: ctx.onInfo ?? ctx.onWarning }));
+    } else if (isLogPattern(path)) {
+      const { LogFilesInput } = await import('./log-files.js');
+      inputs.push(new LogFilesInput({ ...files, pattern: new LogPattern(path), maxFiles: options.maxFollowedFiles, allowForgeable: options.allowForgeableLog, onInfo: ctx.onInfo ?? ctx.onWarning }));
+    } else {
+      inputs.push(new LogFileInput({ ...files, path }));
+    }
+  }
+  return inputs;
 }
 
 /** The interfaces pcap mode captures on: -i, else `Interface =`, else knockd's default. */
@@ -65,7 +67,8 @@ export function captureInterfaces(config: Config, commandLine: readonly string[]
   return config.options.interfaces.length > 0 ? config.options.interfaces : [DEFAULT_INTERFACE];
 }
 
-function pcapInput(ctx: InputContext): Input {
+async function pcapInput(ctx: InputContext): Promise<Input> {
+  const { PcapLiveInput } = await import('./pcap-live.js');
   const addressSet = (local: LocalAddresses): ReadonlySet<string> => new Set([...local.v4, ...(ctx.ipv4Only ? [] : local.v6)]);
   return new PcapLiveInput({
     interfaces: captureInterfaces(ctx.config, ctx.interfaces),
