@@ -14,12 +14,13 @@
  *   writes arrives whole. A partial line is not buffered: the offset stays at its first byte and it
  *   is read again once its newline is there, so memory is bounded by the read buffer.
  * - The cursor lists every open file (old ones still draining, then the current one) with its
- *   offset and a hash of its head, so a restart resumes exactly, also across a rotation while stopped.
+ *   offset and a hash of its head, so a restart resumes exactly, also across a rotation while stopped
+ *   (followed-file.ts finds the files again).
  */
-import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, fstatSync, readSync, statSync, watch, type BigIntStats, type FSWatcher } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { JsonStateFile } from '../durable.js';
+import { cursorEntryOf, FileFinder, type FollowedFile, headUnchanged, isSavedCursor, isSystemError, openFollowedFile, type SavedCursor, sameFile } from './followed-file.js';
 import { LineFramer, type LineSink } from './line-framer.js';
 
 export interface FollowerOptions {
@@ -66,45 +67,6 @@ export interface FollowerStatus {
   oldFilesDraining: number;
 }
 
-/** One open file being read. */
-interface FollowedFile {
-  fd: number;
-  dev: bigint;
-  ino: bigint;
-  /** Its real path when opened: used in messages and to look for it again after a restart. */
-  name: string;
-  /** First byte not yet consumed: the start of the next line (or of the over-long line being skipped). */
-  offset: number;
-  /** Size at the last check. */
-  size: number;
-  /** The file's first bytes as read so far (HEAD_BYTES allocated, headLength valid). */
-  head: Buffer;
-  headLength: number;
-  /** Frames its bytes into lines (and knows when it is inside an over-long line). */
-  framer: LineFramer;
-  /** Date.now() when it last grew (or was retired): an old file is closed once quiet for the grace period. */
-  lastGrowth: number;
-}
-
-/** What the cursor file holds for one open file. */
-interface CursorEntry {
-  dev: string;
-  ino: string;
-  name: string;
-  offset: number;
-  size: number;
-  headLength: number;
-  headSha256: string;
-  skippingLongLine: boolean;
-}
-
-interface SavedCursor {
-  version: 1;
-  path: string;
-  files: CursorEntry[];
-}
-
-const HEAD_BYTES = 1024;
 const MIN_READ_BUFFER_BYTES = 256 * 1024;
 /** Bytes read per wake-up before yielding to the event loop (timers must not starve during a catch-up). */
 const WAKE_BUDGET_BYTES = 4 * 1024 * 1024;
@@ -123,9 +85,9 @@ export class LogFollower {
   private readonly fromEnd: boolean;
   private readonly fromStartWithoutCursor: boolean;
   private readonly cursorStore: JsonStateFile | null;
+  private readonly finder: FileFinder;
   /** Read buffer, longer than any deliverable line so that every full read makes progress. */
   private readonly buffer: Buffer;
-  private readonly headScratch = Buffer.allocUnsafe(HEAD_BYTES);
 
   private state: State = 'new';
   private current: FollowedFile | null = null;
@@ -182,6 +144,7 @@ export class LogFollower {
     this.fromStartWithoutCursor = options.fromStartWithoutCursor ?? false;
     this.cursorStore = options.cursorFile === null ? null : new JsonStateFile(resolve(options.cursorFile), 'cursor file');
     this.buffer = Buffer.allocUnsafe(Math.max(MIN_READ_BUFFER_BYTES, options.maxLineLength + 2));
+    this.finder = new FileFinder(this.path, this.maxLineLength);
   }
 
   /** Opens the file at its saved position (or its end) and starts following; resolves also when the file does not exist yet. */
@@ -324,7 +287,7 @@ export class LogFollower {
     }
     // The path may name an old file again (a symlink pointed back): continue it rather than re-read it.
     const returning = this.retiring.findIndex((file) => sameFile(file, stats));
-    this.current = returning >= 0 ? this.retiring.splice(returning, 1)[0]! : this.openFile(this.path, 0);
+    this.current = returning >= 0 ? this.retiring.splice(returning, 1)[0]! : openFollowedFile(this.path, 0, this.maxLineLength);
     if (oldCurrent) {
       this.onWarning(`${this.path} was rotated: now inode ${this.current.ino}; still reading the old file (inode ${oldCurrent.ino}) until it has been quiet for ${this.rotationGraceMs / 1000} s`);
     }
@@ -359,7 +322,7 @@ export class LogFollower {
       const size = fstatSync(file.fd).size;
       if (size !== file.size) file.lastGrowth = Date.now();
       file.size = size;
-      if ((file.size < file.offset || !this.headUnchanged(file)) && this.restartAtZero(file)) return true;
+      if ((file.size < file.offset || !headUnchanged(file)) && this.restartAtZero(file)) return true;
       const end = Math.min(file.size, limit);
       if (file.offset >= end) return end < file.size;
       if (this.budget <= 0) return true;
@@ -368,7 +331,7 @@ export class LogFollower {
       const count = readSync(file.fd, this.buffer, 0, wanted, position);
       if (count === 0) return false;
       // Truncated and rewritten between the check above and this read? Then these bytes are not at `position`.
-      if (!this.headUnchanged(file)) {
+      if (!headUnchanged(file)) {
         if (this.restartAtZero(file)) return true;
         continue;
       }
@@ -404,18 +367,6 @@ export class LogFollower {
     this.consume(file, file.offset, count + 1);
   }
 
-  /** Whether the file still starts with the bytes seen before; learns more of the head while it is short. */
-  private headUnchanged(file: FollowedFile): boolean {
-    const count = readSync(file.fd, this.headScratch, 0, HEAD_BYTES, 0);
-    if (count < file.headLength) return false;
-    if (this.headScratch.compare(file.head, 0, file.headLength, 0, file.headLength) !== 0) return false;
-    if (count > file.headLength) {
-      this.headScratch.copy(file.head, file.headLength, file.headLength, count);
-      file.headLength = count;
-    }
-    return true;
-  }
-
   /**
    * After a truncation the file is read again from byte 0. What it held past our offset survives only in
    * logrotate's copy (a sibling with the same head): that copy is queued before the file and drained first.
@@ -439,7 +390,7 @@ export class LogFollower {
   /** A rotated sibling with the same head and at least our offset: the copy made just before the truncation. */
   private findCopy(file: FollowedFile): FollowedFile | null {
     const openIdentities = new Set(this.openFiles().map((open) => `${open.dev}:${open.ino}`));
-    const copy = this.openMatching(this.rotatedSiblings(file.name), cursorEntryOf(file), openIdentities, () => true);
+    const copy = this.finder.copyOf(file, openIdentities);
     if (copy && copy.size === copy.offset) {
       closeSync(copy.fd); // it holds nothing we have not read
       return null;
@@ -447,31 +398,7 @@ export class LogFollower {
     return copy;
   }
 
-  // ── opening, the start position and the cursor ───────────────────────────────────────────────
-
-  private openFile(name: string, offset: number): FollowedFile {
-    const fd = openSync(name, 'r');
-    try {
-      const stats = fstatSync(fd, { bigint: true });
-      const file: FollowedFile = {
-        fd,
-        dev: stats.dev,
-        ino: stats.ino,
-        name: realpathOr(name),
-        offset,
-        size: Number(stats.size),
-        head: Buffer.alloc(HEAD_BYTES),
-        headLength: 0,
-        framer: new LineFramer(this.maxLineLength),
-        lastGrowth: Date.now(),
-      };
-      this.headUnchanged(file);
-      return file;
-    } catch (error) {
-      closeSync(fd);
-      throw error;
-    }
-  }
+  // ── the start position and the cursor ────────────────────────────────────────────────────────
 
   private openFiles(): FollowedFile[] {
     return this.current ? [...this.retiring, this.current] : [...this.retiring];
@@ -516,7 +443,7 @@ export class LogFollower {
   private openAtEnd(): void {
     const stats = statSync(this.path, { throwIfNoEntry: false });
     if (stats === undefined || !stats.isFile()) return; // followPath reports it and reads the file from 0 once it appears
-    const file = this.openFile(this.path, 0);
+    const file = openFollowedFile(this.path, 0, this.maxLineLength);
     const windowLength = Math.min(file.size, this.maxLineLength + 1);
     const windowStart = file.size - windowLength;
     const count = readSync(file.fd, this.buffer, 0, windowLength, windowStart);
@@ -538,7 +465,7 @@ export class LogFollower {
     const claimed = new Set<string>();
     const restored: FollowedFile[] = [];
     for (const entry of saved.files) {
-      const file = this.locate(entry, claimed);
+      const file = this.finder.locate(entry, claimed);
       if (file) {
         restored.push(file);
         if (file.name !== entry.name || file.ino !== BigInt(entry.ino)) {
@@ -556,64 +483,8 @@ export class LogFollower {
       if (restored.length === 0 && saved.files.length > 0) {
         this.onWarning(`${this.path} is not the file the cursor points to (replaced, or its inode reused): reading it from the start`);
       }
-      this.current = this.openFile(this.path, 0);
+      this.current = openFollowedFile(this.path, 0, this.maxLineLength);
     }
-  }
-
-  /**
-   * Finds the file of a cursor entry: by identity and head among its old name, the path and their rotated
-   * siblings; else (copytruncate while stopped) a sibling with the same head, which is the copy.
-   */
-  private locate(entry: CursorEntry, claimed: Set<string>): FollowedFile | null {
-    const identity = `${entry.dev}:${entry.ino}`;
-    const siblings = this.rotatedSiblings(entry.name);
-    const byIdentity = (stats: BigIntStats) => `${stats.dev}:${stats.ino}` === identity;
-    return this.openMatching([entry.name, this.path, ...siblings], entry, claimed, byIdentity)
-      // An empty head would match any file.
-      ?? (entry.headLength > 0 ? this.openMatching(siblings, entry, claimed, (stats) => !byIdentity(stats)) : null);
-  }
-
-  private openMatching(names: string[], entry: CursorEntry, claimed: Set<string>, accept: (stats: BigIntStats) => boolean): FollowedFile | null {
-    for (const name of names) {
-      const stats = statSync(name, { bigint: true, throwIfNoEntry: false });
-      const identity = `${stats?.dev}:${stats?.ino}`;
-      if (!stats?.isFile() || Number(stats.size) < entry.offset || claimed.has(identity) || !accept(stats)) continue;
-      let file: FollowedFile;
-      try {
-        file = this.openFile(name, entry.offset);
-      } catch (error) {
-        if (!isSystemError(error)) throw error;
-        continue; // unreadable (permissions, raced away): not the file we are looking for
-      }
-      if (file.headLength >= entry.headLength && sha256(file.head, entry.headLength) === entry.headSha256) {
-        file.framer.skipping = entry.skippingLongLine;
-        claimed.add(identity);
-        return file;
-      }
-      closeSync(file.fd);
-    }
-    return null;
-  }
-
-  /** Files beside the old name or the path whose name starts like theirs (`kern.log.1`, `kern.log-20260101`), themselves excluded. */
-  private rotatedSiblings(oldName: string): string[] {
-    const own = new Set([oldName, this.path, realpathOr(this.path)]);
-    const siblings = new Set<string>();
-    for (const known of own) {
-      const directory = dirname(known);
-      const stem = basename(known);
-      let names: string[] = [];
-      try {
-        names = readdirSync(directory);
-      } catch {
-        continue; // the directory is gone: nothing to find there
-      }
-      for (const name of names.sort()) {
-        const sibling = join(directory, name);
-        if (name.startsWith(stem) && !own.has(sibling)) siblings.add(sibling);
-      }
-    }
-    return [...siblings];
   }
 
   // ── watching ─────────────────────────────────────────────────────────────────────────────────
@@ -648,52 +519,4 @@ export class LogFollower {
     this.lastProblem = message;
     this.onWarning(message);
   }
-}
-
-function sameFile(file: FollowedFile, stats: BigIntStats): boolean {
-  return file.ino === stats.ino && file.dev === stats.dev;
-}
-
-function cursorEntryOf(file: FollowedFile): CursorEntry {
-  return {
-    dev: String(file.dev),
-    ino: String(file.ino),
-    name: file.name,
-    offset: file.offset,
-    size: file.size,
-    headLength: file.headLength,
-    headSha256: sha256(file.head, file.headLength),
-    skippingLongLine: file.framer.skipping,
-  };
-}
-
-function sha256(bytes: Buffer, length: number): string {
-  return createHash('sha256').update(bytes.subarray(0, length)).digest('hex');
-}
-
-function realpathOr(name: string): string {
-  try {
-    return realpathSync(name);
-  } catch {
-    return name;
-  }
-}
-
-function isSystemError(error: unknown): boolean {
-  return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
-}
-
-function isSavedCursor(value: unknown): value is SavedCursor {
-  if (typeof value !== 'object' || value === null) return false;
-  const cursor = value as Partial<SavedCursor>;
-  return cursor.version === 1 && typeof cursor.path === 'string' && Array.isArray(cursor.files) && cursor.files.every(isCursorEntry);
-}
-
-function isCursorEntry(value: unknown): value is CursorEntry {
-  if (typeof value !== 'object' || value === null) return false;
-  const entry = value as Record<string, unknown>;
-  const isCount = (field: unknown) => Number.isSafeInteger(field) && (field as number) >= 0;
-  return /^\d+$/.test(String(entry.dev)) && /^\d+$/.test(String(entry.ino)) && typeof entry.name === 'string'
-    && isCount(entry.offset) && isCount(entry.size) && isCount(entry.headLength) && (entry.headLength as number) <= HEAD_BYTES
-    && typeof entry.headSha256 === 'string' && typeof entry.skippingLongLine === 'boolean';
 }
