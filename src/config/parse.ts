@@ -19,7 +19,7 @@ import { type Directive, type DoorDirective, InvalidValue, list, path, type Valu
 import { isLogPattern, LogPattern, namesFirewalls, PatternError } from './log-pattern.js';
 import { finishRollingDoor, ROLLING_DIRECTIVES } from './rolling.js';
 import { mergeFlagRules, parseSequence, parseTcpFlags, SequenceError } from './sequence.js';
-import { ConfigError, type Config, type Diagnostic, type DoorConfig, type LogFormatBlock, type Options, type SourceRef } from './types.js';
+import { ConfigError, type Config, type Diagnostic, type DoorConfig, type LogFormatBlock, nflogGroup, type Options, type SourceRef } from './types.js';
 
 export function defaultOptions(): Options {
   return {
@@ -119,9 +119,9 @@ function oneOf<T extends string>(value: string, choices: readonly T[]): T {
 
 /** `nflog:GROUP`, with the group checked (0-65535, as the NFLOG target takes it). */
 function nflogSource(item: string): string {
-  const match = /^nflog:(\d{1,5})$/.exec(item);
-  if (match === null || Number(match[1]) > 65535) throw new InvalidValue(`"${item}" is not an NFLOG group`, 'write nflog:GROUP with the group of the NFLOG rule, 0-65535 (e.g. nflog:5)');
-  return `nflog:${Number(match[1])}`;
+  const group = nflogGroup(item);
+  if (group === null) throw new InvalidValue(`"${item}" is not an NFLOG group`, 'write nflog:GROUP with the group of the NFLOG rule, 0-65535 (e.g. nflog:5)');
+  return `nflog:${group}`;
 }
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no blanks or slashes. */

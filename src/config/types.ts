@@ -220,5 +220,13 @@ export class ConfigError extends Error {
 
 /** FirewallLog values that name no file but a kernel source: the journal, /dev/kmsg, an NFLOG group. */
 export function isKernelSource(log: string): boolean {
-  return log === 'journal' || log === 'kmsg' || /^nflog:\d+$/.test(log);
+  return log === 'journal' || log === 'kmsg' || nflogGroup(log) !== null;
+}
+
+/** `nflog:5` → 5; null when the text is not such a name. */
+export function nflogGroup(name: string): number | null {
+  const match = /^nflog:(\d{1,5})$/.exec(name);
+  if (match === null) return null;
+  const group = Number(match[1]);
+  return group <= 65535 ? group : null;
 }

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { isLogPattern, LogPattern } from '../config/log-pattern.js';
-import type { Config } from '../config/types.js';
+import { type Config, nflogGroup } from '../config/types.js';
 import type { CompiledFormat } from '../formats/logformat.js';
 import type { LocalAddresses } from '../packet/bpf.js';
 import type { Watch } from '../watch.js';
@@ -42,14 +42,13 @@ export async function createInputs(ctx: InputContext): Promise<Input[]> {
   const files = { ...common, maxLineLength: options.maxLineLength, bootTime: thisMachineBootTime() };
   const inputs: Input[] = [];
   for (const path of options.firewallLogs) {
+    const group = nflogGroup(path);
     if (path === 'journal') {
       inputs.push(new (await import('./journal.js')).JournalInput(common));
     } else if (path === 'kmsg') {
       inputs.push(new (await import('./kmsg.js')).KmsgInput(common));
-    } else if (path.startsWith('nflog:')) {
-      const { NflogInput, nflogGroup } = await import('./nflog.js');
-      const group = nflogGroup(path);
-      if (group === null) throw new Error(`${path}: not an NFLOG group (write nflog:0 to nflog:65535)`);
+    } else if (group !== null) {
+      const { NflogInput } = await import('./nflog.js');
       inputs.push(new NflogInput({ group, prefix: options.nflogPrefix, onError: (error) => ctx.onWarning(error.message), onStats: ctx.onInfo ?? ctx.onWarning }));
     } else if (isLogPattern(path)) {
       const { LogFilesInput } = await import('./log-files.js');

@@ -44,14 +44,6 @@ const MAX_RESTART_MS = 60_000;
 
 const BUFFER_REMEDY = 'raise net.core.rmem_max (sysctl -w net.core.rmem_max=16777216; knocktail asks for 16 MiB) and keep the CPU free enough for knocktail';
 
-/** `nflog:5` → 5; null when the text is not such a name. */
-export function nflogGroup(name: string): number | null {
-  const match = /^nflog:(\d{1,5})$/.exec(name);
-  if (match === null) return null;
-  const group = Number(match[1]);
-  return group <= 65535 ? group : null;
-}
-
 interface Counters {
   received: number;
   overruns: number;
