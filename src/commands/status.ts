@@ -157,7 +157,7 @@ function describeInput(input: InputStatus): string[] {
     for (const i of capture.interfaces) {
       lines.push(`  ${i.name}${i.linkType === null ? '' : ` (${i.linkType})`}: ${i.received} packets received, ${i.droppedByKernel} dropped by the kernel, ${i.droppedByInterface} by the interface${i.error === null ? '' : `; error: ${i.error}`}`);
     }
-    lines.push(`  knock packets ${capture.packets}, discarded (knocktail could not keep up) ${capture.discarded}, capture restarts ${capture.restarts}${capture.lastError === null ? '' : `; last error: ${capture.lastError}`}`);
+    lines.push(`  knock packets ${capture.packets}, discarded (knocktail could not keep up) ${capture.discarded}, capture restarts ${capture.restarts}, knock packets received twice during them ${capture.receivedTwice}${capture.lastError === null ? '' : `; last error: ${capture.lastError}`}`);
   }
   if (json.lines !== undefined) lines.push(`  lines: ${linesText(json.lines)}`);
   if (file === undefined && files === undefined && journal === undefined && capture === undefined) {

@@ -114,6 +114,7 @@ interface PcapFields {
   hits: number;
   capturePid: number | null;
   restarts: number;
+  seenTwice: number;
   discarded: number;
   lastError: string | null;
   interfaces: Array<{ name: string; linkType: string | null; error: string | null; received: number; dropped: number; ifdropped: number }>;
@@ -131,6 +132,11 @@ interface CaptureJson {
   discarded: number;
   capturePid: number | null;
   restarts: number;
+  /**
+   * Knock packets both capture processes received while a filter change overlapped them, delivered once: the
+   * interfaces' `received` counts them twice (and may count twice a few more the old process had not read yet).
+   */
+  receivedTwice: number;
   lastError: string | null;
   interfaces: Array<{ name: string; linkType: string | null; error: string | null; received: number; droppedByKernel: number; droppedByInterface: number }>;
 }
@@ -239,6 +245,7 @@ export function inputJson(input: InputStatus): InputJson {
       discarded: p.discarded,
       capturePid: p.capturePid,
       restarts: p.restarts,
+      receivedTwice: p.seenTwice,
       lastError: p.lastError,
       interfaces: p.interfaces.map((i) => ({ name: i.name, linkType: i.linkType, error: i.error, received: i.received, droppedByKernel: i.dropped, droppedByInterface: i.ifdropped })),
     };

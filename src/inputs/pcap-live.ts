@@ -202,6 +202,11 @@ export class PcapLiveInput implements Input {
   private stopped = false;
   private hits = 0;
   private restarts = 0;
+  /**
+   * Packets both capture processes saw while a filter change overlapped them, delivered once: the kernel's
+   * received counts (one per process) hold them twice.
+   */
+  private seenTwice = 0;
   /** Hits capture processes that have exited had to discard. */
   private retiredDiscarded = 0;
   private lastError: string | null = null;
@@ -247,7 +252,10 @@ export class PcapLiveInput implements Input {
     });
   }
 
-  /** `pcap:eth0: capture statistics: eth0 120 packets received, 0 dropped by the kernel, 0 by the interface; 14 hits`. */
+  /**
+   * `pcap:eth0: capture statistics: eth0 120 packets received, 0 dropped by the kernel, 0 by the interface; 14 hits`,
+   * and how many of the hits were received twice across filter changes.
+   */
   statsLine(): string {
     const status = this.status();
     const interfaces = (status.interfaces as Array<{ name: string; received: number; dropped: number; ifdropped: number }>).map(
@@ -255,7 +263,8 @@ export class PcapLiveInput implements Input {
     );
     const discarded = status.discarded as number;
     const lost = discarded > 0 ? `, ${discarded} discarded (knocktail could not keep up)` : '';
-    return `${this.id}: capture statistics: ${interfaces.join('; ')}; ${this.hits} hits${lost}`;
+    const twice = this.seenTwice > 0 ? `, ${this.seenTwice} of them received twice (by both captures during a filter change)` : '';
+    return `${this.id}: capture statistics: ${interfaces.join('; ')}; ${this.hits} hits${twice}${lost}`;
   }
 
   /** Addresses of the captured interfaces (all interfaces for `any`), as last read. */
@@ -306,6 +315,7 @@ export class PcapLiveInput implements Input {
       hits: this.hits,
       capturePid: this.current?.pid ?? null,
       restarts: this.restarts,
+      seenTwice: this.seenTwice,
       discarded: this.retiredDiscarded + (this.current?.discarded ?? 0),
       lastError: this.lastError,
       interfaces: this.interfaces.map((state, index) => {
@@ -446,7 +456,12 @@ export class PcapLiveInput implements Input {
   }
 
   private emit(from: CaptureProcess, hit: KnockHit): void {
-    if (hit.time < from.acceptFrom || hit.time >= from.acceptUntil || this.sink === null) return;
+    if (this.sink === null) return;
+    // Outside its window the other process, capturing all along, delivers the packet.
+    if (hit.time < from.acceptFrom || hit.time >= from.acceptUntil) {
+      this.seenTwice++;
+      return;
+    }
     this.hits++;
     this.sink(hit);
   }

@@ -116,6 +116,21 @@ describe('knocktail status', () => {
           restarts: 0,
           decoder: { lines: 12, matched: 4, skipped: 5, ignored: 2, notKnock: 1, missed: 0 },
         },
+        {
+          id: 'pcap:eth0',
+          kind: 'pcap',
+          filter: 'tcp dst port 7000',
+          promiscuous: false,
+          snapLength: 256,
+          localAddresses: { v4: ['192.0.2.10'], v6: [] },
+          hits: 14,
+          capturePid: 78,
+          restarts: 1,
+          seenTwice: 2,
+          discarded: 0,
+          lastError: null,
+          interfaces: [{ name: 'eth0', linkType: 'EN10MB (Ethernet)', error: null, received: 16, dropped: 0, ifdropped: 0 }],
+        },
       ],
       counters: {
         hits: 4, visible: 4, stages: 4, opens: 2, timeouts: 0, evicted: 0, refused: 0, linesRead: 12, linesMatched: 4,
@@ -130,6 +145,10 @@ describe('knocktail status', () => {
     assert.match(text, /ssh {2}2001:db8::1 {2}open since .*, closes .* \(in 25 s\)/);
     assert.match(text, /Commands running \(1\):\n {2}ssh {2}192\.0\.2\.1 {2}stop for 2 s: iptables -D …/);
     assert.match(text, /Knocks in progress: none/);
+    assert.match(
+      text,
+      /pcap:eth0 \(pcap\)\n {4}filter: tcp dst port 7000\n {4}eth0 \(EN10MB \(Ethernet\)\): 16 packets received, 0 dropped by the kernel, 0 by the interface\n {4}knock packets 14, discarded \(knocktail could not keep up\) 0, capture restarts 1, knock packets received twice during them 2\n/,
+    );
     assert.match(text, /journal \(journal\)\n {4}journalctl running \(pid 77\), entries read 12, rejected \(not kernel messages, or no usable text or time\) 1, restarts 0\n/);
     assert.match(
       text,

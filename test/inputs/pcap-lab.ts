@@ -51,6 +51,24 @@ export function ip(...args: string[]): string {
   return sh('ip', args);
 }
 
+/**
+ * Waits until both ends of a veth pair have carrier and their link-local address. The kernel's link watch sets
+ * them asynchronously, up to a second later when other tests' links keep it busy; a daemon started before that
+ * would see the interface's addresses change under it and switch capture filters.
+ */
+function awaitCarrier(link: Link): void {
+  const settled = (ns: string, iface: string): boolean => {
+    const [info] = JSON.parse(ip('-n', ns, '-j', 'addr', 'show', 'dev', iface)) as Array<{ operstate: string; addr_info: Array<{ scope: string }> }>;
+    return info!.operstate === 'UP' && info!.addr_info.some((address) => address.scope === 'link');
+  };
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let tries = 0; tries < 250; tries++) {
+    if (settled(link.serverNs, link.server) && settled(link.clientNs, link.client)) return;
+    Atomics.wait(pause, 0, 0, 20);
+  }
+  throw new Error(`the veth pair ${link.server}/${link.client} got no carrier or link-local address within 5 s`);
+}
+
 export class Lab {
   readonly serverNs: string;
   readonly clientNs: string;
@@ -115,6 +133,7 @@ export class Lab {
     ip('-n', clientNs, 'addr', 'add', `${link.clientIp6}/64`, 'dev', link.client, 'nodad');
     ip('-n', serverNs, 'link', 'set', link.server, 'up');
     ip('-n', clientNs, 'link', 'set', link.client, 'up');
+    awaitCarrier(link);
   }
 
   /**
