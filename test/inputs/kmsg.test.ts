@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { KmsgReader, parseKmsgRecord, type KmsgRecord } from '../../src/inputs/kmsg.js';
 import { fixture, needs, repoRoot, tempDir } from '../helpers.js';
+import { waitFor } from './follower-harness.js';
 
 const FILL = join(repoRoot, 'test', 'inputs', 'kmsg-fill.py');
 const skip = needs({ root: true, tools: ['python3'] });
@@ -47,14 +48,17 @@ function reading(cursorFile: string, fromEnd: boolean): Reading {
 }
 
 /** Writes records until the ring was overwritten `rounds` times; synchronous, so this process reads nothing meanwhile. */
-function fill(tag: string, rounds: number): number {
+function fill(tag: string, rounds: number): { count: number; lastSeq: number } {
   const result = spawnSync('python3', [FILL, tag, String(rounds)], { encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
-  return Number(result.stdout.trim());
+  const [count, lastSeq] = result.stdout.trim().split(' ').map(Number) as [number, number];
+  return { count, lastSeq };
 }
 
-/** Lets the reader catch up: it reads every few ms while the event loop runs. */
-const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
+/** Waits until the reader has read (or counted as lost) every record up to `seq`. */
+async function readThrough(reader: KmsgReader, seq: number): Promise<void> {
+  await waitFor(() => (reader.status().seq ?? -1) >= seq, `record ${seq} read`);
+}
 
 describe('KmsgReader on the real /dev/kmsg', { skip }, () => {
   const tag = `knocktail-test-${process.pid}`;
@@ -64,8 +68,7 @@ describe('KmsgReader on the real /dev/kmsg', { skip }, () => {
     reader.start();
     try {
       const start = reader.status();
-      fill(tag, 0); // 100 records: far from filling the ring
-      await settle();
+      await readThrough(reader, fill(tag, 0).lastSeq); // 100 records: far from filling the ring
       const now = reader.status();
       assert.ok(now.rejected - start.rejected >= 100, `${now.rejected - start.rejected} refused`);
       assert.equal(now.seq! - start.seq!, now.records - start.records + (now.rejected - start.rejected) + (now.lost - start.lost));
@@ -77,16 +80,15 @@ describe('KmsgReader on the real /dev/kmsg', { skip }, () => {
   test('a restart from the saved position counts what the ring overwrote meanwhile', async () => {
     const cursor = join(tempDir(), 'kmsg.json');
     const first = reading(cursor, true);
-    first.reader.start();
-    await settle();
+    first.reader.start(); // reads the ring to its end, synchronously
     first.reader.stop();
     const saved = (JSON.parse(readFileSync(cursor, 'utf8')) as { seq: number }).seq;
     assert.equal(saved, first.reader.status().seq);
-    fill(tag, 2);
+    const { lastSeq } = fill(tag, 2);
     const second = reading(cursor, false);
     second.reader.start();
     try {
-      await settle();
+      await readThrough(second.reader, lastSeq);
       const status = second.reader.status();
       assert.ok(status.lost > 0, 'the ring was overwritten while no one read');
       assert.equal(status.seq! - saved, status.records + status.rejected + status.lost, JSON.stringify(status));
@@ -101,8 +103,8 @@ describe('KmsgReader on the real /dev/kmsg', { skip }, () => {
     reader.start();
     try {
       const start = reader.status();
-      fill(tag, 2); // the event loop is blocked meanwhile: the reader's next record is overwritten
-      await settle();
+      // The event loop is blocked meanwhile: the reader's next record is overwritten.
+      await readThrough(reader, fill(tag, 2).lastSeq);
       const now = reader.status();
       assert.ok(now.overruns > start.overruns, 'EPIPE was seen');
       assert.ok(now.lost > start.lost);
