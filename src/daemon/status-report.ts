@@ -114,7 +114,7 @@ interface PcapFields {
   hits: number;
   capturePid: number | null;
   restarts: number;
-  seenTwice: number;
+  receivedTwice: number;
   discarded: number;
   lastError: string | null;
   interfaces: Array<{ name: string; linkType: string | null; error: string | null; received: number; dropped: number; ifdropped: number }>;
@@ -245,7 +245,7 @@ export function inputJson(input: InputStatus): InputJson {
       discarded: p.discarded,
       capturePid: p.capturePid,
       restarts: p.restarts,
-      receivedTwice: p.seenTwice,
+      receivedTwice: p.receivedTwice,
       lastError: p.lastError,
       interfaces: p.interfaces.map((i) => ({ name: i.name, linkType: i.linkType, error: i.error, received: i.received, droppedByKernel: i.dropped, droppedByInterface: i.ifdropped })),
     };

@@ -206,7 +206,7 @@ export class PcapLiveInput implements Input {
    * Packets both capture processes saw while a filter change overlapped them, delivered once: the kernel's
    * received counts (one per process) hold them twice.
    */
-  private seenTwice = 0;
+  private receivedTwice = 0;
   /** Hits capture processes that have exited had to discard. */
   private retiredDiscarded = 0;
   private lastError: string | null = null;
@@ -263,7 +263,7 @@ export class PcapLiveInput implements Input {
     );
     const discarded = status.discarded as number;
     const lost = discarded > 0 ? `, ${discarded} discarded (knocktail could not keep up)` : '';
-    const twice = this.seenTwice > 0 ? `, ${this.seenTwice} of them received twice (by both captures during a filter change)` : '';
+    const twice = this.receivedTwice > 0 ? `, ${this.receivedTwice} of them received twice (by both captures during a filter change)` : '';
     return `${this.id}: capture statistics: ${interfaces.join('; ')}; ${this.hits} hits${twice}${lost}`;
   }
 
@@ -315,7 +315,7 @@ export class PcapLiveInput implements Input {
       hits: this.hits,
       capturePid: this.current?.pid ?? null,
       restarts: this.restarts,
-      seenTwice: this.seenTwice,
+      receivedTwice: this.receivedTwice,
       discarded: this.retiredDiscarded + (this.current?.discarded ?? 0),
       lastError: this.lastError,
       interfaces: this.interfaces.map((state, index) => {
@@ -459,7 +459,7 @@ export class PcapLiveInput implements Input {
     if (this.sink === null) return;
     // Outside its window the other process, capturing all along, delivers the packet.
     if (hit.time < from.acceptFrom || hit.time >= from.acceptUntil) {
-      this.seenTwice++;
+      this.receivedTwice++;
       return;
     }
     this.hits++;

@@ -126,7 +126,7 @@ describe('knocktail status', () => {
           hits: 14,
           capturePid: 78,
           restarts: 1,
-          seenTwice: 2,
+          receivedTwice: 2,
           discarded: 0,
           lastError: null,
           interfaces: [{ name: 'eth0', linkType: 'EN10MB (Ethernet)', error: null, received: 16, dropped: 0, ifdropped: 0 }],
